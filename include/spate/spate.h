@@ -1,0 +1,349 @@
+/*
+ * spate.h - the public C DataStream API of Spate.
+ *
+ * This header is the whole API: anything not declared here is internal and may change.
+ * A job is a shared library that defines its entry point with SPATE_JOB_ENTRY(fn). The
+ * client loads the library, calls fn with an environment and the job's arguments, and fn
+ * builds a dataflow with the calls below, then calls spate_env_execute().
+ *
+ * Conventions:
+ *   - Graph-building calls never fail loudly: the first error is kept in the environment
+ *     ("sticky"), later calls return NULL / do nothing, and spate_env_execute() returns the
+ *     error with its message (spate_env_error()). A NULL stream argument is accepted and
+ *     propagates NULL, so a job can build the whole graph and check once.
+ *   - User functions are plain C functions. They must be non-static (exported from the job
+ *     library) so that a TaskManager can find them by name; a static function is an error
+ *     at graph-building time.
+ *   - User functions return 0 on success or a negative value on failure; use
+ *     spate_ctx_fail() to attach a message. A failing function fails the job with a message
+ *     that names the operator and the subtask.
+ *   - Rows are read in place: a `const spate_row *` points into the engine's buffers and is
+ *     valid only during the call that received it.
+ */
+#ifndef SPATE_SPATE_H
+#define SPATE_SPATE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPATE_API_VERSION 1
+
+#if defined(__GNUC__)
+#define SPATE_EXPORT __attribute__((visibility("default")))
+#define SPATE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SPATE_EXPORT
+#define SPATE_PRINTF(f, a)
+#endif
+
+/* ---- error codes (negative; 0 is success) ---------------------------------------------- */
+
+#define SPATE_ERRNO_MAP(X)                                                                   \
+	X(EINVAL, -22, "invalid argument")                                                       \
+	X(ENOMEM, -12, "out of memory")                                                          \
+	X(ENOENT, -2, "not found")                                                               \
+	X(EIO, -5, "input/output error")                                                         \
+	X(ECANCELED, -125, "canceled")                                                           \
+	X(ERANGE, -34, "value out of range")                                                     \
+	X(EAGAIN, -11, "try again")                                                              \
+	X(ECONFIG, -1001, "bad configuration")                                                   \
+	X(EGRAPH, -1002, "invalid job graph")                                                    \
+	X(EUSER, -1003, "user function failed")                                                  \
+	X(ELOAD, -1004, "cannot load job library")                                               \
+	X(EVERSION, -1005, "API version mismatch")                                               \
+	X(ECORRUPT, -1006, "corrupt data")                                                       \
+	X(ECONNECT, -1007, "cannot connect")                                                     \
+	X(EJOBFAIL, -1008, "job failed")
+
+enum {
+#define SPATE_ERR_ENUM(name, val, msg) SPATE_##name = (val),
+	SPATE_ERRNO_MAP(SPATE_ERR_ENUM)
+#undef SPATE_ERR_ENUM
+};
+
+/* Returns a static description of a SPATE_E* code. */
+SPATE_EXPORT const char *spate_strerror(int err);
+
+/* ---- types --------------------------------------------------------------------------- */
+
+typedef enum spate_type {
+	SPATE_BOOL = 1,
+	SPATE_INT32 = 2,
+	SPATE_INT64 = 3,
+	SPATE_DOUBLE = 4,
+	SPATE_STRING = 5,
+	SPATE_BYTES = 6,
+	SPATE_TIMESTAMP = 7, /* int64 milliseconds since the epoch */
+} spate_type;
+
+typedef struct spate_env spate_env;             /* execution environment, one per job */
+typedef struct spate_stream spate_stream;       /* a DataStream (or KeyedStream) */
+typedef struct spate_row spate_row;             /* a row, read in place */
+typedef struct spate_row_builder spate_row_builder; /* builds one output row */
+typedef struct spate_collector spate_collector; /* emits any number of rows */
+typedef struct spate_ctx spate_ctx;             /* the running subtask's context */
+typedef struct spate_value_state spate_value_state; /* keyed value state handle */
+typedef struct spate_map_state spate_map_state; /* keyed map state handle */
+typedef struct spate_result spate_result;       /* what a finished job hands back */
+
+/*
+ * Schemas are strings: "name:type,name:type,...". Types: bool, int32 (int), int64 (long,
+ * bigint), double, string, bytes, timestamp. Field names are [A-Za-z_][A-Za-z0-9_]*.
+ * Example: "word:string,count:int64".
+ */
+
+/* ---- user function signatures ------------------------------------------------------ */
+
+/* map: fill `out` (whose schema is the operator's output schema) from `in`. */
+typedef int (*spate_map_fn)(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+/* flat_map: emit zero or more rows through `out`. */
+typedef int (*spate_flat_map_fn)(spate_ctx *ctx, const spate_row *in, spate_collector *out);
+/* filter: return 1 to keep, 0 to drop, negative on failure. */
+typedef int (*spate_filter_fn)(spate_ctx *ctx, const spate_row *in);
+/* key selector: fill `key` (schema given to spate_stream_key_by_selector) from `in`. */
+typedef int (*spate_key_fn)(spate_ctx *ctx, const spate_row *in, spate_row_builder *key);
+/* reduce: combine the accumulated row and a new row into `out` (same schema). */
+typedef int (*spate_reduce_fn)(spate_ctx *ctx, const spate_row *acc, const spate_row *in,
+                               spate_row_builder *out);
+/* process: free-form; on a keyed stream it may use keyed state through ctx. */
+typedef int (*spate_process_fn)(spate_ctx *ctx, const spate_row *in, spate_collector *out);
+/* generator source: fill `out` for the record with global sequence number `index`. */
+typedef int (*spate_gen_fn)(spate_ctx *ctx, int64_t index, spate_row_builder *out);
+
+/* ---- job entry point ----------------------------------------------------------------- */
+
+typedef int (*spate_job_main_fn)(spate_env *env, int argc, char **argv);
+
+/*
+ * SPATE_JOB_ENTRY(fn) in exactly one file of the job library defines the two symbols the
+ * client looks for: the entry point and the API version it was compiled against. argv[0] is
+ * the library path; the rest are the job's own arguments.
+ */
+#define SPATE_JOB_ENTRY(fn)                                                                  \
+	SPATE_EXPORT const int spate_job_api_version = SPATE_API_VERSION;                        \
+	SPATE_EXPORT int spate_job_main(spate_env *env, int argc, char **argv)                   \
+	{                                                                                        \
+		return fn(env, argc, argv);                                                          \
+	}
+
+/* ---- environment ------------------------------------------------------------------- */
+
+/* Parallelism default for the job (operators may override). n >= 1. */
+SPATE_EXPORT void spate_env_set_parallelism(spate_env *env, int n);
+/* Returns the parallelism operators get when they set none. */
+SPATE_EXPORT int spate_env_get_parallelism(const spate_env *env);
+/* Max parallelism (number of key groups) default; 1..32768. */
+SPATE_EXPORT void spate_env_set_max_parallelism(spate_env *env, int n);
+SPATE_EXPORT void spate_env_disable_operator_chaining(spate_env *env);
+/* Reads a configuration value (after config file and -D overrides), or NULL. */
+SPATE_EXPORT const char *spate_env_config(const spate_env *env, const char *key);
+/*
+ * Builds and runs the job (attached). Returns 0 when the job FINISHED, else a negative
+ * code; spate_env_error() then holds the message. `result` (may be NULL) receives what the
+ * collect sinks gathered; free it with spate_result_free().
+ */
+SPATE_EXPORT int spate_env_execute(spate_env *env, const char *job_name, spate_result **result);
+/* The first error recorded while building or running, or NULL. Borrowed. */
+SPATE_EXPORT const char *spate_env_error(const spate_env *env);
+
+/* ---- sources ------------------------------------------------------------------------- */
+
+/* Non-parallel source of the given strings (copied), schema "f0:string". */
+SPATE_EXPORT spate_stream *spate_env_from_strings(spate_env *env, const char *const *items,
+                                                  size_t n);
+/* Non-parallel source of the given integers (copied), schema "f0:int64". */
+SPATE_EXPORT spate_stream *spate_env_from_int64s(spate_env *env, const int64_t *items,
+                                                 size_t n);
+/*
+ * Text files, one record per line (without the line terminator), schema "line:string".
+ * `paths` is one path or several separated by commas; a directory means its regular files.
+ * Parallel: the files are cut into byte ranges on line boundaries.
+ */
+SPATE_EXPORT spate_stream *spate_env_read_text_file(spate_env *env, const char *paths);
+/* The numbers from..to inclusive, schema "value:int64", split across the subtasks. */
+SPATE_EXPORT spate_stream *spate_env_from_sequence(spate_env *env, int64_t from, int64_t to);
+/*
+ * Generator: calls fn for indexes 0..count-1 (count < 0: unbounded), split across the
+ * subtasks in contiguous ranges. rate_per_sec > 0 limits the total rate.
+ */
+SPATE_EXPORT spate_stream *spate_env_from_generator(spate_env *env, const char *schema,
+                                                    spate_gen_fn fn, int64_t count,
+                                                    double rate_per_sec);
+/*
+ * Lines read from a TCP server (like `nc -lk 9999`), schema "line:string". Non-parallel.
+ * The stream ends when the server closes the connection.
+ */
+SPATE_EXPORT spate_stream *spate_env_socket_text_stream(spate_env *env, const char *host,
+                                                        int port);
+
+/* ---- transformations --------------------------------------------------------------- */
+
+SPATE_EXPORT spate_stream *spate_stream_map(spate_stream *in, const char *out_schema,
+                                            spate_map_fn fn);
+SPATE_EXPORT spate_stream *spate_stream_flat_map(spate_stream *in, const char *out_schema,
+                                                 spate_flat_map_fn fn);
+SPATE_EXPORT spate_stream *spate_stream_filter(spate_stream *in, spate_filter_fn fn);
+/* keyBy on one or more fields, comma separated: "word" or "a,b". Not an operator. */
+SPATE_EXPORT spate_stream *spate_stream_key_by(spate_stream *in, const char *fields);
+/* keyBy with a selector function producing a key row of schema `key_schema`. */
+SPATE_EXPORT spate_stream *spate_stream_key_by_selector(spate_stream *in,
+                                                        const char *key_schema,
+                                                        spate_key_fn fn);
+/* Keyed rolling reduce: emits the new accumulated row for every input. */
+SPATE_EXPORT spate_stream *spate_stream_reduce(spate_stream *keyed, spate_reduce_fn fn);
+/*
+ * Keyed rolling aggregations on a numeric field, as Flink's: sum/min/max keep the other
+ * fields of the first row seen for the key; min_by/max_by emit the whole row holding the
+ * extreme value (the earliest on ties).
+ */
+SPATE_EXPORT spate_stream *spate_stream_sum(spate_stream *keyed, const char *field);
+SPATE_EXPORT spate_stream *spate_stream_min(spate_stream *keyed, const char *field);
+SPATE_EXPORT spate_stream *spate_stream_max(spate_stream *keyed, const char *field);
+SPATE_EXPORT spate_stream *spate_stream_min_by(spate_stream *keyed, const char *field);
+SPATE_EXPORT spate_stream *spate_stream_max_by(spate_stream *keyed, const char *field);
+/* Process function; on a keyed stream it may use keyed state. */
+SPATE_EXPORT spate_stream *spate_stream_process(spate_stream *in, const char *out_schema,
+                                                spate_process_fn fn);
+/* Union of two streams with the same schema (call repeatedly for more). */
+SPATE_EXPORT spate_stream *spate_stream_union(spate_stream *a, spate_stream *b);
+
+/* Partitioners: the next operator reads this stream through the given exchange. */
+SPATE_EXPORT spate_stream *spate_stream_forward(spate_stream *in);
+SPATE_EXPORT spate_stream *spate_stream_rebalance(spate_stream *in);
+SPATE_EXPORT spate_stream *spate_stream_rescale(spate_stream *in);
+SPATE_EXPORT spate_stream *spate_stream_shuffle(spate_stream *in);
+SPATE_EXPORT spate_stream *spate_stream_broadcast(spate_stream *in);
+SPATE_EXPORT spate_stream *spate_stream_global(spate_stream *in);
+
+/* ---- per-operator settings (apply to the operator that produced the stream) ----------- */
+
+SPATE_EXPORT spate_stream *spate_stream_set_parallelism(spate_stream *s, int n);
+SPATE_EXPORT spate_stream *spate_stream_set_max_parallelism(spate_stream *s, int n);
+SPATE_EXPORT spate_stream *spate_stream_name(spate_stream *s, const char *name);
+SPATE_EXPORT spate_stream *spate_stream_uid(spate_stream *s, const char *uid);
+SPATE_EXPORT spate_stream *spate_stream_disable_chaining(spate_stream *s);
+SPATE_EXPORT spate_stream *spate_stream_start_new_chain(spate_stream *s);
+SPATE_EXPORT spate_stream *spate_stream_slot_sharing_group(spate_stream *s, const char *group);
+/* A string parameter shipped with the operator; read with spate_ctx_param(). */
+SPATE_EXPORT spate_stream *spate_stream_set_param(spate_stream *s, const char *key,
+                                                  const char *value);
+
+/* ---- sinks (return the sink so its settings can be changed) ------------------------- */
+
+/* Prints rows as Flink's print sink: "(a,b)"; "N> " prefix when parallelism > 1. */
+SPATE_EXPORT spate_stream *spate_stream_print(spate_stream *in);
+/* One file per subtask under `dir` ("part-<subtask>"), each renamed into place on finish. */
+SPATE_EXPORT spate_stream *spate_stream_write_text(spate_stream *in, const char *dir);
+/* Gathers rows into the job result under `name` (for tests and small results). */
+SPATE_EXPORT spate_stream *spate_stream_collect(spate_stream *in, const char *name);
+
+/* ---- job result ---------------------------------------------------------------------- */
+
+/* Number of rows a collect sink gathered (0 if unknown name). */
+SPATE_EXPORT size_t spate_result_count(const spate_result *r, const char *name);
+/* Row i of the collect sink `name`; borrowed from r. */
+SPATE_EXPORT const spate_row *spate_result_row(const spate_result *r, const char *name,
+                                               size_t i);
+SPATE_EXPORT int64_t spate_result_runtime_ms(const spate_result *r);
+SPATE_EXPORT void spate_result_free(spate_result *r);
+
+/* ---- reading rows ------------------------------------------------------------------ */
+
+SPATE_EXPORT int spate_row_field_count(const spate_row *r);
+SPATE_EXPORT bool spate_row_is_null(const spate_row *r, int i);
+SPATE_EXPORT bool spate_row_bool(const spate_row *r, int i);
+SPATE_EXPORT int32_t spate_row_i32(const spate_row *r, int i);
+SPATE_EXPORT int64_t spate_row_i64(const spate_row *r, int i); /* also timestamps */
+SPATE_EXPORT double spate_row_double(const spate_row *r, int i);
+/* String field: NUL-terminated, *len (may be NULL) gets the length without the NUL. */
+SPATE_EXPORT const char *spate_row_str(const spate_row *r, int i, size_t *len);
+SPATE_EXPORT const void *spate_row_bytes(const spate_row *r, int i, size_t *len);
+/* Size of the row's encoding in bytes. */
+SPATE_EXPORT size_t spate_row_size(const spate_row *r);
+/*
+ * Formats the row as Flink prints a tuple: a single field alone, several as "(a,b)".
+ * Writes at most cap bytes including the NUL; returns the length it needed (snprintf-like).
+ */
+SPATE_EXPORT size_t spate_row_format(const spate_row *r, char *buf, size_t cap);
+/* Type of field i (rows carry their field types), or 0 if i is out of range. */
+SPATE_EXPORT spate_type spate_row_type(const spate_row *r, int i);
+
+/* ---- building rows ------------------------------------------------------------------- */
+
+/* Fields not set are null. Setting a field of another type is an error at emit time. */
+SPATE_EXPORT void spate_row_set_null(spate_row_builder *b, int i);
+SPATE_EXPORT void spate_row_set_bool(spate_row_builder *b, int i, bool v);
+SPATE_EXPORT void spate_row_set_i32(spate_row_builder *b, int i, int32_t v);
+SPATE_EXPORT void spate_row_set_i64(spate_row_builder *b, int i, int64_t v);
+SPATE_EXPORT void spate_row_set_double(spate_row_builder *b, int i, double v);
+SPATE_EXPORT void spate_row_set_timestamp(spate_row_builder *b, int i, int64_t ms);
+SPATE_EXPORT void spate_row_set_str(spate_row_builder *b, int i, const char *s, size_t len);
+SPATE_EXPORT void spate_row_set_bytes(spate_row_builder *b, int i, const void *p, size_t len);
+/* Copies every field of `src` (which must have the builder's schema). */
+SPATE_EXPORT void spate_row_copy(spate_row_builder *b, const spate_row *src);
+
+/* Begins a new output row of a flat_map/process function; emit it with spate_collect_emit. */
+SPATE_EXPORT spate_row_builder *spate_collect_begin(spate_collector *out);
+SPATE_EXPORT int spate_collect_emit(spate_collector *out);
+/* Emits an existing row unchanged (it must have the output schema). */
+SPATE_EXPORT int spate_collect_row(spate_collector *out, const spate_row *row);
+
+/* ---- runtime context ---------------------------------------------------------------- */
+
+SPATE_EXPORT int spate_ctx_subtask_index(const spate_ctx *ctx);
+SPATE_EXPORT int spate_ctx_parallelism(const spate_ctx *ctx);
+SPATE_EXPORT int spate_ctx_max_parallelism(const spate_ctx *ctx);
+/* The operator's parameter `key` (spate_stream_set_param), or NULL. */
+SPATE_EXPORT const char *spate_ctx_param(const spate_ctx *ctx, const char *key);
+/* The key of the row being processed (keyed operators), or NULL. Borrowed. */
+SPATE_EXPORT const spate_row *spate_ctx_current_key(const spate_ctx *ctx);
+/* Records the failure message for this subtask; returns SPATE_EUSER to return directly. */
+SPATE_EXPORT int spate_ctx_fail(spate_ctx *ctx, const char *fmt, ...) SPATE_PRINTF(2, 3);
+/* User logging through the engine's log (level: 0 debug, 1 info, 2 warn, 3 error). */
+SPATE_EXPORT void spate_ctx_log(spate_ctx *ctx, int level, const char *fmt, ...)
+	SPATE_PRINTF(3, 4);
+
+/* Fails the subtask with the condition's text when it does not hold. */
+#define SPATE_ASSERT(ctx, cond)                                                              \
+	do {                                                                                     \
+		if (!(cond))                                                                         \
+			return spate_ctx_fail((ctx), "assertion failed: %s (%s:%d)", #cond, __FILE__,    \
+			                      __LINE__);                                                 \
+	} while (0)
+
+/* ---- keyed state (only in functions running on a keyed stream) ----------------------- */
+
+/* Handles are per operator and name; values are scoped to the current key. */
+SPATE_EXPORT spate_value_state *spate_ctx_value_state(spate_ctx *ctx, const char *name);
+SPATE_EXPORT spate_map_state *spate_ctx_map_state(spate_ctx *ctx, const char *name);
+
+/* Returns 1 and sets *val/*len if present (borrowed until the next state call), 0 if not. */
+SPATE_EXPORT int spate_value_get(spate_value_state *s, const void **val, size_t *len);
+SPATE_EXPORT int spate_value_put(spate_value_state *s, const void *val, size_t len);
+SPATE_EXPORT int spate_value_clear(spate_value_state *s);
+/* Convenience for int64 values: returns 1 if present. */
+SPATE_EXPORT int spate_value_get_i64(spate_value_state *s, int64_t *out);
+SPATE_EXPORT int spate_value_put_i64(spate_value_state *s, int64_t v);
+
+SPATE_EXPORT int spate_map_get(spate_map_state *s, const void *ukey, size_t uklen,
+                               const void **val, size_t *len);
+SPATE_EXPORT int spate_map_put(spate_map_state *s, const void *ukey, size_t uklen,
+                               const void *val, size_t len);
+SPATE_EXPORT int spate_map_remove(spate_map_state *s, const void *ukey, size_t uklen);
+/* Calls fn for every entry of the current key's map; stops early if fn returns non-zero. */
+typedef int (*spate_map_visit_fn)(void *arg, const void *ukey, size_t uklen, const void *val,
+                                  size_t len);
+SPATE_EXPORT int spate_map_iterate(spate_map_state *s, spate_map_visit_fn fn, void *arg);
+/* Number of entries in the current key's map. */
+SPATE_EXPORT size_t spate_map_size(spate_map_state *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPATE_SPATE_H */

@@ -1,0 +1,46 @@
+/*
+ * keygroup.h - Flink's key-group arithmetic (KeyGroupRangeAssignment) and Java-compatible
+ * hash codes, so that a key lands in the same key group and subtask as it would in Flink.
+ *
+ * Java hashCode of a key field, by type:
+ *   int32: the value; int64 and timestamp: (int)(v ^ (v >>> 32)); bool: 1231 / 1237;
+ *   double: as Double.hashCode (bits ^ bits >>> 32, with -0.0 and NaN canonical as Java's
+ *   doubleToLongBits); string: String.hashCode over the UTF-16 code units of the UTF-8
+ *   text (invalid UTF-8 bytes count as one unit each, value = the byte); bytes:
+ *   Arrays.hashCode(byte[]) with signed bytes; null: 0.
+ * A key of one field hashes as that field; a key of several fields as Flink's Tuple:
+ *   h = 0; for each field: h = 31 * h + hash(field).
+ */
+#ifndef SPATE_TYPES_KEYGROUP_H
+#define SPATE_TYPES_KEYGROUP_H
+
+#include <stdint.h>
+
+#include "spate/spate.h"
+
+#define KEY_GROUP_DEFAULT_LOWER_BOUND 128
+#define KEY_GROUP_UPPER_BOUND 32768
+
+/* MathUtils.murmurHash(int): non-negative result. */
+int32_t murmur_hash_int(int32_t code);
+/* computeDefaultMaxParallelism(p) for 0 < p <= 32768. */
+int key_group_default_max_parallelism(int parallelism);
+/* murmur(hash) % max_parallelism */
+int key_group_for_hash(int32_t hash, int max_parallelism);
+/* kg * parallelism / max_parallelism */
+int key_group_operator_index(int max_parallelism, int parallelism, int key_group);
+/* [first, last] key groups of subtask `index` */
+void key_group_range(int max_parallelism, int parallelism, int index, int *first, int *last);
+
+int32_t java_hash_string(const char *s, size_t len);
+int32_t java_hash_bytes(const void *p, size_t len);
+int32_t java_hash_i64(int64_t v);
+int32_t java_hash_double(double v);
+/* Hash of field i of the row by its type, as above. */
+int32_t key_hash_field(const spate_row *row, int i);
+/* Hash of fields idx[0..n-1] of the row: the field's hash if n == 1, else Tuple-style. */
+int32_t key_hash_fields(const spate_row *row, const int *idx, int n);
+/* Hash of all fields of a key row (as key_hash_fields over every field). */
+int32_t key_hash_row(const spate_row *key);
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * row.h - schemas and the binary row format.
+ *
+ * A row is one contiguous, 8-byte aligned block that operators read in place:
+ *
+ *   offset 0   u32  size        total bytes of the row, a multiple of 8
+ *   offset 4   u16  nfields
+ *   offset 6   u16  reserved    0
+ *   offset 8   u8   tags[nfields], padded with zeros to a multiple of 8 bytes;
+ *                   tag = spate_type in the low 4 bits, ROW_TAG_NULL (0x80) if null
+ *   then       u64  slots[nfields]:
+ *                   bool/int32/int64/timestamp: the value (sign-extended to 64 bits)
+ *                   double: its bits
+ *                   string/bytes: u32 offset from the row start, u32 length
+ *   then       variable data: each string/bytes value, a NUL after each, padded to 8
+ *
+ * Invariants of a valid row (row_validate): size >= the fixed part, size % 8 == 0, every
+ * tag's type is 1..7, every variable value lies within [fixed part, size) and is followed
+ * by a NUL inside the row. Values are in host byte order (little-endian on supported hosts).
+ *
+ * Rows are self-describing (the tags), so printing, hashing and validation need no schema;
+ * a schema is still attached to every stream so that the graph can check field names.
+ */
+#ifndef SPATE_TYPES_ROW_H
+#define SPATE_TYPES_ROW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "spate/spate.h"
+
+#define ROW_TAG_NULL 0x80
+#define ROW_TAG_TYPE 0x0f
+#define ROW_MAX_FIELDS 1024
+#define ROW_HEADER_BYTES 8
+
+struct schema_field {
+	char *name;      /* owned */
+	spate_type type;
+};
+
+struct schema {
+	int nfields;
+	struct schema_field *fields; /* owned, nfields entries */
+	char *text;                  /* owned, canonical "name:type,..." */
+};
+
+/*
+ * Parses "name:type,..." (spaces around tokens allowed; type names: bool, int32, int,
+ * int64, long, bigint, double, string, bytes, timestamp; case-insensitive). Returns a new
+ * schema (free with schema_free) or NULL with `err` filled, e.g.
+ * "bad schema 'a:strnig': unknown type 'strnig'".
+ */
+struct schema *schema_parse(const char *text, struct spate_error *err);
+struct schema *schema_clone(const struct schema *s);
+void schema_free(struct schema *s);
+/* Index of the field called `name`, or -1. */
+int schema_field_index(const struct schema *s, const char *name);
+const char *type_name(spate_type t); /* "string", ...; "?" if unknown */
+
+/* The fixed part's size for n fields: header + tags (padded) + slots. */
+static inline size_t row_fixed_size(int nfields)
+{
+	return ROW_HEADER_BYTES + (((size_t)nfields + 7) & ~(size_t)7) + 8 * (size_t)nfields;
+}
+
+static inline uint32_t row_size_of(const void *row)
+{
+	return *(const uint32_t *)row;
+}
+
+/*
+ * Checks that `len` bytes at `p` hold exactly one valid row (see the invariants above).
+ * Never reads outside [p, p+len). Returns 0 or SPATE_ECORRUPT. `p` must be 8-byte aligned.
+ */
+int row_validate(const void *p, size_t len);
+
+/*
+ * The row builder. It owns a growable scratch area where one row at a time is assembled.
+ * row_builder_begin() resets it for a new row with all fields null; setters fill fields;
+ * row_builder_finish() lays out the variable data and returns the finished row, valid until
+ * the next begin. Type mismatches against the schema are recorded and reported by finish.
+ */
+struct spate_row_builder {
+	const struct schema *schema; /* borrowed */
+	uint8_t *buf;                /* owned scratch; the row is built at buf */
+	size_t cap;                  /* bytes allocated at buf */
+	size_t var_used;             /* bytes of variable data so far (after the fixed part) */
+	int bad_field;               /* first field set with the wrong type or index, or -1 */
+	spate_type bad_type;         /* the type that was attempted */
+};
+
+void row_builder_init(struct spate_row_builder *b, const struct schema *schema);
+void row_builder_release(struct spate_row_builder *b);
+void row_builder_begin(struct spate_row_builder *b);
+/*
+ * Finishes the row. Returns the row (borrowed from b) or NULL with `err` filled, e.g.
+ * "field 1 ('count') is int64 but was set as string".
+ */
+const spate_row *row_builder_finish(struct spate_row_builder *b, struct spate_error *err);
+
+/* Hash of a row's fields as Flink's key hashCode (see keygroup.h: key_hash_row). */
+
+#endif
