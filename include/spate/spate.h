@@ -113,6 +113,11 @@ typedef int (*spate_reduce_fn)(spate_ctx *ctx, const spate_row *acc, const spate
                                spate_row_builder *out);
 /* process: free-form; on a keyed stream it may use keyed state through ctx. */
 typedef int (*spate_process_fn)(spate_ctx *ctx, const spate_row *in, spate_collector *out);
+/*
+ * end of input (Flink's finish()): called once per subtask after the operator's last input
+ * row; may emit final rows through `out` (not for sinks: `out` is NULL there).
+ */
+typedef int (*spate_end_fn)(spate_ctx *ctx, spate_collector *out);
 /* generator source: fill `out` for the record with global sequence number `index`. */
 typedef int (*spate_gen_fn)(spate_ctx *ctx, int64_t index, spate_row_builder *out);
 
@@ -234,7 +239,16 @@ SPATE_EXPORT spate_stream *spate_stream_slot_sharing_group(spate_stream *s, cons
 SPATE_EXPORT spate_stream *spate_stream_set_param(spate_stream *s, const char *key,
                                                   const char *value);
 
+/* Calls fn when the operator's input ends (see spate_end_fn). */
+SPATE_EXPORT spate_stream *spate_stream_on_end(spate_stream *s, spate_end_fn fn);
+
 /* ---- sinks (return the sink so its settings can be changed) ------------------------- */
+
+/*
+ * A sink that calls fn for every row (no output). on_end (spate_stream_on_end) then runs at
+ * the end of input. Useful for counting or checking sinks.
+ */
+SPATE_EXPORT spate_stream *spate_stream_sink(spate_stream *in, spate_process_fn fn);
 
 /* Prints rows as Flink's print sink: "(a,b)"; "N> " prefix when parallelism > 1. */
 SPATE_EXPORT spate_stream *spate_stream_print(spate_stream *in);
@@ -303,6 +317,11 @@ SPATE_EXPORT int spate_ctx_max_parallelism(const spate_ctx *ctx);
 SPATE_EXPORT const char *spate_ctx_param(const spate_ctx *ctx, const char *key);
 /* The key of the row being processed (keyed operators), or NULL. Borrowed. */
 SPATE_EXPORT const spate_row *spate_ctx_current_key(const spate_ctx *ctx);
+/*
+ * A pointer slot private to this operator in this subtask, NULL at start. The function may
+ * keep per-subtask state there (e.g. counters); free it in the on_end function.
+ */
+SPATE_EXPORT void **spate_ctx_user_data(spate_ctx *ctx);
 /* Records the failure message for this subtask; returns SPATE_EUSER to return directly. */
 SPATE_EXPORT int spate_ctx_fail(spate_ctx *ctx, const char *fmt, ...) SPATE_PRINTF(2, 3);
 /* User logging through the engine's log (level: 0 debug, 1 info, 2 warn, 3 error). */
