@@ -55,6 +55,7 @@ enum op_kind {
 	OP_SINK_PRINT,
 	OP_SINK_TEXT,
 	OP_SINK_COLLECT,
+	OP_SINK_FUNCTION, /* spate_stream_sink: a user function per row */
 };
 bool op_kind_is_source(enum op_kind k);
 bool op_kind_is_sink(enum op_kind k);
@@ -101,6 +102,7 @@ struct stream_node {
 	/* operator configuration (which fields apply depends on kind) */
 	char *fn_name;            /* user function symbol (map, flat_map, filter, reduce, process,
 	                             generator), else NULL */
+	char *end_fn_name;        /* end-of-input function symbol (spate_stream_on_end) or NULL */
 	bool keyed;               /* runs on a keyed stream: key below is valid */
 	struct key_spec key;      /* the key of the input (copied from the hash edge) */
 	enum agg_kind agg;
