@@ -17,7 +17,8 @@ struct job_edge;
 
 struct job_vertex {
 	int index;                 /* position in job_graph.vertices (sources' chains first,
-	                              in the order the DFS creates them) */
+	                              in the order the DFS creates them; this is not always a
+	                              topological order when a node has several inputs) */
 	char id[33];               /* 32 lowercase hex chars, deterministic for the graph */
 	char *name;                /* chained name (owned) */
 	int parallelism;
@@ -52,7 +53,9 @@ struct job_graph {
 	int nedges;
 };
 
-/* Builds the job graph from a finalized stream graph. */
+/* Builds the job graph from a finalized stream graph (SPATE_EINVAL if it is not). Sets
+ * every node's vertex_index. The job id is random; a graph without a job_name gets
+ * "Spate Streaming Job". On success *out is new (free with job_graph_free). */
 int job_graph_build(struct stream_graph *sg, struct job_graph **out, struct spate_error *err);
 void job_graph_free(struct job_graph *jg);
 /* Slots the job needs: the sum over slot sharing groups of the largest parallelism in it. */
@@ -72,6 +75,13 @@ struct job_edge *job_graph_find_edge(const struct job_graph *jg, const struct st
  *    "description":"...","inputs":[{"num":0,"id":"<hex>","ship_strategy":"HASH",
  *    "exchange":"pipelined_bounded"}],"slotSharingGroup":"default","maxParallelism":128}]},
  *   and "summary": {"jobVertices":N,"subtasks":N,"slotsNeeded":N}.
+ * Details: "nodes" lists non-sink nodes by id, then sinks by id (Flink's JSONGenerator);
+ * "type" and "contents" are the node's name; "operator" is the Flink StreamOperator class
+ * the node corresponds to ("SourceOperator", "StreamMap", "StreamFlatMap", "StreamFilter",
+ * "StreamGroupedReduceOperator", "ProcessOperator"/"KeyedProcessOperator", "StreamSink");
+ * "uid" is a string or null. "jobGraph" nodes are in vertex index order, "inputs" only on
+ * vertices with inputs, and each also has Flink's empty "optimizer_properties":{}.
+ * Returns NULL only if jansson fails to allocate.
  */
 char *job_graph_plan_json(const struct job_graph *jg);
 

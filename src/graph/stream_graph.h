@@ -151,7 +151,15 @@ struct stream_edge *stream_graph_add_edge(struct stream_graph *g, struct stream_
                                           const struct key_spec *key);
 void key_spec_copy(struct key_spec *dst, const struct key_spec *src);
 void key_spec_release(struct key_spec *k);
-/* Resolves defaults and validates (see the top of this file). */
+/*
+ * Resolves defaults and validates (see the top of this file); SPATE_EGRAPH with `err`
+ * naming the operator on failure. Parallelism -1 means unset; any other value is the
+ * user's and must be 1..32768 and at most the max parallelism (the node's, else the
+ * graph's, when set; itself 1..32768). Also rejects an empty graph, a source with inputs,
+ * a non-source without inputs, a sink with outputs, an edge to a lower id, and a HASH
+ * edge without a key. Sets in_schema. Meant to run once, after the default parallelism
+ * is final: a node's resolved parallelism is not re-resolved by a second call.
+ */
 int stream_graph_finalize(struct stream_graph *g, struct spate_error *err);
 
 #endif
