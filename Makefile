@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all test install asan tsan format format-check bench bench-smoke fuzz clean
+.PHONY: all test install asan tsan format format-check bench bench-smoke fuzz clean demo check
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -40,3 +40,17 @@ bench-smoke: all
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
+
+# Quick start on a fresh Debian 12 machine (as root): install missing packages, build, and
+# run WordCount on the embedded local cluster.
+demo:
+	bash scripts/install-deps.sh
+	$(MAKE) all
+	$(BUILD)/bin/spate run $(BUILD)/examples/wordcount.so
+
+# Everything CI runs: the test suite, the suite again under ASan+UBSan, the format check.
+check:
+	bash scripts/install-deps.sh
+	$(MAKE) test
+	$(MAKE) asan
+	$(MAKE) format-check

@@ -1,0 +1,110 @@
+/*
+ * line_server.c - a one-shot TCP text server for the socket source tests (instead of nc).
+ *
+ *   line_server FILE        listens on 127.0.0.1, port 0 (the kernel picks one), prints the
+ *                           port on stdout, serves FILE to the first client, then closes the
+ *                           connection and exits 0. Gives up (exit 1) if no client comes
+ *                           within 60 seconds.
+ *   line_server --free-port prints a port on 127.0.0.1 that nothing listens on (bound and
+ *                           released at once) and exits.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ACCEPT_TIMEOUT_MS 60000
+
+static int listen_loopback(int *port)
+{
+	struct sockaddr_in addr;
+	socklen_t len = sizeof(addr);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	addr.sin_port = 0;
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 4) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&addr, &len) < 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(addr.sin_port);
+	return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int port, lfd, cfd;
+	FILE *in;
+	char buf[65536];
+	size_t n;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: line_server FILE | --free-port\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	lfd = listen_loopback(&port);
+	if (lfd < 0) {
+		fprintf(stderr, "line_server: cannot listen on 127.0.0.1: %s\n", strerror(errno));
+		return 1;
+	}
+	if (strcmp(argv[1], "--free-port") == 0) {
+		close(lfd);
+		printf("%d\n", port);
+		return 0;
+	}
+	in = fopen(argv[1], "rb");
+	if (in == NULL) {
+		fprintf(stderr, "line_server: cannot open '%s': %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	printf("%d\n", port);
+	fflush(stdout);
+
+	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+	int rc = poll(&pfd, 1, ACCEPT_TIMEOUT_MS);
+	if (rc <= 0) {
+		fprintf(stderr, "line_server: no client within %d ms\n", ACCEPT_TIMEOUT_MS);
+		return 1;
+	}
+	cfd = accept(lfd, NULL, NULL);
+	if (cfd < 0) {
+		fprintf(stderr, "line_server: accept failed: %s\n", strerror(errno));
+		return 1;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+		if (write_all(cfd, buf, n) < 0) {
+			fprintf(stderr, "line_server: write failed: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	fclose(in);
+	close(cfd);
+	close(lfd);
+	return 0;
+}
