@@ -1,0 +1,60 @@
+/*
+ * job_common.h - helpers shared by the benchmark jobs (static inline: functions handed to
+ * the Spate API must be non-static and are defined in each job's own file).
+ *
+ * Sinks report through stdout at end of input, one line per subtask:
+ * "RESULT subtask=<i> name=value ...". The harness adds the values of all subtasks up, so
+ * every reported value must be additive over subtasks (counts, sums, sums of per-key
+ * finals over disjoint key sets).
+ */
+#ifndef BENCH_JOB_COMMON_H
+#define BENCH_JOB_COMMON_H
+
+#include <spate/spate.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_gen.h"
+
+/*
+ * The key space K of the generator, from the source's parameter "k", parsed once per
+ * subtask. It is kept in the source's user-data slot as an integer (K >= 1, so non-NULL
+ * means parsed) rather than in an allocation, because a source has no end-of-input hook
+ * where it could be freed. Returns 0 if the parameter is missing or bad.
+ */
+static inline uint64_t job_param_k(spate_ctx *ctx)
+{
+	void **ud = spate_ctx_user_data(ctx);
+
+	if (!*ud) {
+		const char *s = spate_ctx_param(ctx, "k");
+		int64_t k = s ? bench_parse_count(s) : -1;
+		if (k < 1)
+			return 0;
+		*ud = (void *)(uintptr_t)k;
+	}
+	return (uint64_t)(uintptr_t)*ud;
+}
+
+/* Reports a usage error from the job's main function (before the graph is built). */
+static inline int job_usage(const char *job, const char *usage)
+{
+	fprintf(stderr, "%s: bad arguments (usage: spate run [-p N] %s.so %s)\n", job, job, usage);
+	return 2;
+}
+
+/* Runs the built graph; on failure prints the engine's message. */
+static inline int job_execute(spate_env *env, const char *name)
+{
+	int rc = spate_env_execute(env, name, NULL);
+
+	if (rc < 0)
+		fprintf(stderr, "%s: job failed: %s\n", name,
+		        spate_env_error(env) ? spate_env_error(env) : spate_strerror(rc));
+	return rc;
+}
+
+#endif /* BENCH_JOB_COMMON_H */

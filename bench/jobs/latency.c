@@ -1,0 +1,124 @@
+/*
+ * latency.c - the latency workload: P1 at a fixed input rate, measuring end-to-end latency
+ * from the source to the sink.
+ *
+ * The generator stamps each record's ts with CLOCK_MONOTONIC (ns) when it makes the record;
+ * the sink records now - ts in a log-linear histogram. Source and sink run in the same
+ * process (one clock). The rolling sum is a reduce that carries the latest record's ts:
+ * the built-in sum would keep the first record's ts for the key (Flink's sum semantics),
+ * which would measure the age of the key instead of the record. The rate limit is the
+ * engine's (spate_env_from_generator's rate_per_sec).
+ *
+ * Usage: spate run [-D execution.buffer-timeout.interval=0] latency.so N K RATE. Each sink
+ * subtask prints "RESULT subtask=<i> out=<rows> p50_us=... p99_us=... p999_us=...
+ * max_us=..." (run it with p = 1: quantiles of several subtasks do not add up).
+ */
+#include "bench_clock.h"
+#include "bench_hist.h"
+#include "job_common.h"
+
+int bench_lat_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out);
+int bench_lat_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+int bench_lat_filter_fn(spate_ctx *ctx, const spate_row *in);
+int bench_lat_reduce_fn(spate_ctx *ctx, const spate_row *acc, const spate_row *in,
+                        spate_row_builder *out);
+int bench_lat_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out);
+int bench_lat_end(spate_ctx *ctx, spate_collector *out);
+
+int bench_lat_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
+{
+	struct bench_record r;
+	uint64_t k = job_param_k(ctx);
+
+	if (!k)
+		return spate_ctx_fail(ctx, "generator: missing or bad parameter 'k'");
+	bench_record_make((uint64_t)index, k, &r);
+	spate_row_set_i64(out, 0, (int64_t)r.key);
+	spate_row_set_i64(out, 1, r.value);
+	spate_row_set_i64(out, 2, (int64_t)bench_now_ns());
+	return 0;
+}
+
+int bench_lat_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
+	spate_row_set_i64(out, 1, bench_p0_map(spate_row_i64(in, 1)));
+	spate_row_set_i64(out, 2, spate_row_i64(in, 2));
+	return 0;
+}
+
+int bench_lat_filter_fn(spate_ctx *ctx, const spate_row *in)
+{
+	return bench_p0_keep(spate_row_i64(in, 1));
+}
+
+int bench_lat_reduce_fn(spate_ctx *ctx, const spate_row *acc, const spate_row *in,
+                        spate_row_builder *out)
+{
+	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
+	spate_row_set_i64(out, 1, spate_row_i64(acc, 1) + spate_row_i64(in, 1));
+	spate_row_set_i64(out, 2, spate_row_i64(in, 2));
+	return 0;
+}
+
+int bench_lat_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
+{
+	void **ud = spate_ctx_user_data(ctx);
+	struct bench_hist *h = *ud;
+	uint64_t now = bench_now_ns(), ts = (uint64_t)spate_row_i64(in, 2);
+
+	if (!h) {
+		h = malloc(sizeof(*h));
+		if (!h)
+			return spate_ctx_fail(ctx, "sink: out of memory");
+		bench_hist_init(h);
+		*ud = h;
+	}
+	bench_hist_record(h, now > ts ? now - ts : 0);
+	return 0;
+}
+
+int bench_lat_end(spate_ctx *ctx, spate_collector *out)
+{
+	void **ud = spate_ctx_user_data(ctx);
+	struct bench_hist *h = *ud;
+	struct bench_hist empty;
+
+	if (!h) {
+		bench_hist_init(&empty);
+		h = &empty;
+	}
+	printf("RESULT subtask=%d out=%llu p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f\n",
+	       spate_ctx_subtask_index(ctx), (unsigned long long)h->total,
+	       (double)bench_hist_quantile(h, 0.50) / 1e3,
+	       (double)bench_hist_quantile(h, 0.99) / 1e3,
+	       (double)bench_hist_quantile(h, 0.999) / 1e3, (double)h->max / 1e3);
+	fflush(stdout);
+	if (h != &empty)
+		free(h);
+	*ud = NULL;
+	return 0;
+}
+
+static int latency_main(spate_env *env, int argc, char **argv)
+{
+	int64_t n = argc > 3 ? bench_parse_count(argv[1]) : -1;
+	int64_t k = argc > 3 ? bench_parse_count(argv[2]) : -1;
+	int64_t rate = argc > 3 ? bench_parse_count(argv[3]) : -1;
+	spate_stream *s;
+
+	if (n < 0 || k < 1 || rate < 1)
+		return job_usage("latency", "N K RATE");
+	s = spate_env_from_generator(env, "key:int64,value:int64,ts:int64", bench_lat_gen, n,
+	                             (double)rate);
+	s = spate_stream_set_param(spate_stream_name(s, "generator"), "k", argv[2]);
+	s = spate_stream_map(s, "key:int64,value:int64,ts:int64", bench_lat_map_fn);
+	s = spate_stream_filter(spate_stream_name(s, "map"), bench_lat_filter_fn);
+	s = spate_stream_key_by(spate_stream_name(s, "filter"), "key");
+	s = spate_stream_name(spate_stream_reduce(s, bench_lat_reduce_fn), "rolling-sum");
+	s = spate_stream_name(spate_stream_sink(s, bench_lat_sink), "latency-sink");
+	spate_stream_on_end(s, bench_lat_end);
+	return job_execute(env, "P1 latency");
+}
+
+SPATE_JOB_ENTRY(latency_main)

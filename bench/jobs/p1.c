@@ -1,0 +1,128 @@
+/*
+ * p1.c - workload P1 as a Spate job: P0's generator, map and filter, then keyBy(key) and a
+ * rolling sum of value (Flink's sum: it emits the row with the running sum for every input),
+ * into a sink that counts rows and adds the running sums into a checksum.
+ *
+ * Usage: spate run [-p P] p1.so N K [verify]. Each sink subtask prints "RESULT
+ * subtask=<i> out=<rows> checksum=<sum of running sums>"; with "verify" it also keeps the
+ * last running sum per key (an extra hash map, so that mode is for correctness runs, not
+ * timed ones) and adds "finalsum=<sum of final per-key sums> keys=<distinct keys>". The
+ * sink subtasks hold disjoint key sets (the sink is chained behind the keyed sum), so
+ * finalsum and keys add up across subtasks. checksum matches the baseline only with one
+ * in-order source (p = 1).
+ */
+#include "bench_map.h"
+#include "job_common.h"
+
+int bench_p1_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out);
+int bench_p1_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+int bench_p1_filter_fn(spate_ctx *ctx, const spate_row *in);
+int bench_p1_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out);
+int bench_p1_end(spate_ctx *ctx, spate_collector *out);
+
+struct p1_sink {
+	uint64_t out, checksum;
+	int verify;           /* keep finals */
+	struct u64map finals; /* key -> last running sum, when verifying */
+};
+
+int bench_p1_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
+{
+	struct bench_record r;
+	uint64_t k = job_param_k(ctx);
+
+	if (!k)
+		return spate_ctx_fail(ctx, "generator: missing or bad parameter 'k'");
+	bench_record_make((uint64_t)index, k, &r);
+	spate_row_set_i64(out, 0, (int64_t)r.key);
+	spate_row_set_i64(out, 1, r.value);
+	spate_row_set_i64(out, 2, (int64_t)r.ts);
+	return 0;
+}
+
+int bench_p1_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
+	spate_row_set_i64(out, 1, bench_p0_map(spate_row_i64(in, 1)));
+	spate_row_set_i64(out, 2, spate_row_i64(in, 2));
+	return 0;
+}
+
+int bench_p1_filter_fn(spate_ctx *ctx, const spate_row *in)
+{
+	return bench_p0_keep(spate_row_i64(in, 1));
+}
+
+int bench_p1_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
+{
+	void **ud = spate_ctx_user_data(ctx);
+	struct p1_sink *s = *ud;
+	int64_t sum = spate_row_i64(in, 1);
+
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return spate_ctx_fail(ctx, "sink: out of memory");
+		s->verify = spate_ctx_param(ctx, "verify") != NULL;
+		if (s->verify)
+			u64map_init(&s->finals, 1024);
+		*ud = s;
+	}
+	s->out++;
+	s->checksum += (uint64_t)sum;
+	if (s->verify)
+		*u64map_upsert(&s->finals, (uint64_t)spate_row_i64(in, 0)) = sum;
+	return 0;
+}
+
+int bench_p1_end(spate_ctx *ctx, spate_collector *out)
+{
+	void **ud = spate_ctx_user_data(ctx);
+	struct p1_sink *s = *ud;
+	int sub = spate_ctx_subtask_index(ctx);
+
+	if (!s) {
+		printf("RESULT subtask=%d out=0 checksum=0%s\n", sub,
+		       spate_ctx_param(ctx, "verify") ? " finalsum=0 keys=0" : "");
+	} else if (!s->verify) {
+		printf("RESULT subtask=%d out=%llu checksum=%llu\n", sub,
+		       (unsigned long long)s->out, (unsigned long long)s->checksum);
+	} else {
+		int64_t finalsum = 0;
+		for (size_t i = 0; i < s->finals.cap; i++)
+			if (s->finals.slots[i].key != BENCH_MAP_EMPTY)
+				finalsum += s->finals.slots[i].value;
+		printf("RESULT subtask=%d out=%llu checksum=%llu finalsum=%lld keys=%zu\n", sub,
+		       (unsigned long long)s->out, (unsigned long long)s->checksum,
+		       (long long)finalsum, s->finals.count);
+		u64map_release(&s->finals);
+	}
+	fflush(stdout);
+	free(s);
+	*ud = NULL;
+	return 0;
+}
+
+static int p1_main(spate_env *env, int argc, char **argv)
+{
+	int64_t n = argc > 2 ? bench_parse_count(argv[1]) : -1;
+	int64_t k = argc > 2 ? bench_parse_count(argv[2]) : -1;
+	int verify = argc > 3 && strcmp(argv[3], "verify") == 0;
+	spate_stream *s;
+
+	if (n < 0 || k < 1 || (argc > 3 && !verify) || argc > 4)
+		return job_usage("p1", "N K [verify]");
+	s = spate_env_from_generator(env, "key:int64,value:int64,ts:int64", bench_p1_gen, n, 0);
+	s = spate_stream_set_param(spate_stream_name(s, "generator"), "k", argv[2]);
+	s = spate_stream_map(s, "key:int64,value:int64,ts:int64", bench_p1_map_fn);
+	s = spate_stream_filter(spate_stream_name(s, "map"), bench_p1_filter_fn);
+	s = spate_stream_key_by(spate_stream_name(s, "filter"), "key");
+	s = spate_stream_name(spate_stream_sum(s, "value"), "rolling-sum");
+	s = spate_stream_name(spate_stream_sink(s, bench_p1_sink), "checksum-sink");
+	if (verify)
+		s = spate_stream_set_param(s, "verify", "1");
+	spate_stream_on_end(s, bench_p1_end);
+	return job_execute(env, "P1");
+}
+
+SPATE_JOB_ENTRY(p1_main)
