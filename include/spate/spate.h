@@ -130,6 +130,10 @@ typedef int (*spate_job_main_fn)(spate_env *env, int argc, char **argv);
  * client looks for: the entry point and the API version it was compiled against. argv[0] is
  * the library path; the rest are the job's own arguments.
  */
+/* Defined by SPATE_JOB_ENTRY in the job library; the client looks them up by name. */
+SPATE_EXPORT extern const int spate_job_api_version;
+SPATE_EXPORT int spate_job_main(spate_env *env, int argc, char **argv);
+
 #define SPATE_JOB_ENTRY(fn)                                                                  \
 	SPATE_EXPORT const int spate_job_api_version = SPATE_API_VERSION;                        \
 	SPATE_EXPORT int spate_job_main(spate_env *env, int argc, char **argv)                   \
@@ -342,7 +346,7 @@ SPATE_EXPORT void spate_ctx_log(spate_ctx *ctx, int level, const char *fmt, ...)
 SPATE_EXPORT spate_value_state *spate_ctx_value_state(spate_ctx *ctx, const char *name);
 SPATE_EXPORT spate_map_state *spate_ctx_map_state(spate_ctx *ctx, const char *name);
 
-/* Returns 1 and sets *val/*len if present (borrowed until the next state call), 0 if not. */
+/* Returns 1 and sets *val and *len if present (borrowed until the next state call), 0 if not. */
 SPATE_EXPORT int spate_value_get(spate_value_state *s, const void **val, size_t *len);
 SPATE_EXPORT int spate_value_put(spate_value_state *s, const void *val, size_t len);
 SPATE_EXPORT int spate_value_clear(spate_value_state *s);

@@ -1,0 +1,61 @@
+/*
+ * local_job.h - runs one job's ExecutionGraph on threads in this process: the embedded
+ * local cluster behind `spate run` without a cluster address. It plays the JobMaster's part
+ * (deploy, track ExecutionState and JobStatus with Flink's names and log lines, fail or
+ * finish the job) over the same task, network and operator code that TaskManagers will run.
+ *
+ * DESIGN. local_job_run() is called on the client's thread and blocks until the job reaches
+ * a globally terminal state. It starts one thread per subtask plus, when the buffer timeout
+ * is positive, one flusher thread that asks every task to flush at that interval. Tasks
+ * report state changes through local_job_task_state(), which takes job->mu; the first
+ * failure cancels all other tasks (cancel flag + wake-ups) and the job ends FAILED.
+ * Several jobs may run in one process at once: a job shares nothing with another.
+ */
+#ifndef SPATE_RUNTIME_LOCAL_JOB_H
+#define SPATE_RUNTIME_LOCAL_JOB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "api/result.h"
+#include "config/config.h"
+#include "graph/execution_graph.h"
+#include "graph/status.h"
+#include "runtime/task.h"
+
+struct local_job {
+	struct job_graph *jg;          /* borrowed */
+	struct execution_graph *eg;    /* borrowed */
+	void *lib_handle;              /* borrowed: where user functions are looked up */
+	spate_result *result;          /* borrowed: collect sinks add rows here */
+	atomic_bool canceled;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;           /* signalled on every task reaching a terminal state */
+	enum job_status status;        /* guarded by: mu */
+	int nterminal;                 /* guarded by: mu */
+	char *failure;                 /* guarded by: mu; root cause, first wins */
+	struct task *tasks;            /* owned; all subtasks, vertex by vertex */
+	int ntasks;
+	int64_t buffer_timeout_ms;
+	int buffers_per_channel;
+	int floating_buffers;
+	pthread_mutex_t print_mu;      /* serializes the print sinks' writes to stdout */
+	int64_t start_ms;
+	int64_t end_ms;
+};
+
+struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg,
+                                void *lib_handle, const struct config *config,
+                                spate_result *result);
+void local_job_free(struct local_job *job);
+/* Runs to a terminal state. Returns 0 if FINISHED, else SPATE_EJOBFAIL (err gets the
+ * cause: "operator 'x' (subtask 1/2) failed: ...") or SPATE_ECANCELED. */
+int local_job_run(struct local_job *job, struct spate_error *err);
+/* Called by tasks: records and logs a state change. */
+void local_job_task_state(struct local_job *job, struct task *t, enum execution_state to);
+/* Cancels the job (idempotent). */
+void local_job_cancel(struct local_job *job);
+
+int64_t now_ms(void);
+
+#endif

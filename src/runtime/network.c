@@ -1,0 +1,334 @@
+/*
+ * network.c - buffer pools, result partitions and input gates (see network.h for the
+ * design and the threading rules).
+ */
+#include "runtime/network.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "types/keygroup.h"
+#include "types/row.h"
+
+/* ---- buffer pool ---------------------------------------------------------------------- */
+
+int buffer_pool_init(struct buffer_pool *p, int capacity, const atomic_bool *canceled)
+{
+	memset(p, 0, sizeof *p);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->capacity = capacity;
+	p->canceled = canceled;
+	p->all = xcalloc((size_t)capacity, sizeof *p->all);
+	if (posix_memalign((void **)&p->memory, 64, (size_t)capacity * BUFFER_SIZE) != 0)
+		return SPATE_ENOMEM;
+	for (int i = 0; i < capacity; i++) {
+		struct buffer *b = &p->all[i];
+		b->pool = p;
+		b->data = p->memory + (size_t)i * BUFFER_SIZE;
+		b->next = p->free;
+		p->free = b;
+	}
+	p->nfree = capacity;
+	return 0;
+}
+
+void buffer_pool_release(struct buffer_pool *p)
+{
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cond);
+	xfree(p->all);
+	free(p->memory);
+	p->all = NULL;
+	p->memory = NULL;
+}
+
+struct buffer *buffer_pool_request(struct buffer_pool *p)
+{
+	struct buffer *b = NULL;
+	pthread_mutex_lock(&p->mu);
+	while (!p->free && !atomic_load_explicit(p->canceled, memory_order_acquire))
+		pthread_cond_wait(&p->cond, &p->mu);
+	if (p->free) {
+		b = p->free;
+		p->free = b->next;
+		p->nfree--;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (b) {
+		b->next = NULL;
+		b->size = 0;
+		b->kind = BUF_DATA;
+	}
+	return b;
+}
+
+void buffer_recycle(struct buffer *b)
+{
+	struct buffer_pool *p = b->pool;
+	pthread_mutex_lock(&p->mu);
+	b->next = p->free;
+	p->free = b;
+	p->nfree++;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void buffer_pool_wake(struct buffer_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- input gate ----------------------------------------------------------------------- */
+
+void input_gate_init(struct input_gate *g, int nchannels, const atomic_bool *canceled)
+{
+	memset(g, 0, sizeof *g);
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	g->nchannels = nchannels;
+	g->channels = xcalloc((size_t)(nchannels ? nchannels : 1), sizeof *g->channels);
+	g->canceled = canceled;
+}
+
+void input_gate_release(struct input_gate *g)
+{
+	/* Buffers still queued (after a cancel) go back to their pools. */
+	struct buffer *b = g->head;
+	while (b) {
+		struct buffer *next = b->next;
+		buffer_recycle(b);
+		b = next;
+	}
+	g->head = g->tail = NULL;
+	for (int i = 0; i < g->nchannels; i++)
+		xfree(g->channels[i].span);
+	xfree(g->channels);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cond);
+}
+
+void input_gate_push(struct input_gate *g, struct buffer *b, int channel)
+{
+	b->channel = channel;
+	b->next = NULL;
+	pthread_mutex_lock(&g->mu);
+	if (g->tail)
+		g->tail->next = b;
+	else
+		g->head = b;
+	g->tail = b;
+	pthread_cond_signal(&g->cond);
+	pthread_mutex_unlock(&g->mu);
+}
+
+struct buffer *input_gate_take(struct input_gate *g, bool *woken)
+{
+	struct buffer *b = NULL;
+	*woken = false;
+	pthread_mutex_lock(&g->mu);
+	for (;;) {
+		if (g->head) {
+			b = g->head;
+			g->head = b->next;
+			if (!g->head)
+				g->tail = NULL;
+			break;
+		}
+		if (atomic_load_explicit(g->canceled, memory_order_acquire))
+			break;
+		if (atomic_exchange_explicit(&g->wakeups, 0, memory_order_acq_rel)) {
+			*woken = true;
+			break;
+		}
+		pthread_cond_wait(&g->cond, &g->mu);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return b;
+}
+
+void input_gate_wake(struct input_gate *g)
+{
+	atomic_store_explicit(&g->wakeups, 1, memory_order_release);
+	pthread_mutex_lock(&g->mu);
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- result partition ------------------------------------------------------------------ */
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+int result_partition_init(struct result_partition *rp, enum partitioner p, int nsubs,
+                          int pool_buffers, const atomic_bool *canceled)
+{
+	memset(rp, 0, sizeof *rp);
+	rp->partitioner = p;
+	rp->nsubs = nsubs;
+	rp->subs = xcalloc((size_t)nsubs, sizeof *rp->subs);
+	rp->next = -1;
+	rp->rng = (uint64_t)(uintptr_t)rp ^ 0x5deece66dull;
+	if (p == PART_REBALANCE)
+		rp->next = (int)(splitmix(&rp->rng) % (uint64_t)nsubs);
+	return buffer_pool_init(&rp->pool, pool_buffers, canceled);
+}
+
+void result_partition_release(struct result_partition *rp)
+{
+	for (int i = 0; i < rp->nsubs; i++)
+		if (rp->subs[i].current)
+			buffer_recycle(rp->subs[i].current);
+	xfree(rp->subs);
+	buffer_pool_release(&rp->pool);
+}
+
+static int hand_over(struct subpartition *sp)
+{
+	struct buffer *b = sp->current;
+	sp->current = NULL;
+	input_gate_push(sp->gate, b, sp->channel);
+	return 0;
+}
+
+/* Writes a row larger than a buffer as a run of SPAN buffers. */
+static int write_spanning(struct result_partition *rp, struct subpartition *sp,
+                          const uint8_t *row, size_t size)
+{
+	size_t off = 0;
+	while (off < size) {
+		struct buffer *b = buffer_pool_request(&rp->pool);
+		if (!b)
+			return SPATE_ECANCELED;
+		size_t n = size - off < BUFFER_SIZE ? size - off : BUFFER_SIZE;
+		memcpy(b->data, row + off, n);
+		b->size = (uint32_t)n;
+		b->kind = BUF_SPAN;
+		off += n;
+		sp->current = b;
+		hand_over(sp);
+	}
+	return 0;
+}
+
+static int write_row(struct result_partition *rp, struct subpartition *sp, const uint8_t *row,
+                     uint32_t size)
+{
+	struct buffer *b = sp->current;
+	if (b && b->size + size <= BUFFER_SIZE) {
+		memcpy(b->data + b->size, row, size);
+		b->size += size;
+	} else {
+		if (b)
+			hand_over(sp);
+		if (size > BUFFER_SIZE)
+			return write_spanning(rp, sp, row, size);
+		b = buffer_pool_request(&rp->pool);
+		if (!b)
+			return SPATE_ECANCELED;
+		memcpy(b->data, row, size);
+		b->size = size;
+		sp->current = b;
+	}
+	if (rp->flush_always)
+		hand_over(sp);
+	return 0;
+}
+
+static int select_channel(struct result_partition *rp, const spate_row *row, int *out)
+{
+	int n = rp->nsubs;
+	switch (rp->partitioner) {
+	case PART_FORWARD:
+	case PART_GLOBAL:
+		*out = 0;
+		return 0;
+	case PART_RESCALE:
+		if (++rp->next >= n)
+			rp->next = 0;
+		*out = rp->next;
+		return 0;
+	case PART_REBALANCE:
+		rp->next = (rp->next + 1) % n;
+		*out = rp->next;
+		return 0;
+	case PART_SHUFFLE:
+		*out = (int)(splitmix(&rp->rng) % (uint64_t)n);
+		return 0;
+	case PART_HASH: {
+		int32_t h;
+		if (rp->key->selector_fn) {
+			int rc = rp->key_hash(rp->key_hash_arg, row, &h);
+			if (rc < 0)
+				return rc;
+		} else {
+			h = key_hash_fields(row, rp->key->fields, rp->key->nfields);
+		}
+		int kg = key_group_for_hash(h, rp->consumer_max_parallelism);
+		int op = key_group_operator_index(rp->consumer_max_parallelism,
+		                                  rp->consumer_parallelism, kg);
+		*out = op - rp->first_consumer;
+		return 0;
+	}
+	default:
+		*out = 0;
+		return 0;
+	}
+}
+
+int result_partition_emit(struct result_partition *rp, const spate_row *row)
+{
+	const uint8_t *bytes = (const uint8_t *)row;
+	uint32_t size = row_size_of(row);
+	int rc;
+	rp->records_out++;
+	if (rp->partitioner == PART_BROADCAST) {
+		for (int i = 0; i < rp->nsubs; i++) {
+			rc = write_row(rp, &rp->subs[i], bytes, size);
+			if (rc < 0)
+				return rc;
+			rp->bytes_out += size;
+		}
+		return 0;
+	}
+	int ch;
+	rc = select_channel(rp, row, &ch);
+	if (rc < 0)
+		return rc;
+	rp->bytes_out += size;
+	return write_row(rp, &rp->subs[ch], bytes, size);
+}
+
+int result_partition_flush(struct result_partition *rp)
+{
+	for (int i = 0; i < rp->nsubs; i++)
+		if (rp->subs[i].current && rp->subs[i].current->size > 0)
+			hand_over(&rp->subs[i]);
+	return 0;
+}
+
+int result_partition_finish(struct result_partition *rp)
+{
+	result_partition_flush(rp);
+	for (int i = 0; i < rp->nsubs; i++) {
+		struct buffer *b = rp->subs[i].current;
+		if (!b) {
+			b = buffer_pool_request(&rp->pool);
+			if (!b)
+				return SPATE_ECANCELED;
+			rp->subs[i].current = b;
+		}
+		b->kind = BUF_END_OF_PARTITION;
+		b->size = 0;
+		hand_over(&rp->subs[i]);
+	}
+	return 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * network.h - buffers, buffer pools, result partitions and input gates: how rows move
+ * between tasks.
+ *
+ * Rows leave a task through a result partition (one per job edge leaving its job vertex),
+ * which has one subpartition per consuming subtask. A subpartition fills a 32 KiB buffer
+ * with rows back to back (each row 8-byte aligned, as laid out by types/row.h) and hands
+ * the full buffer to the consumer's input gate. Buffers come from the partition's bounded
+ * pool; when it is empty the producer blocks (backpressure) until a consumer recycles a
+ * buffer. Memory therefore never grows with the input: it is bounded by the pools.
+ *
+ * An input gate merges all channels into one consuming subtask into one FIFO, so buffers
+ * are taken in arrival order while the order within each channel is kept. Events
+ * (end-of-partition now; barriers and watermarks later) travel in-band as buffers of their
+ * own kind, in order with the data. A row larger than one buffer is split over several
+ * SPAN buffers and reassembled on the consumer side.
+ *
+ * Threads: a partition is written only by its producer task's thread; a gate is read only
+ * by its consumer task's thread; they meet at the gate's queue and the pool's free list,
+ * each guarded by its own mutex. Locks are taken per buffer, never per row.
+ * Lock order: gate.mu and pool.mu are never held together.
+ */
+#ifndef SPATE_RUNTIME_NETWORK_H
+#define SPATE_RUNTIME_NETWORK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph/stream_graph.h"
+#include "spate/spate.h"
+
+#define BUFFER_SIZE (32 * 1024) /* taskmanager.memory.segment-size */
+
+enum buffer_kind {
+	BUF_DATA,            /* whole rows */
+	BUF_SPAN,            /* a part of one row larger than a buffer (first part starts with
+	                        the row's size header) */
+	BUF_END_OF_PARTITION, /* the producer has finished this subpartition */
+};
+
+struct buffer {
+	struct buffer_pool *pool; /* where it returns to */
+	struct buffer *next;      /* link in a free list or a gate queue */
+	enum buffer_kind kind;
+	uint32_t size;            /* bytes used in data */
+	int channel;              /* set when queued in a gate: the input channel index */
+	uint8_t *data;            /* BUFFER_SIZE bytes, 64-byte aligned */
+};
+
+struct buffer_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;     /* signalled when a buffer is recycled */
+	struct buffer *free;     /* guarded by: mu */
+	int nfree;               /* guarded by: mu */
+	int capacity;            /* total buffers (fixed) */
+	struct buffer *all;      /* owned array of capacity buffers */
+	uint8_t *memory;         /* owned: capacity * BUFFER_SIZE bytes */
+	const atomic_bool *canceled; /* borrowed: the job's cancel flag */
+};
+
+int buffer_pool_init(struct buffer_pool *p, int capacity, const atomic_bool *canceled);
+void buffer_pool_release(struct buffer_pool *p);
+/* Blocks until a buffer is free; returns NULL only when the job is canceled. */
+struct buffer *buffer_pool_request(struct buffer_pool *p);
+void buffer_recycle(struct buffer *b);
+/* Wakes every waiter (used on cancel). */
+void buffer_pool_wake(struct buffer_pool *p);
+
+struct input_channel {
+	bool ended;        /* consumer thread only */
+	uint8_t *span;     /* reassembly area for a row split over SPAN buffers (owned) */
+	size_t span_len;   /* bytes gathered */
+	size_t span_need;  /* total row size, 0 when no row is being reassembled */
+	size_t span_cap;
+};
+
+struct input_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;      /* signalled on enqueue and on wake-ups */
+	struct buffer *head;      /* guarded by: mu; FIFO of queued buffers */
+	struct buffer *tail;      /* guarded by: mu */
+	atomic_int wakeups;       /* a wake-up was requested (flush tick, cancel) */
+	int nchannels;
+	int nended;               /* consumer thread only */
+	struct input_channel *channels; /* owned */
+	const atomic_bool *canceled;    /* borrowed */
+};
+
+void input_gate_init(struct input_gate *g, int nchannels, const atomic_bool *canceled);
+void input_gate_release(struct input_gate *g);
+/* Producer side: queues a buffer for channel `channel`. */
+void input_gate_push(struct input_gate *g, struct buffer *b, int channel);
+/*
+ * Consumer side: takes the next buffer. Blocks until one is queued, the job is canceled
+ * (returns NULL), or a wake-up was requested (returns NULL with *woken = true).
+ */
+struct buffer *input_gate_take(struct input_gate *g, bool *woken);
+/* Makes a blocked input_gate_take return (flush tick, cancel). Any thread. */
+void input_gate_wake(struct input_gate *g);
+
+struct subpartition {
+	struct input_gate *gate; /* borrowed: the consumer's gate */
+	int channel;             /* our channel index in that gate */
+	struct buffer *current;  /* partly filled buffer, or NULL */
+};
+
+/* How a result partition picks subpartitions for a row. */
+struct result_partition {
+	enum partitioner partitioner;
+	struct subpartition *subs; /* owned, nsubs entries: consumers first_consumer.. */
+	int nsubs;
+	int first_consumer;        /* subtask index of subs[0] among the consumers */
+	int consumer_parallelism;  /* for HASH: the consumer vertex's parallelism */
+	int consumer_max_parallelism; /* for HASH: the number of key groups */
+	const struct key_spec *key;   /* for HASH (borrowed from the stream edge) */
+	int next;                  /* round robin position */
+	uint64_t rng;              /* shuffle / rebalance start */
+	bool flush_always;         /* buffer timeout 0: flush after every row */
+	struct buffer_pool pool;
+	int64_t bytes_out;         /* row bytes written (metrics) */
+	int64_t records_out;
+	/* For key selector functions: computes the key hash of a row. Set by the task. */
+	int (*key_hash)(void *arg, const spate_row *row, int32_t *hash);
+	void *key_hash_arg;
+};
+
+int result_partition_init(struct result_partition *rp, enum partitioner p, int nsubs,
+                          int pool_buffers, const atomic_bool *canceled);
+void result_partition_release(struct result_partition *rp);
+/* Writes a row to the subpartition(s) the partitioner selects. 0, or SPATE_ECANCELED. */
+int result_partition_emit(struct result_partition *rp, const spate_row *row);
+/* Hands every partly filled buffer to its consumer. */
+int result_partition_flush(struct result_partition *rp);
+/* Flushes and sends end-of-partition on every subpartition. */
+int result_partition_finish(struct result_partition *rp);
+
+#endif

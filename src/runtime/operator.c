@@ -1,0 +1,665 @@
+/*
+ * operator.c - the operators of a chain: how each kind processes a row, how output flows
+ * to chained successors (direct calls) and result partitions (copied into buffers), keyed
+ * state access, and the runtime side of the public API (spate_ctx_*, spate_collect_*,
+ * spate_value_*, spate_map_*).
+ *
+ * Everything here runs on the task's own thread.
+ */
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "runtime/local_job.h"
+#include "runtime/task.h"
+#include "types/keygroup.h"
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+int op_emit(struct operator *op, const spate_row *row)
+{
+	for (int i = 0; i < op->nchained; i++) {
+		struct operator *next = op->chained[i];
+		next->records_in++;
+		int rc = next->process(next, row);
+		if (rc < 0)
+			return rc;
+	}
+	for (int i = 0; i < op->npartitions; i++) {
+		int rc = result_partition_emit(op->partitions[i], row);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Turns a user function's failure into the task's failure message. */
+static int user_failed(struct operator *op, int rc, const char *what)
+{
+	struct task *t = op->task;
+	if (rc == SPATE_ECANCELED)
+		return rc;
+	if (t->user_msg)
+		task_fail(t, op, SPATE_EUSER, "%s", t->user_msg);
+	else
+		task_fail(t, op, SPATE_EUSER, "%s function '%s' returned %d", what,
+		          op->node->fn_name ? op->node->fn_name : "?", rc);
+	return SPATE_EUSER;
+}
+
+/* Finishes the operator's output builder and emits the row. */
+static int emit_built(struct operator *op)
+{
+	struct spate_error e = {0};
+	const spate_row *row = row_builder_finish(&op->out, &e);
+	if (!row) {
+		task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
+		return SPATE_EUSER;
+	}
+	return op_emit(op, row);
+}
+
+/* ---- keys ------------------------------------------------------------------------------- */
+
+/* Builds the key row of `row` and makes it the current key. */
+static int set_current_key(struct operator *op, const spate_row *row)
+{
+	struct spate_row_builder *kb = &op->key_builder;
+	row_builder_begin(kb);
+	if (op->key_fn) {
+		int rc = op->key_fn(&op->ctx, row, kb);
+		if (rc < 0)
+			return user_failed(op, rc, "key selector");
+	} else {
+		const struct key_spec *k = &op->node->key;
+		for (int i = 0; i < k->nfields; i++) {
+			int f = k->fields[i];
+			switch (spate_row_type(row, f)) {
+			case SPATE_BOOL:
+				spate_row_set_bool(kb, i, spate_row_bool(row, f));
+				break;
+			case SPATE_INT32:
+				spate_row_set_i32(kb, i, spate_row_i32(row, f));
+				break;
+			case SPATE_INT64:
+				spate_row_set_i64(kb, i, spate_row_i64(row, f));
+				break;
+			case SPATE_TIMESTAMP:
+				spate_row_set_timestamp(kb, i, spate_row_i64(row, f));
+				break;
+			case SPATE_DOUBLE:
+				spate_row_set_double(kb, i, spate_row_double(row, f));
+				break;
+			case SPATE_STRING: {
+				size_t len;
+				const char *s = spate_row_str(row, f, &len);
+				if (s)
+					spate_row_set_str(kb, i, s, len);
+				break;
+			}
+			case SPATE_BYTES: {
+				size_t len;
+				const void *p = spate_row_bytes(row, f, &len);
+				if (p)
+					spate_row_set_bytes(kb, i, p, len);
+				break;
+			}
+			default:
+				break;
+			}
+			if (spate_row_is_null(row, f))
+				spate_row_set_null(kb, i);
+		}
+	}
+	struct spate_error e = {0};
+	const spate_row *key = row_builder_finish(kb, &e);
+	if (!key) {
+		task_fail(op->task, op, SPATE_EUSER, "key: %s", e.msg);
+		return SPATE_EUSER;
+	}
+	struct execution_vertex *ev = op->task->ev;
+	int kg = key_group_for_hash(key_hash_row(key), ev->job_vertex->max_parallelism);
+	if (kg < ev->key_group_first || kg > ev->key_group_last) {
+		task_fail(op->task, op, SPATE_ECORRUPT,
+		          "record with key group %d reached the subtask owning key groups %d-%d", kg,
+		          ev->key_group_first, ev->key_group_last);
+		return SPATE_ECORRUPT;
+	}
+	op->cur_key = key;
+	op->cur.key = key;
+	op->cur.key_len = row_size_of(key);
+	op->cur.key_group = kg;
+	return 0;
+}
+
+/* The state key of state `id` for the current key. */
+static struct state_key key_for(struct operator *op, uint32_t id)
+{
+	struct state_key k = op->cur;
+	k.state_id = id;
+	state_key_hash(&k);
+	return k;
+}
+
+/* ---- processing, per kind ---------------------------------------------------------------- */
+
+static int process_map(struct operator *op, const spate_row *row)
+{
+	row_builder_begin(&op->out);
+	int rc = ((spate_map_fn)op->fn)(&op->ctx, row, &op->out);
+	if (rc < 0)
+		return user_failed(op, rc, "map");
+	return emit_built(op);
+}
+
+static int process_flat_map(struct operator *op, const spate_row *row)
+{
+	int rc = ((spate_flat_map_fn)op->fn)(&op->ctx, row, &op->collector);
+	if (rc < 0)
+		return user_failed(op, rc, "flat_map");
+	return 0;
+}
+
+static int process_filter(struct operator *op, const spate_row *row)
+{
+	int rc = ((spate_filter_fn)op->fn)(&op->ctx, row);
+	if (rc < 0)
+		return user_failed(op, rc, "filter");
+	return rc > 0 ? op_emit(op, row) : 0;
+}
+
+static int process_process(struct operator *op, const spate_row *row)
+{
+	if (op->node->keyed) {
+		int rc = set_current_key(op, row);
+		if (rc < 0)
+			return rc;
+	}
+	int rc = ((spate_process_fn)op->fn)(&op->ctx, row, &op->collector);
+	if (rc < 0)
+		return user_failed(op, rc, "process");
+	return 0;
+}
+
+static int process_reduce(struct operator *op, const spate_row *row)
+{
+	int rc = set_current_key(op, row);
+	if (rc < 0)
+		return rc;
+	struct state_key k = key_for(op, 0);
+	void *acc;
+	size_t len;
+	struct keyed_state_backend *be = op->state;
+	if (!be->ops->value_get(be, &k, &acc, &len)) {
+		be->ops->value_put(be, &k, row, row_size_of(row));
+		return op_emit(op, row);
+	}
+	row_builder_begin(&op->out);
+	rc = ((spate_reduce_fn)op->fn)(&op->ctx, (const spate_row *)acc, row, &op->out);
+	if (rc < 0)
+		return user_failed(op, rc, "reduce");
+	struct spate_error e = {0};
+	const spate_row *out = row_builder_finish(&op->out, &e);
+	if (!out) {
+		task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
+		return SPATE_EUSER;
+	}
+	be->ops->value_put(be, &k, out, row_size_of(out));
+	return op_emit(op, out);
+}
+
+/* Slot of field i of a (mutable) row: see the layout in types/row.h. */
+static uint64_t *slot_of(void *row, int i)
+{
+	uint16_t nf = *(uint16_t *)((uint8_t *)row + 4);
+	return (uint64_t *)((uint8_t *)row + ROW_HEADER_BYTES + (((size_t)nf + 7) & ~(size_t)7)) + i;
+}
+
+static int compare_field(const spate_row *a, const spate_row *b, int f)
+{
+	switch (spate_row_type(a, f)) {
+	case SPATE_DOUBLE: {
+		double x = spate_row_double(a, f), y = spate_row_double(b, f);
+		return x < y ? -1 : x > y;
+	}
+	case SPATE_INT32: {
+		int32_t x = spate_row_i32(a, f), y = spate_row_i32(b, f);
+		return x < y ? -1 : x > y;
+	}
+	default: {
+		int64_t x = spate_row_i64(a, f), y = spate_row_i64(b, f);
+		return x < y ? -1 : x > y;
+	}
+	}
+}
+
+static int process_aggregate(struct operator *op, const spate_row *row)
+{
+	int rc = set_current_key(op, row);
+	if (rc < 0)
+		return rc;
+	struct state_key k = key_for(op, 0);
+	void *acc;
+	size_t len;
+	struct keyed_state_backend *be = op->state;
+	int f = op->node->agg_field;
+	if (!be->ops->value_get(be, &k, &acc, &len)) {
+		be->ops->value_put(be, &k, row, row_size_of(row));
+		return op_emit(op, row);
+	}
+	const spate_row *accr = (const spate_row *)acc;
+	if (spate_row_is_null(row, f))
+		return op_emit(op, accr);
+	int cmp = spate_row_is_null(accr, f) ? 1 : compare_field(row, accr, f);
+	switch (op->node->agg) {
+	case AGG_SUM: {
+		uint64_t *s = slot_of(acc, f);
+		uint8_t *tag = (uint8_t *)acc + ROW_HEADER_BYTES + f;
+		if (*tag & ROW_TAG_NULL) {
+			*s = *slot_of((void *)row, f);
+			*tag &= (uint8_t)~ROW_TAG_NULL;
+			break;
+		}
+		switch (spate_row_type(accr, f)) {
+		case SPATE_DOUBLE: {
+			double d;
+			memcpy(&d, s, sizeof d);
+			d += spate_row_double(row, f);
+			memcpy(s, &d, sizeof d);
+			break;
+		}
+		case SPATE_INT32: /* wraps as Java's int does */
+			*s = (uint64_t)(int64_t)(int32_t)((uint32_t)*s + (uint32_t)spate_row_i32(row, f));
+			break;
+		default:
+			*s = *s + (uint64_t)spate_row_i64(row, f);
+			break;
+		}
+		break;
+	}
+	case AGG_MIN:
+	case AGG_MAX:
+		if ((op->node->agg == AGG_MIN && cmp < 0) || (op->node->agg == AGG_MAX && cmp > 0)) {
+			*slot_of(acc, f) = *slot_of((void *)row, f);
+			*((uint8_t *)acc + ROW_HEADER_BYTES + f) &= (uint8_t)~ROW_TAG_NULL;
+		}
+		break;
+	case AGG_MIN_BY:
+	case AGG_MAX_BY:
+		/* The earliest row wins ties, as Flink's default (first = true). */
+		if ((op->node->agg == AGG_MIN_BY && cmp < 0) ||
+		    (op->node->agg == AGG_MAX_BY && cmp > 0)) {
+			be->ops->value_put(be, &k, row, row_size_of(row));
+			be->ops->value_get(be, &k, &acc, &len);
+		}
+		break;
+	}
+	if (!be->value_mutable) /* write back for backends that hand out copies */
+		be->ops->value_put(be, &k, acc, row_size_of(acc));
+	return op_emit(op, (const spate_row *)acc);
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+static int resolve(struct task *t, struct operator *op, void *lib, const char *name,
+                   void **out)
+{
+	void *h = lib ? lib : RTLD_DEFAULT;
+	*out = dlsym(h, name);
+	if (!*out) {
+		task_fail(t, op, SPATE_ELOAD, "cannot find function '%s' in the job library", name);
+		return SPATE_ELOAD;
+	}
+	return 0;
+}
+
+int task_setup_operators(struct task *t, void *lib)
+{
+	struct job_vertex *jv = t->ev->job_vertex;
+	int rc;
+	for (int i = 0; i < t->nops; i++) {
+		struct operator *op = &t->ops[i];
+		struct stream_node *n = op->node;
+		op->ctx.op = op;
+		op->collector.op = op;
+		op->task = t;
+		if (n->fn_name && (rc = resolve(t, op, lib, n->fn_name, &op->fn)) < 0)
+			return rc;
+		if (n->end_fn_name) {
+			void *p;
+			if ((rc = resolve(t, op, lib, n->end_fn_name, &p)) < 0)
+				return rc;
+			memcpy(&op->end_fn, &p, sizeof p);
+		}
+		if (n->out_schema)
+			row_builder_init(&op->out, n->out_schema);
+		if (n->keyed) {
+			row_builder_init(&op->key_builder, n->key.key_schema);
+			if (n->key.selector_fn) {
+				void *p;
+				if ((rc = resolve(t, op, lib, n->key.selector_fn, &p)) < 0)
+					return rc;
+				memcpy(&op->key_fn, &p, sizeof p);
+			}
+			op->state = heap_state_backend_new(t->ev->key_group_first,
+			                                   t->ev->key_group_last);
+		}
+		switch (n->kind) {
+		case OP_MAP:
+			op->process = process_map;
+			break;
+		case OP_FLAT_MAP:
+			op->process = process_flat_map;
+			break;
+		case OP_FILTER:
+			op->process = process_filter;
+			break;
+		case OP_PROCESS:
+			op->process = process_process;
+			break;
+		case OP_REDUCE:
+			op->process = process_reduce;
+			break;
+		case OP_AGGREGATE:
+			op->process = process_aggregate;
+			break;
+		case OP_SINK_PRINT:
+		case OP_SINK_TEXT:
+		case OP_SINK_COLLECT:
+		case OP_SINK_FUNCTION:
+			op->process = sink_process;
+			break;
+		default: /* sources have no input */
+			op->process = NULL;
+			break;
+		}
+		if ((n->kind == OP_REDUCE || n->kind == OP_AGGREGATE) && !n->keyed) {
+			task_fail(t, op, SPATE_EGRAPH, "operator needs a keyed input");
+			return SPATE_EGRAPH;
+		}
+		/* Outputs: chained successors are in this vertex; the rest are job edges. */
+		for (int e = 0; e < n->nout; e++) {
+			struct stream_edge *se = n->out_edges[e];
+			if (se->target->vertex_index == jv->index) {
+				struct operator *succ = NULL;
+				for (int j = 0; j < t->nops; j++)
+					if (t->ops[j].node == se->target)
+						succ = &t->ops[j];
+				op->chained = xrealloc(op->chained,
+				                       (size_t)(op->nchained + 1) * sizeof *op->chained);
+				op->chained[op->nchained++] = succ;
+			} else {
+				struct job_edge *je = job_graph_find_edge(t->job->jg, se);
+				op->partitions = xrealloc(op->partitions, (size_t)(op->npartitions + 1) *
+				                                                  sizeof *op->partitions);
+				op->partitions[op->npartitions++] = &t->partitions[je->source_output];
+			}
+		}
+	}
+	for (int i = 0; i < t->nops; i++)
+		if (op_kind_is_sink(t->ops[i].node->kind) && (rc = sink_open(&t->ops[i])) < 0)
+			return rc;
+	return 0;
+}
+
+void task_release_operators(struct task *t)
+{
+	for (int i = 0; i < t->nops; i++) {
+		struct operator *op = &t->ops[i];
+		if (op->node->out_schema)
+			row_builder_release(&op->out);
+		if (op->node->keyed)
+			row_builder_release(&op->key_builder);
+		if (op->state)
+			op->state->ops->free(op->state);
+		for (int s = 0; s < op->nstates; s++) {
+			xfree(op->states[s]->name);
+			xfree(op->states[s]);
+		}
+		xfree(op->states);
+		xfree(op->chained);
+		xfree(op->partitions);
+	}
+}
+
+/* ---- the public runtime API -------------------------------------------------------------- */
+
+spate_row_builder *spate_collect_begin(spate_collector *out)
+{
+	struct operator *op = out->op;
+	row_builder_begin(&op->out);
+	op->out_open = true;
+	return &op->out;
+}
+
+int spate_collect_emit(spate_collector *out)
+{
+	struct operator *op = out->op;
+	if (!op->out_open)
+		return spate_ctx_fail(&op->ctx, "spate_collect_emit without spate_collect_begin");
+	op->out_open = false;
+	return emit_built(op);
+}
+
+int spate_collect_row(spate_collector *out, const spate_row *row)
+{
+	struct operator *op = out->op;
+	if (!row)
+		return spate_ctx_fail(&op->ctx, "spate_collect_row: row is NULL");
+	const struct schema *s = op->node->out_schema;
+	if (!s || spate_row_field_count(row) != s->nfields)
+		return spate_ctx_fail(&op->ctx, "spate_collect_row: row has %d fields, the output "
+		                                "schema '%s' has %d",
+		                      spate_row_field_count(row), s ? s->text : "", s ? s->nfields : 0);
+	return op_emit(op, row);
+}
+
+int spate_ctx_subtask_index(const spate_ctx *ctx)
+{
+	return ctx->op->task->ev->subtask;
+}
+
+int spate_ctx_parallelism(const spate_ctx *ctx)
+{
+	return ctx->op->task->ev->job_vertex->parallelism;
+}
+
+int spate_ctx_max_parallelism(const spate_ctx *ctx)
+{
+	return ctx->op->task->ev->job_vertex->max_parallelism;
+}
+
+const char *spate_ctx_param(const spate_ctx *ctx, const char *key)
+{
+	const struct stream_node *n = ctx->op->node;
+	for (int i = 0; key && i < n->nparams; i++)
+		if (strcmp(n->params[i].key, key) == 0)
+			return n->params[i].value;
+	return NULL;
+}
+
+const spate_row *spate_ctx_current_key(const spate_ctx *ctx)
+{
+	return ctx->op->node->keyed ? ctx->op->cur_key : NULL;
+}
+
+void **spate_ctx_user_data(spate_ctx *ctx)
+{
+	return &ctx->op->user_data;
+}
+
+int spate_ctx_fail(spate_ctx *ctx, const char *fmt, ...)
+{
+	struct task *t = ctx->op->task;
+	if (!t->user_msg) {
+		char buf[1024];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof buf, fmt, ap);
+		va_end(ap);
+		t->user_msg = xstrdup(buf);
+	}
+	return SPATE_EUSER;
+}
+
+void spate_ctx_log(spate_ctx *ctx, int level, const char *fmt, ...)
+{
+	if (level < log_min_level)
+		return;
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	log_write(level, "%s (%s): %s", ctx->op->node->name, ctx->op->task->name, buf);
+}
+
+static struct state_handle *state_handle(spate_ctx *ctx, const char *name, enum state_kind kind)
+{
+	struct operator *op = ctx->op;
+	if (!op->node->keyed || !op->state) {
+		spate_ctx_fail(ctx, "state '%s' used outside a keyed stream", name ? name : "");
+		return NULL;
+	}
+	if (!name)
+		return NULL;
+	for (int i = 0; i < op->nstates; i++)
+		if (strcmp(op->states[i]->name, name) == 0) {
+			if (op->states[i]->kind != kind) {
+				spate_ctx_fail(ctx, "state '%s' is used both as value and as map state",
+				               name);
+				return NULL;
+			}
+			return op->states[i];
+		}
+	struct state_handle *h = xcalloc(1, sizeof *h);
+	h->op = op;
+	h->name = xstrdup(name);
+	h->kind = kind;
+	/* Id 0 is the reduce/aggregate operators' own accumulator. */
+	h->id = (uint32_t)op->nstates + 1;
+	op->states = xrealloc(op->states, (size_t)(op->nstates + 1) * sizeof *op->states);
+	op->states[op->nstates++] = h;
+	return h;
+}
+
+spate_value_state *spate_ctx_value_state(spate_ctx *ctx, const char *name)
+{
+	return (spate_value_state *)state_handle(ctx, name, STATE_VALUE);
+}
+
+spate_map_state *spate_ctx_map_state(spate_ctx *ctx, const char *name)
+{
+	return (spate_map_state *)state_handle(ctx, name, STATE_MAP);
+}
+
+#define HANDLE(s) ((struct state_handle *)(s))
+
+int spate_value_get(spate_value_state *s, const void **val, size_t *len)
+{
+	if (!s)
+		return SPATE_EINVAL;
+	struct operator *op = HANDLE(s)->op;
+	struct state_key k = key_for(op, HANDLE(s)->id);
+	void *v;
+	size_t l;
+	if (!op->state->ops->value_get(op->state, &k, &v, &l))
+		return 0;
+	*val = v;
+	if (len)
+		*len = l;
+	return 1;
+}
+
+int spate_value_put(spate_value_state *s, const void *val, size_t len)
+{
+	if (!s)
+		return SPATE_EINVAL;
+	struct operator *op = HANDLE(s)->op;
+	struct state_key k = key_for(op, HANDLE(s)->id);
+	return op->state->ops->value_put(op->state, &k, val, len);
+}
+
+int spate_value_clear(spate_value_state *s)
+{
+	if (!s)
+		return SPATE_EINVAL;
+	struct operator *op = HANDLE(s)->op;
+	struct state_key k = key_for(op, HANDLE(s)->id);
+	return op->state->ops->value_remove(op->state, &k);
+}
+
+int spate_value_get_i64(spate_value_state *s, int64_t *out)
+{
+	const void *v;
+	size_t len;
+	int rc = spate_value_get(s, &v, &len);
+	if (rc <= 0)
+		return rc;
+	if (len != sizeof *out)
+		return SPATE_ECORRUPT;
+	memcpy(out, v, sizeof *out);
+	return 1;
+}
+
+int spate_value_put_i64(spate_value_state *s, int64_t v)
+{
+	return spate_value_put(s, &v, sizeof v);
+}
+
+int spate_map_get(spate_map_state *s, const void *ukey, size_t uklen, const void **val,
+                  size_t *len)
+{
+	if (!s)
+		return SPATE_EINVAL;
+	struct operator *op = HANDLE(s)->op;
+	struct state_key k = key_for(op, HANDLE(s)->id);
+	void *v;
+	size_t l;
+	if (!op->state->ops->map_get(op->state, &k, ukey, uklen, &v, &l))
+		return 0;
+	*val = v;
+	if (len)
+		*len = l;
+	return 1;
+}
+
+int spate_map_put(spate_map_state *s, const void *ukey, size_t uklen, const void *val,
+                  size_t len)
+{
+	if (!s)
+		return SPATE_EINVAL;
+	struct operator *op = HANDLE(s)->op;
+	struct state_key k = key_for(op, HANDLE(s)->id);
+	return op->state->ops->map_put(op->state, &k, ukey, uklen, val, len);
+}
+
+int spate_map_remove(spate_map_state *s, const void *ukey, size_t uklen)
+{
+	if (!s)
+		return SPATE_EINVAL;
+	struct operator *op = HANDLE(s)->op;
+	struct state_key k = key_for(op, HANDLE(s)->id);
+	return op->state->ops->map_remove(op->state, &k, ukey, uklen);
+}
+
+int spate_map_iterate(spate_map_state *s, spate_map_visit_fn fn, void *arg)
+{
+	if (!s || !fn)
+		return SPATE_EINVAL;
+	struct operator *op = HANDLE(s)->op;
+	struct state_key k = key_for(op, HANDLE(s)->id);
+	return op->state->ops->map_iterate(op->state, &k, fn, arg);
+}
+
+size_t spate_map_size(spate_map_state *s)
+{
+	if (!s)
+		return 0;
+	struct operator *op = HANDLE(s)->op;
+	struct state_key k = key_for(op, HANDLE(s)->id);
+	return op->state->ops->map_size(op->state, &k);
+}

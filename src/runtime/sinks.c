@@ -1,0 +1,224 @@
+/*
+ * sinks.c - the sink operators.
+ *
+ * print: formats rows as Flink's print sink does ("(a,b)", prefixed "N> " when the sink
+ * runs with parallelism > 1) into a per-subtask buffer that is written to stdout in whole
+ * lines (under the job's print lock, so subtasks never interleave within a line) when it
+ * fills, on every buffer-timeout flush and at the end.
+ * text: one file per subtask, written as "<dir>/.part-<i>.inprogress" and renamed to
+ * "<dir>/part-<i>" only after the last row is written and synced, so no half-written file
+ * ever carries the final name; on failure the in-progress file is removed.
+ * collect: copies rows into the job result. function: calls the user's function per row.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/result.h"
+#include "core/alloc.h"
+#include "runtime/local_job.h"
+#include "runtime/task.h"
+
+#define PRINT_BUF (64 * 1024)
+
+struct text_sink {
+	char *buf;      /* pending output (owned) */
+	size_t len;
+	size_t cap;
+	char prefix[16]; /* "N> " or "" */
+	FILE *file;      /* text sink */
+	char *tmp_path;  /* owned */
+	char *final_path; /* owned */
+};
+
+static int mkdirs(const char *dir)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+				rc = -errno;
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	xfree(p);
+	return rc;
+}
+
+int sink_open(struct operator *op)
+{
+	struct task *t = op->task;
+	int p = t->ev->job_vertex->parallelism;
+	switch (op->node->kind) {
+	case OP_SINK_PRINT:
+	case OP_SINK_TEXT: {
+		struct text_sink *s = xcalloc(1, sizeof *s);
+		op->sink = s;
+		s->cap = PRINT_BUF;
+		s->buf = xmalloc(s->cap);
+		if (op->node->kind == OP_SINK_PRINT && p > 1)
+			snprintf(s->prefix, sizeof s->prefix, "%d> ", t->ev->subtask + 1);
+		if (op->node->kind == OP_SINK_TEXT) {
+			const char *dir = op->node->path;
+			int rc = mkdirs(dir);
+			if (rc < 0) {
+				task_fail(t, op, SPATE_EIO, "cannot create output directory '%s': %s", dir,
+				          strerror(-rc));
+				return SPATE_EIO;
+			}
+			s->tmp_path = xasprintf("%s/.part-%d.inprogress", dir, t->ev->subtask);
+			s->final_path = xasprintf("%s/part-%d", dir, t->ev->subtask);
+			s->file = fopen(s->tmp_path, "we");
+			if (!s->file) {
+				task_fail(t, op, SPATE_EIO, "cannot create output file '%s': %s",
+				          s->tmp_path, strerror(errno));
+				return SPATE_EIO;
+			}
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static int write_out(struct operator *op, struct text_sink *s)
+{
+	if (s->len == 0)
+		return 0;
+	if (s->file) {
+		if (fwrite(s->buf, 1, s->len, s->file) != s->len) {
+			task_fail(op->task, op, SPATE_EIO, "cannot write '%s': %s", s->tmp_path,
+			          strerror(errno));
+			return SPATE_EIO;
+		}
+	} else {
+		struct local_job *job = op->task->job;
+		pthread_mutex_lock(&job->print_mu);
+		size_t off = 0;
+		while (off < s->len) {
+			ssize_t w = write(1, s->buf + off, s->len - off);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				break; /* stdout closed (e.g. `| head`): drop, as print sinks do */
+			}
+			off += (size_t)w;
+		}
+		pthread_mutex_unlock(&job->print_mu);
+	}
+	s->len = 0;
+	return 0;
+}
+
+static int format_row(struct operator *op, struct text_sink *s, const spate_row *row)
+{
+	size_t plen = strlen(s->prefix);
+	for (;;) {
+		size_t room = s->cap - s->len;
+		if (room > plen + 1) {
+			size_t n = spate_row_format(row, s->buf + s->len + plen, room - plen - 1);
+			if (n + plen + 1 < room) {
+				memcpy(s->buf + s->len, s->prefix, plen);
+				s->len += plen + n;
+				s->buf[s->len++] = '\n';
+				if (s->len > s->cap - 256)
+					return write_out(op, s);
+				return 0;
+			}
+			if (s->len == 0) { /* a row larger than the buffer: grow it */
+				s->cap = n + plen + 2;
+				s->buf = xrealloc(s->buf, s->cap);
+				continue;
+			}
+		}
+		int rc = write_out(op, s);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+int sink_process(struct operator *op, const spate_row *row)
+{
+	switch (op->node->kind) {
+	case OP_SINK_PRINT:
+	case OP_SINK_TEXT:
+		return format_row(op, op->sink, row);
+	case OP_SINK_COLLECT:
+		result_add_row(op->task->job->result, op->node->path, row);
+		return 0;
+	case OP_SINK_FUNCTION: {
+		int rc = ((spate_process_fn)op->fn)(&op->ctx, row, NULL);
+		if (rc < 0) {
+			struct task *t = op->task;
+			if (t->user_msg)
+				task_fail(t, op, SPATE_EUSER, "%s", t->user_msg);
+			else
+				task_fail(t, op, SPATE_EUSER, "sink function '%s' returned %d",
+				          op->node->fn_name, rc);
+			return SPATE_EUSER;
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+int sink_flush(struct operator *op)
+{
+	if (op->node->kind == OP_SINK_PRINT)
+		return write_out(op, op->sink);
+	return 0;
+}
+
+int sink_finish(struct operator *op)
+{
+	struct text_sink *s = op->sink;
+	if (!s)
+		return 0;
+	int rc = write_out(op, s);
+	if (rc < 0)
+		return rc;
+	if (s->file) {
+		if (fflush(s->file) != 0 || fsync(fileno(s->file)) != 0) {
+			task_fail(op->task, op, SPATE_EIO, "cannot write '%s': %s", s->tmp_path,
+			          strerror(errno));
+			return SPATE_EIO;
+		}
+		fclose(s->file);
+		s->file = NULL;
+		if (rename(s->tmp_path, s->final_path) != 0) {
+			task_fail(op->task, op, SPATE_EIO, "cannot rename '%s' to '%s': %s",
+			          s->tmp_path, s->final_path, strerror(errno));
+			return SPATE_EIO;
+		}
+	}
+	return 0;
+}
+
+void sink_abort(struct operator *op)
+{
+	struct text_sink *s = op->sink;
+	if (!s)
+		return;
+	if (s->file) {
+		fclose(s->file);
+		s->file = NULL;
+		unlink(s->tmp_path);
+	}
+	xfree(s->buf);
+	xfree(s->tmp_path);
+	xfree(s->final_path);
+	xfree(s);
+	op->sink = NULL;
+}
