@@ -10,9 +10,11 @@
  *   q0: filter bids -> map (auction, bidder, price, dateTime, extra) -> blackhole
  *   q1: filter bids -> map (auction, bidder, 0.908 * price, dateTime, extra) -> blackhole
  *   q2: filter bids with auction % 123 == 0 -> map (auction, price) -> blackhole
- *   q3: filter persons in OR/ID/CA and auctions of category 10 -> keyBy (person id / seller)
+ *   q3: filter persons in OR/ID/CA and auctions of category 10 -> map to the narrow join row
+ *       (event_type, key = person id or seller, name, city, state, auction id) -> keyBy key
  *       -> process with keyed state (an unbounded inner join) -> (name, city, state, id)
- *       -> blackhole
+ *       -> blackhole. The projection before the exchange is what Flink's planner does too;
+ *       it also keeps the keyBy on a field rather than a key-selector function.
  *
  * The blackhole sink counts rows and adds a 20-bit hash of each (nx_hash_q*). Usage: spate
  * run [-p P] nexmark.so QUERY N. Each sink subtask prints "RESULT subtask=<i> out=<rows>
@@ -55,6 +57,9 @@ enum {
 #define Q1_SCHEMA "auction:int64,bidder:int64,price:double,dateTime:timestamp,extra:string"
 #define Q2_SCHEMA "auction:int64,price:int64"
 #define Q3_SCHEMA "name:string,city:string,state:string,id:int64"
+#define Q3_JOIN_SCHEMA "event_type:int32,key:int64,name:string,city:string,state:string,id:int64"
+
+enum { J_TYPE, J_KEY, J_NAME, J_CITY, J_STATE, J_ID };
 
 int bench_nx_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out);
 int bench_nx_is_bid(spate_ctx *ctx, const spate_row *in);
@@ -63,7 +68,7 @@ int bench_nx_q1_map(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
 int bench_nx_q2_filter(spate_ctx *ctx, const spate_row *in);
 int bench_nx_q2_map(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
 int bench_nx_q3_filter(spate_ctx *ctx, const spate_row *in);
-int bench_nx_q3_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *key);
+int bench_nx_q3_project(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
 int bench_nx_q3_join(spate_ctx *ctx, const spate_row *in, spate_collector *out);
 int bench_nx_q0_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out);
 int bench_nx_q1_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out);
@@ -174,12 +179,25 @@ int bench_nx_q3_filter(spate_ctx *ctx, const spate_row *in)
 	}
 }
 
-/* The join key: a person's id, an auction's seller. */
-int bench_nx_q3_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *key)
+/* The join row: the join key (a person's id, an auction's seller) and the fields q3 needs. */
+int bench_nx_q3_project(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
 {
-	int person = spate_row_i32(in, F_TYPE) == NX_PERSON;
+	size_t len = 0;
+	const char *s;
 
-	spate_row_set_i64(key, 0, spate_row_i64(in, person ? F_ID : F_SELLER));
+	spate_row_set_i32(out, J_TYPE, spate_row_i32(in, F_TYPE));
+	if (spate_row_i32(in, F_TYPE) == NX_PERSON) {
+		spate_row_set_i64(out, J_KEY, spate_row_i64(in, F_ID));
+		s = spate_row_str(in, F_NAME, &len);
+		spate_row_set_str(out, J_NAME, s, len);
+		s = spate_row_str(in, F_CITY, &len);
+		spate_row_set_str(out, J_CITY, s, len);
+		s = spate_row_str(in, F_STATE, &len);
+		spate_row_set_str(out, J_STATE, s, len);
+	} else {
+		spate_row_set_i64(out, J_KEY, spate_row_i64(in, F_SELLER));
+		spate_row_set_i64(out, J_ID, spate_row_i64(in, F_ID));
+	}
 	return 0;
 }
 
@@ -239,10 +257,10 @@ int bench_nx_q3_join(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 
 	if (!person || !auctions)
 		return spate_ctx_fail(ctx, "q3 join: no keyed state");
-	if (spate_row_i32(in, F_TYPE) == NX_PERSON) {
+	if (spate_row_i32(in, J_TYPE) == NX_PERSON) {
 		size_t nl, cl, sl;
-		const char *n = spate_row_str(in, F_NAME, &nl), *c = spate_row_str(in, F_CITY, &cl),
-		           *s = spate_row_str(in, F_STATE, &sl);
+		const char *n = spate_row_str(in, J_NAME, &nl), *c = spate_row_str(in, J_CITY, &cl),
+		           *s = spate_row_str(in, J_STATE, &sl);
 		char buf[256];
 		struct q3_pending pending = {0};
 
@@ -264,7 +282,7 @@ int bench_nx_q3_join(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 		free(pending.ids);
 		return rc < 0 ? spate_ctx_fail(ctx, "q3 join: cannot emit pending auctions") : 0;
 	}
-	int64_t id = spate_row_i64(in, F_ID);
+	int64_t id = spate_row_i64(in, J_ID);
 	if (spate_value_get(person, &val, &len) == 1)
 		return q3_emit(out, val, len, id) < 0 ? spate_ctx_fail(ctx, "q3 join: bad state")
 		                                      : 0;
@@ -387,7 +405,8 @@ static int nexmark_main(spate_env *env, int argc, char **argv)
 		break;
 	default:
 		s = spate_stream_name(spate_stream_filter(s, bench_nx_q3_filter), "q3-filter");
-		s = spate_stream_key_by_selector(s, "id:int64", bench_nx_q3_key);
+		s = spate_stream_map(s, Q3_JOIN_SCHEMA, bench_nx_q3_project);
+		s = spate_stream_key_by(spate_stream_name(s, "q3-project"), "key");
 		s = spate_stream_name(spate_stream_process(s, Q3_SCHEMA, bench_nx_q3_join),
 		                      "q3-join");
 		sink = bench_nx_q3_sink;
