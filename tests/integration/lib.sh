@@ -196,7 +196,7 @@ sink_lines() {
 	local out="$TMP/$1.out"
 	local n
 	n=$(wc -l <"$out")
-	if [ "$n" -lt 4 ]; then
+	if [ "$n" -le 4 ]; then
 		return 0
 	fi
 	sed -n "2,$((n - 3))p" "$out"

@@ -24,9 +24,9 @@ info_check() {
 	grep -qx -- "$FOOTER" "$out" || { show "$out"; fail "$name: no closing line of 62 dashes"; }
 	awk -v h="$HEADER" -v f="$FOOTER" '$0 == h { on = 1; next } $0 == f { exit } on' "$out" >"$TMP/$name.json"
 	jq -e . "$TMP/$name.json" >/dev/null 2>&1 || { show "$TMP/$name.json"; fail "$name: the plan is not valid JSON"; }
-	# The summary lines after the closing line.
+	# The summary lines after the closing line, in this order.
 	local summary
-	summary=$(awk -v f="$FOOTER" 'seen; $0 == f { seen = 1 }' "$out")
+	summary=$(awk -v f="$FOOTER" 'seen && /^(Job vertices|Subtasks|Slots needed): /; $0 == f { seen = 1 }' "$out")
 	local want="Job vertices: $v
 Subtasks: $s
 Slots needed: $slots"

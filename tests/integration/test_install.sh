@@ -22,7 +22,8 @@ ls "$prefix"/lib/libspate.so* >/dev/null 2>&1 || fail "libspate.so is not instal
 
 # The installed binary finds the installed library, not the build tree's.
 ldd "$prefix/bin/spate" >"$TMP/ldd" 2>&1 || true
-grep -q "libspate.*=> $prefix/lib/" "$TMP/ldd" ||
+libpath=$(awk '/libspate/ { print $3 }' "$TMP/ldd")
+[ -n "$libpath" ] && [ "$(realpath "$(dirname "$libpath")")" = "$(realpath "$prefix/lib")" ] ||
 	{ cat "$TMP/ldd" >&2; fail "installed spate does not load libspate from $prefix/lib"; }
 
 cflags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs spate) ||

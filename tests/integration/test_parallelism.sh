@@ -33,7 +33,7 @@ J="$JOBS/parallelism.so"
 plan config_default "$J"
 expect_p config_default double 1 # build/conf/config.yaml: parallelism.default: 1
 
-plan cli "$J" -p 3
+plan cli -p 3 "$J"
 expect_p cli double 3
 expect_p cli numbers 3
 
