@@ -36,8 +36,7 @@ int op_emit(struct operator *op, const spate_row *row)
 	return 0;
 }
 
-/* Turns a user function's failure into the task's failure message. */
-static int user_failed(struct operator *op, int rc, const char *what)
+int op_user_failed(struct operator *op, int rc, const char *what, const char *fn_name)
 {
 	struct task *t = op->task;
 	if (rc == SPATE_ECANCELED)
@@ -46,8 +45,15 @@ static int user_failed(struct operator *op, int rc, const char *what)
 		task_fail(t, op, SPATE_EUSER, "%s", t->user_msg);
 	else
 		task_fail(t, op, SPATE_EUSER, "%s function '%s' returned %d", what,
-		          op->node->fn_name ? op->node->fn_name : "?", rc);
+		          fn_name ? fn_name : "?", rc);
+	xfree(t->user_msg);
+	t->user_msg = NULL;
 	return SPATE_EUSER;
+}
+
+static int user_failed(struct operator *op, int rc, const char *what)
+{
+	return op_user_failed(op, rc, what, op->node->fn_name);
 }
 
 /* Finishes the operator's output builder and emits the row. */
@@ -493,15 +499,15 @@ void **spate_ctx_user_data(spate_ctx *ctx)
 
 int spate_ctx_fail(spate_ctx *ctx, const char *fmt, ...)
 {
+	/* The latest message wins: it belongs to the failure the caller is about to return. */
 	struct task *t = ctx->op->task;
-	if (!t->user_msg) {
-		char buf[1024];
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(buf, sizeof buf, fmt, ap);
-		va_end(ap);
-		t->user_msg = xstrdup(buf);
-	}
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	xfree(t->user_msg);
+	t->user_msg = xstrdup(buf);
 	return SPATE_EUSER;
 }
 

@@ -158,16 +158,7 @@ int sink_process(struct operator *op, const spate_row *row)
 		return 0;
 	case OP_SINK_FUNCTION: {
 		int rc = ((spate_process_fn)op->fn)(&op->ctx, row, NULL);
-		if (rc < 0) {
-			struct task *t = op->task;
-			if (t->user_msg)
-				task_fail(t, op, SPATE_EUSER, "%s", t->user_msg);
-			else
-				task_fail(t, op, SPATE_EUSER, "sink function '%s' returned %d",
-				          op->node->fn_name, rc);
-			return SPATE_EUSER;
-		}
-		return 0;
+		return rc < 0 ? op_user_failed(op, rc, "sink", op->node->fn_name) : 0;
 	}
 	default:
 		return 0;

@@ -122,15 +122,8 @@ static int run_generator(struct operator *op)
 		}
 		row_builder_begin(&op->out);
 		rc = fn(&op->ctx, first + k * stride, &op->out);
-		if (rc < 0) {
-			struct task *t = op->task;
-			if (t->user_msg)
-				task_fail(t, op, SPATE_EUSER, "%s", t->user_msg);
-			else
-				task_fail(t, op, SPATE_EUSER, "generator function '%s' returned %d",
-				          n->fn_name, rc);
-			return SPATE_EUSER;
-		}
+		if (rc < 0)
+			return op_user_failed(op, rc, "generator", n->fn_name);
 		struct spate_error e = {0};
 		const spate_row *row = row_builder_finish(&op->out, &e);
 		if (!row) {

@@ -150,14 +150,8 @@ static int end_of_input(struct task *t)
 		if (op->end_fn) {
 			int rc = op->end_fn(&op->ctx, op_kind_is_sink(op->node->kind) ? NULL
 			                                                                : &op->collector);
-			if (rc < 0) {
-				if (t->user_msg)
-					task_fail(t, op, SPATE_EUSER, "%s", t->user_msg);
-				else
-					task_fail(t, op, SPATE_EUSER, "end function '%s' returned %d",
-					          op->node->end_fn_name, rc);
-				return SPATE_EUSER;
-			}
+			if (rc < 0)
+				return op_user_failed(op, rc, "end", op->node->end_fn_name);
 		}
 		if (op_kind_is_sink(op->node->kind)) {
 			int rc = sink_finish(op);

@@ -95,11 +95,14 @@ struct task {
 	atomic_int flush_requested;    /* set by the flusher thread */
 	char *failure;                 /* why it failed (owned), first wins */
 	char *user_msg;                /* message from spate_ctx_fail, pending (owned) */
-	struct spate_row_builder source_out; /* unused placeholder for sources */
 };
 
 /* Emits a row from `op` to its chained successors and its result partitions. */
 int op_emit(struct operator *op, const spate_row *row);
+/* A user function of `op` returned rc < 0: records the task's failure with the message from
+ * spate_ctx_fail (consumed) or, without one, "<what> function '<fn_name>' returned <rc>".
+ * Returns SPATE_EUSER (SPATE_ECANCELED passes through). */
+int op_user_failed(struct operator *op, int rc, const char *what, const char *fn_name);
 /* Prepares the operators of a task (resolve functions, builders, state). */
 int task_setup_operators(struct task *t, void *lib_handle);
 void task_release_operators(struct task *t);
