@@ -161,7 +161,10 @@ calc() {
 		echo NA
 		return
 	}
-	awk "BEGIN { printf \"%.6g\n\", $* }"
+	local v
+	v=$(awk "BEGIN { printf \"%.6g\n\", $* }" 2>/dev/null) || v=NA
+	[[ $v == *inf* || $v == *nan* || -z $v ]] && v=NA
+	echo "$v"
 }
 
 # ---- the workloads --------------------------------------------------------------------------
@@ -195,6 +198,7 @@ pair() {
 		((bad)) && break
 		# shellcheck disable=SC2086
 		same "$name" "$bl" "$sl" $fields || bad=1
+		((SMOKE)) && continue
 		local rec=$records
 		[[ $rec == words ]] && rec=$(result "$bl" words)
 		bt+=("$(calc "$rec / ($(runtime_ms "$bl") / 1000)")")

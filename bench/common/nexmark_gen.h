@@ -10,7 +10,9 @@
  * RisingWave's generators (and unlike the Flink runner's), the random numbers of event e
  * come from a generator seeded with e, so a parallel source produces the same events as a
  * single one. Random strings are slices of a 1 MiB pool of [a-z ] built once from a fixed
- * seed; the 99 names and the 10,000 channel URLs are tables built the same way. Bidder ids
+ * seed; the 99 names and the 10,000 channel URLs are tables built the same way. The tables
+ * are static arrays, not heap blocks: a job library may be unloaded before exit, and a heap
+ * block reachable only from its statics would then show up as a leak. Bidder ids
  * get FIRST_PERSON_ID added once (the Flink runner adds it twice, a quirk not copied).
  *
  * Call nx_init() once per process before nx_event_make() (it is idempotent and thread-safe).
@@ -25,7 +27,6 @@
 #include <string.h>
 
 #include "bench_gen.h"
-#include "bench_map.h"
 
 #define NX_PERSON 0
 #define NX_AUCTION 1
@@ -45,6 +46,7 @@
 #define NX_BASE_TIME_MS 1436918400000LL
 #define NX_POOL_BYTES (1 << 20)
 #define NX_CHANNELS 10000
+#define NX_URL_MAX 96                 /* bytes; the longest URL is 77 */
 #define NX_SEED 0x6e65786d61726b21ull /* "nexmark!" */
 
 struct nx_str {
@@ -71,7 +73,7 @@ struct nx_tables {
 	uint32_t name_len[99];
 	char channel[NX_CHANNELS][16];
 	uint32_t channel_len[NX_CHANNELS];
-	char *urls; /* all channel URLs back to back */
+	char urls[(NX_CHANNELS + 4) * NX_URL_MAX]; /* all channel URLs back to back */
 	uint32_t url_off[NX_CHANNELS + 4];
 	uint32_t url_len[NX_CHANNELS + 4]; /* the last 4 are the hot channels' */
 };
@@ -152,7 +154,7 @@ static inline uint32_t nx_url_base(struct nx_rng *r, char *out)
 static void nx_init_tables(void)
 {
 	struct nx_rng r = {NX_SEED};
-	size_t url_cap = (size_t)(NX_CHANNELS + 4) * 96, url_len = 0;
+	size_t url_len = 0;
 
 	for (size_t i = 0; i < NX_POOL_BYTES; i++) {
 		uint64_t x = nx_next(&r);
@@ -165,7 +167,6 @@ static void nx_init_tables(void)
 			    (uint32_t)snprintf(nx_tab.names[i], sizeof(nx_tab.names[i]), "%s %s",
 			                       nx_first_names[f], nx_last_names[l]);
 		}
-	nx_tab.urls = bench_xcalloc(url_cap, 1);
 	for (uint32_t i = 0; i < NX_CHANNELS + 4; i++) {
 		struct nx_rng cr = {NX_SEED ^ (0x100000000ull + i)};
 		char *out = nx_tab.urls + url_len;
