@@ -45,10 +45,10 @@ static void usage_run(FILE *f, const char *cmd)
 	        "  -h, --help              Show this help\n",
 	        cmd,
 	        strcmp(cmd, "run") == 0
-	                ? "Runs the job attached on an embedded local cluster and prints its\n"
-	                  "results, Flink's client lines and the job runtime.\n"
-	                : "Prints the execution plan as JSON (Flink's plan shape) and a summary:\n"
-	                  "job vertices, subtasks and the slots the job needs.\n");
+	            ? "Runs the job attached on an embedded local cluster and prints its\n"
+	              "results, Flink's client lines and the job runtime.\n"
+	            : "Prints the execution plan as JSON (Flink's plan shape) and a summary:\n"
+	              "job vertices, subtasks and the slots the job needs.\n");
 }
 
 static int parse_parallelism(const char *s, int *out)
@@ -57,7 +57,8 @@ static int parse_parallelism(const char *s, int *out)
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v <= 0 || v > 32768) {
-		fprintf(stderr, "spate: bad parallelism '%s': expected an integer in 1..32768\n", s);
+		fprintf(stderr, "spate: bad parallelism '%s': expected an integer in 1..32768\n",
+		        s);
 		return -1;
 	}
 	*out = (int)v;
@@ -98,7 +99,8 @@ static int cmd_run(int argc, char **argv, enum client_mode mode)
 		} else if (strncmp(a, "-D", 2) == 0) {
 			overrides[noverrides++] = (char *)a + 2;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "spate: unknown option '%s' for '%s' (see spate %s --help)\n", a,
+			fprintf(stderr,
+			        "spate: unknown option '%s' for '%s' (see spate %s --help)\n", a,
 			        cmd, cmd);
 			rc = EXIT_USAGE;
 			goto out;
@@ -107,8 +109,8 @@ static int cmd_run(int argc, char **argv, enum client_mode mode)
 		}
 	}
 	if (i >= argc) {
-		fprintf(stderr, "spate: no job library given (usage: spate %s [OPTIONS] <job.so>)\n",
-		        cmd);
+		fprintf(stderr,
+		        "spate: no job library given (usage: spate %s [OPTIONS] <job.so>)\n", cmd);
 		rc = EXIT_USAGE;
 		goto out;
 	}
@@ -141,10 +143,10 @@ static int cmd_run(int argc, char **argv, enum client_mode mode)
 		goto out;
 	}
 	struct client_options opts = {
-		.mode = mode,
-		.parallelism = parallelism,
-		.have_config_file = have_file,
-		.config = cfg,
+	    .mode = mode,
+	    .parallelism = parallelism,
+	    .have_config_file = have_file,
+	    .config = cfg,
 	};
 	/* The job sees its library path as argv[0] and its own arguments after it. */
 	if (client_run_job(&lib, argc - i, argv + i, &opts, &err) < 0) {

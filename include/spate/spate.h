@@ -44,21 +44,21 @@ extern "C" {
 
 /* ---- error codes (negative; 0 is success) ---------------------------------------------- */
 
-#define SPATE_ERRNO_MAP(X)                                                                   \
-	X(EINVAL, -22, "invalid argument")                                                       \
-	X(ENOMEM, -12, "out of memory")                                                          \
-	X(ENOENT, -2, "not found")                                                               \
-	X(EIO, -5, "input/output error")                                                         \
-	X(ECANCELED, -125, "canceled")                                                           \
-	X(ERANGE, -34, "value out of range")                                                     \
-	X(EAGAIN, -11, "try again")                                                              \
-	X(ECONFIG, -1001, "bad configuration")                                                   \
-	X(EGRAPH, -1002, "invalid job graph")                                                    \
-	X(EUSER, -1003, "user function failed")                                                  \
-	X(ELOAD, -1004, "cannot load job library")                                               \
-	X(EVERSION, -1005, "API version mismatch")                                               \
-	X(ECORRUPT, -1006, "corrupt data")                                                       \
-	X(ECONNECT, -1007, "cannot connect")                                                     \
+#define SPATE_ERRNO_MAP(X)                         \
+	X(EINVAL, -22, "invalid argument")         \
+	X(ENOMEM, -12, "out of memory")            \
+	X(ENOENT, -2, "not found")                 \
+	X(EIO, -5, "input/output error")           \
+	X(ECANCELED, -125, "canceled")             \
+	X(ERANGE, -34, "value out of range")       \
+	X(EAGAIN, -11, "try again")                \
+	X(ECONFIG, -1001, "bad configuration")     \
+	X(EGRAPH, -1002, "invalid job graph")      \
+	X(EUSER, -1003, "user function failed")    \
+	X(ELOAD, -1004, "cannot load job library") \
+	X(EVERSION, -1005, "API version mismatch") \
+	X(ECORRUPT, -1006, "corrupt data")         \
+	X(ECONNECT, -1007, "cannot connect")       \
 	X(EJOBFAIL, -1008, "job failed")
 
 enum {
@@ -82,15 +82,15 @@ typedef enum spate_type {
 	SPATE_TIMESTAMP = 7, /* int64 milliseconds since the epoch */
 } spate_type;
 
-typedef struct spate_env spate_env;             /* execution environment, one per job */
-typedef struct spate_stream spate_stream;       /* a DataStream (or KeyedStream) */
-typedef struct spate_row spate_row;             /* a row, read in place */
+typedef struct spate_env spate_env;                 /* execution environment, one per job */
+typedef struct spate_stream spate_stream;           /* a DataStream (or KeyedStream) */
+typedef struct spate_row spate_row;                 /* a row, read in place */
 typedef struct spate_row_builder spate_row_builder; /* builds one output row */
-typedef struct spate_collector spate_collector; /* emits any number of rows */
-typedef struct spate_ctx spate_ctx;             /* the running subtask's context */
+typedef struct spate_collector spate_collector;     /* emits any number of rows */
+typedef struct spate_ctx spate_ctx;                 /* the running subtask's context */
 typedef struct spate_value_state spate_value_state; /* keyed value state handle */
-typedef struct spate_map_state spate_map_state; /* keyed map state handle */
-typedef struct spate_result spate_result;       /* what a finished job hands back */
+typedef struct spate_map_state spate_map_state;     /* keyed map state handle */
+typedef struct spate_result spate_result;           /* what a finished job hands back */
 
 /*
  * Schemas are strings: "name:type,name:type,...". Types: bool, int32 (int), int64 (long,
@@ -134,11 +134,11 @@ typedef int (*spate_job_main_fn)(spate_env *env, int argc, char **argv);
 SPATE_EXPORT extern const int spate_job_api_version;
 SPATE_EXPORT int spate_job_main(spate_env *env, int argc, char **argv);
 
-#define SPATE_JOB_ENTRY(fn)                                                                  \
-	SPATE_EXPORT const int spate_job_api_version = SPATE_API_VERSION;                        \
-	SPATE_EXPORT int spate_job_main(spate_env *env, int argc, char **argv)                   \
-	{                                                                                        \
-		return fn(env, argc, argv);                                                          \
+#define SPATE_JOB_ENTRY(fn)                                                    \
+	SPATE_EXPORT const int spate_job_api_version = SPATE_API_VERSION;      \
+	SPATE_EXPORT int spate_job_main(spate_env *env, int argc, char **argv) \
+	{                                                                      \
+		return fn(env, argc, argv);                                    \
 	}
 
 /* ---- environment ------------------------------------------------------------------- */
@@ -167,8 +167,7 @@ SPATE_EXPORT const char *spate_env_error(const spate_env *env);
 SPATE_EXPORT spate_stream *spate_env_from_strings(spate_env *env, const char *const *items,
                                                   size_t n);
 /* Non-parallel source of the given integers (copied), schema "f0:int64". */
-SPATE_EXPORT spate_stream *spate_env_from_int64s(spate_env *env, const int64_t *items,
-                                                 size_t n);
+SPATE_EXPORT spate_stream *spate_env_from_int64s(spate_env *env, const int64_t *items, size_t n);
 /*
  * Text files, one record per line (without the line terminator), schema "line:string".
  * `paths` is one path or several separated by commas; a directory means its regular files.
@@ -188,8 +187,7 @@ SPATE_EXPORT spate_stream *spate_env_from_generator(spate_env *env, const char *
  * Lines read from a TCP server (like `nc -lk 9999`), schema "line:string". Non-parallel.
  * The stream ends when the server closes the connection.
  */
-SPATE_EXPORT spate_stream *spate_env_socket_text_stream(spate_env *env, const char *host,
-                                                        int port);
+SPATE_EXPORT spate_stream *spate_env_socket_text_stream(spate_env *env, const char *host, int port);
 
 /* ---- transformations --------------------------------------------------------------- */
 
@@ -201,8 +199,7 @@ SPATE_EXPORT spate_stream *spate_stream_filter(spate_stream *in, spate_filter_fn
 /* keyBy on one or more fields, comma separated: "word" or "a,b". Not an operator. */
 SPATE_EXPORT spate_stream *spate_stream_key_by(spate_stream *in, const char *fields);
 /* keyBy with a selector function producing a key row of schema `key_schema`. */
-SPATE_EXPORT spate_stream *spate_stream_key_by_selector(spate_stream *in,
-                                                        const char *key_schema,
+SPATE_EXPORT spate_stream *spate_stream_key_by_selector(spate_stream *in, const char *key_schema,
                                                         spate_key_fn fn);
 /* Keyed rolling reduce: emits the new accumulated row for every input. */
 SPATE_EXPORT spate_stream *spate_stream_reduce(spate_stream *keyed, spate_reduce_fn fn);
@@ -266,8 +263,7 @@ SPATE_EXPORT spate_stream *spate_stream_collect(spate_stream *in, const char *na
 /* Number of rows a collect sink gathered (0 if unknown name). */
 SPATE_EXPORT size_t spate_result_count(const spate_result *r, const char *name);
 /* Row i of the collect sink `name`; borrowed from r. */
-SPATE_EXPORT const spate_row *spate_result_row(const spate_result *r, const char *name,
-                                               size_t i);
+SPATE_EXPORT const spate_row *spate_result_row(const spate_result *r, const char *name, size_t i);
 SPATE_EXPORT int64_t spate_result_runtime_ms(const spate_result *r);
 SPATE_EXPORT void spate_result_free(spate_result *r);
 
@@ -329,15 +325,14 @@ SPATE_EXPORT void **spate_ctx_user_data(spate_ctx *ctx);
 /* Records the failure message for this subtask; returns SPATE_EUSER to return directly. */
 SPATE_EXPORT int spate_ctx_fail(spate_ctx *ctx, const char *fmt, ...) SPATE_PRINTF(2, 3);
 /* User logging through the engine's log (level: 0 debug, 1 info, 2 warn, 3 error). */
-SPATE_EXPORT void spate_ctx_log(spate_ctx *ctx, int level, const char *fmt, ...)
-	SPATE_PRINTF(3, 4);
+SPATE_EXPORT void spate_ctx_log(spate_ctx *ctx, int level, const char *fmt, ...) SPATE_PRINTF(3, 4);
 
 /* Fails the subtask with the condition's text when it does not hold. */
-#define SPATE_ASSERT(ctx, cond)                                                              \
-	do {                                                                                     \
-		if (!(cond))                                                                         \
-			return spate_ctx_fail((ctx), "assertion failed: %s (%s:%d)", #cond, __FILE__,    \
-			                      __LINE__);                                                 \
+#define SPATE_ASSERT(ctx, cond)                                                             \
+	do {                                                                                \
+		if (!(cond))                                                                \
+			return spate_ctx_fail((ctx), "assertion failed: %s (%s:%d)", #cond, \
+			                      __FILE__, __LINE__);                          \
 	} while (0)
 
 /* ---- keyed state (only in functions running on a keyed stream) ----------------------- */
@@ -354,10 +349,10 @@ SPATE_EXPORT int spate_value_clear(spate_value_state *s);
 SPATE_EXPORT int spate_value_get_i64(spate_value_state *s, int64_t *out);
 SPATE_EXPORT int spate_value_put_i64(spate_value_state *s, int64_t v);
 
-SPATE_EXPORT int spate_map_get(spate_map_state *s, const void *ukey, size_t uklen,
-                               const void **val, size_t *len);
-SPATE_EXPORT int spate_map_put(spate_map_state *s, const void *ukey, size_t uklen,
-                               const void *val, size_t len);
+SPATE_EXPORT int spate_map_get(spate_map_state *s, const void *ukey, size_t uklen, const void **val,
+                               size_t *len);
+SPATE_EXPORT int spate_map_put(spate_map_state *s, const void *ukey, size_t uklen, const void *val,
+                               size_t len);
 SPATE_EXPORT int spate_map_remove(spate_map_state *s, const void *ukey, size_t uklen);
 /* Calls fn for every entry of the current key's map; stops early if fn returns non-zero. */
 typedef int (*spate_map_visit_fn)(void *arg, const void *ukey, size_t uklen, const void *val,

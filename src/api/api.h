@@ -34,34 +34,34 @@ struct env_options {
 
 /* One input of the next operator: a producing node and how it is read. */
 struct stream_input {
-	struct stream_node *node;   /* borrowed from the graph */
+	struct stream_node *node; /* borrowed from the graph */
 	enum partitioner partitioner;
 	bool explicit_partitioner;
-	struct key_spec key;        /* owned; for PART_HASH */
+	struct key_spec key; /* owned; for PART_HASH */
 };
 
 struct spate_stream {
 	spate_env *env;
-	struct stream_node *node;   /* the operator that produced it, NULL for union/partitioned */
+	struct stream_node *node;    /* the operator that produced it, NULL for union/partitioned */
 	struct stream_input *inputs; /* owned, ninputs entries */
 	int ninputs;
 	bool keyed;
 	const struct schema *schema; /* borrowed from the producing node(s) */
-	int generation;             /* env->nexecuted when created: older streams are stale */
+	int generation;              /* env->nexecuted when created: older streams are stale */
 };
 
 struct spate_env {
 	const struct config *config; /* borrowed */
 	struct env_options opts;
-	struct stream_graph *graph;  /* being built (owned) */
+	struct stream_graph *graph; /* being built (owned) */
 	struct spate_error err;
-	int parallelism;             /* spate_env_set_parallelism, or -1 */
-	int max_parallelism;         /* spate_env_set_max_parallelism, or -1 */
+	int parallelism;     /* spate_env_set_parallelism, or -1 */
+	int max_parallelism; /* spate_env_set_max_parallelism, or -1 */
 	bool chaining_disabled;
 	struct spate_stream **streams; /* owned handles, freed with the environment */
 	int nstreams;
-	int nexecuted;               /* how many times execute ran */
-	char *error_owned;           /* copy of err.msg returned by spate_env_error */
+	int nexecuted;     /* how many times execute ran */
+	char *error_owned; /* copy of err.msg returned by spate_env_error */
 };
 
 spate_env *env_new(const struct config *config, const struct env_options *opts);

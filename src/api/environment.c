@@ -100,7 +100,7 @@ static struct spate_stream *new_stream(spate_env *env, struct stream_node *node)
 	}
 	if (env->nstreams % 16 == 0)
 		env->streams =
-			xrealloc(env->streams, (size_t)(env->nstreams + 16) * sizeof *env->streams);
+		    xrealloc(env->streams, (size_t)(env->nstreams + 16) * sizeof *env->streams);
 	env->streams[env->nstreams++] = s;
 	return s;
 }
@@ -280,16 +280,16 @@ int spate_env_execute(spate_env *env, const char *job_name, spate_result **resul
 		g->max_parallelism = mp > 0 ? (int)mp : -1;
 	}
 	g->chaining_enabled =
-		!env->chaining_disabled &&
-		(!env->config ||
-		 config_get_bool(env->config, "pipeline.operator-chaining.enabled", true));
+	    !env->chaining_disabled &&
+	    (!env->config ||
+	     config_get_bool(env->config, "pipeline.operator-chaining.enabled", true));
 	g->buffer_timeout_ms = 100;
 	if (env->config) {
 		if (!config_get_bool(env->config, "execution.buffer-timeout.enabled", true))
 			g->buffer_timeout_ms = -1;
 		else
 			g->buffer_timeout_ms = config_get_duration_ms(
-				env->config, "execution.buffer-timeout.interval", 100);
+			    env->config, "execution.buffer-timeout.interval", 100);
 	}
 	struct spate_error e = {0};
 	int rc = stream_graph_finalize(g, &e);
@@ -324,7 +324,7 @@ spate_stream *spate_env_from_strings(spate_env *env, const char *const *items, s
 		return NULL;
 	}
 	struct stream_node *node =
-		add_source(env, OP_SOURCE_COLLECTION, "Source: Collection Source", "f0:string");
+	    add_source(env, OP_SOURCE_COLLECTION, "Source: Collection Source", "f0:string");
 	node->non_parallel = true;
 	if (failed(env))
 		return NULL;
@@ -350,7 +350,7 @@ spate_stream *spate_env_from_int64s(spate_env *env, const int64_t *items, size_t
 		return NULL;
 	}
 	struct stream_node *node =
-		add_source(env, OP_SOURCE_COLLECTION, "Source: Collection Source", "f0:int64");
+	    add_source(env, OP_SOURCE_COLLECTION, "Source: Collection Source", "f0:int64");
 	node->non_parallel = true;
 	if (failed(env))
 		return NULL;
@@ -380,7 +380,8 @@ spate_stream *spate_env_read_text_file(spate_env *env, const char *paths)
 	for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
 		struct stat st;
 		if (stat(p, &st) != 0 || access(p, R_OK) != 0) {
-			env_fail(env, SPATE_ENOENT, "cannot read input '%s': %s", p, strerror(errno));
+			env_fail(env, SPATE_ENOENT, "cannot read input '%s': %s", p,
+			         strerror(errno));
 			xfree(copy);
 			return NULL;
 		}
@@ -392,7 +393,7 @@ spate_stream *spate_env_read_text_file(spate_env *env, const char *paths)
 	}
 	xfree(copy);
 	struct stream_node *node =
-		add_source(env, OP_SOURCE_TEXT_FILE, "Source: File Source", "line:string");
+	    add_source(env, OP_SOURCE_TEXT_FILE, "Source: File Source", "line:string");
 	node->path = xstrdup(paths);
 	return new_stream(env, node);
 }
@@ -407,7 +408,7 @@ spate_stream *spate_env_from_sequence(spate_env *env, int64_t from, int64_t to)
 		return NULL;
 	}
 	struct stream_node *node =
-		add_source(env, OP_SOURCE_SEQUENCE, "Source: Sequence Source", "value:int64");
+	    add_source(env, OP_SOURCE_SEQUENCE, "Source: Sequence Source", "value:int64");
 	node->from = from;
 	node->to = to;
 	return new_stream(env, node);
@@ -427,7 +428,7 @@ spate_stream *spate_env_from_generator(spate_env *env, const char *schema, spate
 		return NULL;
 	}
 	struct stream_node *node =
-		add_source(env, OP_SOURCE_GENERATOR, "Source: Generator Source", schema);
+	    add_source(env, OP_SOURCE_GENERATOR, "Source: Generator Source", schema);
 	node->fn_name = name;
 	node->count = count;
 	node->rate = rate_per_sec;
@@ -447,7 +448,7 @@ spate_stream *spate_env_socket_text_stream(spate_env *env, const char *host, int
 		return NULL;
 	}
 	struct stream_node *node =
-		add_source(env, OP_SOURCE_SOCKET, "Source: Socket Stream", "line:string");
+	    add_source(env, OP_SOURCE_SOCKET, "Source: Socket Stream", "line:string");
 	node->non_parallel = true;
 	node->host = xstrdup(host);
 	node->port = port;
@@ -485,8 +486,7 @@ spate_stream *spate_stream_map(spate_stream *in, const char *out_schema, spate_m
 	return fn_operator(in, OP_MAP, "Map", out_schema, (const void *)fn, "map");
 }
 
-spate_stream *spate_stream_flat_map(spate_stream *in, const char *out_schema,
-                                    spate_flat_map_fn fn)
+spate_stream *spate_stream_flat_map(spate_stream *in, const char *out_schema, spate_flat_map_fn fn)
 {
 	return fn_operator(in, OP_FLAT_MAP, "Flat Map", out_schema, (const void *)fn, "flat_map");
 }
@@ -576,9 +576,9 @@ spate_stream *spate_stream_key_by(spate_stream *in, const char *fields)
 		}
 		k.fields = xrealloc(k.fields, (size_t)(k.nfields + 1) * sizeof *k.fields);
 		k.fields[k.nfields++] = idx;
-		char *next = xasprintf("%s%s%s:%s", schema_text ? schema_text : "",
-		                       schema_text ? "," : "", f,
-		                       type_name(in->schema->fields[idx].type));
+		char *next =
+		    xasprintf("%s%s%s:%s", schema_text ? schema_text : "", schema_text ? "," : "",
+		              f, type_name(in->schema->fields[idx].type));
 		xfree(schema_text);
 		schema_text = next;
 	}
@@ -683,8 +683,7 @@ spate_stream *spate_stream_max_by(spate_stream *k, const char *field)
 	return aggregate(k, AGG_MAX_BY, field, "max_by");
 }
 
-spate_stream *spate_stream_process(spate_stream *in, const char *out_schema,
-                                   spate_process_fn fn)
+spate_stream *spate_stream_process(spate_stream *in, const char *out_schema, spate_process_fn fn)
 {
 	if (!usable(in))
 		return NULL;
@@ -738,13 +737,14 @@ spate_stream *spate_stream_set_parallelism(spate_stream *s, int n)
 	if (!node)
 		return NULL;
 	if (n <= 0 || n > 32768) {
-		env_fail(s->env, SPATE_EINVAL, "parallelism of operator '%s' must be in 1..32768, not %d",
-		         node->name, n);
+		env_fail(s->env, SPATE_EINVAL,
+		         "parallelism of operator '%s' must be in 1..32768, not %d", node->name, n);
 		return NULL;
 	}
 	if (node->non_parallel && n != 1) {
 		env_fail(s->env, SPATE_EGRAPH,
-		         "operator '%s' is non-parallel: parallelism must be 1, not %d", node->name, n);
+		         "operator '%s' is non-parallel: parallelism must be 1, not %d", node->name,
+		         n);
 		return NULL;
 	}
 	node->parallelism = n;
@@ -758,7 +758,8 @@ spate_stream *spate_stream_set_max_parallelism(spate_stream *s, int n)
 		return NULL;
 	if (n <= 0 || n > 32768) {
 		env_fail(s->env, SPATE_EINVAL,
-		         "max parallelism of operator '%s' must be in 1..32768, not %d", node->name, n);
+		         "max parallelism of operator '%s' must be in 1..32768, not %d", node->name,
+		         n);
 		return NULL;
 	}
 	node->max_parallelism = n;

@@ -10,8 +10,8 @@
 #include "core/error.h"
 
 struct job_library {
-	void *handle;    /* dlopen handle */
-	char *path;      /* owned */
+	void *handle; /* dlopen handle */
+	char *path;   /* owned */
 	spate_job_main_fn main;
 };
 
@@ -26,7 +26,7 @@ enum client_mode { CLIENT_RUN, CLIENT_INFO };
 
 struct client_options {
 	enum client_mode mode;
-	int parallelism;          /* -p, or -1 */
+	int parallelism; /* -p, or -1 */
 	bool have_config_file;
 	const struct config *config;
 };

@@ -64,8 +64,8 @@ static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_resu
 	fflush(stdout);
 	spate_result *r = result_new();
 	memcpy(r->job_id, jg->job_id, sizeof r->job_id);
-	struct local_job *job = local_job_new(jg, eg, x->lib ? x->lib->handle : NULL,
-	                                      x->opts->config, r);
+	struct local_job *job =
+	    local_job_new(jg, eg, x->lib ? x->lib->handle : NULL, x->opts->config, r);
 	rc = local_job_run(job, &e);
 	r->runtime_ms = job->end_ms - job->start_ms;
 	local_job_free(job);
@@ -95,12 +95,12 @@ int client_run_job(struct job_library *lib, int argc, char **argv,
 {
 	struct exec_ctx x = {.opts = opts, .lib = lib};
 	struct env_options eo = {
-		.cli_parallelism = opts->parallelism,
-		.have_config_file = opts->have_config_file,
-		.lib_handle = lib ? lib->handle : NULL,
-		.lib_path = lib ? lib->path : NULL,
-		.executor = execute,
-		.executor_arg = &x,
+	    .cli_parallelism = opts->parallelism,
+	    .have_config_file = opts->have_config_file,
+	    .lib_handle = lib ? lib->handle : NULL,
+	    .lib_path = lib ? lib->path : NULL,
+	    .executor = execute,
+	    .executor_arg = &x,
 	};
 	spate_env *env = env_new(opts->config, &eo);
 	int rc = lib->main(env, argc, argv);

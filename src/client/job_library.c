@@ -48,9 +48,10 @@ int job_library_open(const char *path, struct job_library *lib, struct spate_err
 	const int *version = dlsym(h, "spate_job_api_version");
 	void *entry = dlsym(h, "spate_job_main");
 	if (!entry || !version) {
-		error_set(err, SPATE_ELOAD,
-		          "job library '%s' has no entry point: define one with SPATE_JOB_ENTRY(fn)",
-		          path);
+		error_set(
+		    err, SPATE_ELOAD,
+		    "job library '%s' has no entry point: define one with SPATE_JOB_ENTRY(fn)",
+		    path);
 		dlclose(h);
 		xfree(p);
 		return SPATE_ELOAD;

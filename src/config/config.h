@@ -25,9 +25,9 @@
 
 enum config_type {
 	CONFIG_STRING,
-	CONFIG_INT,      /* any integer */
-	CONFIG_POSINT,   /* integer >= 1 */
-	CONFIG_PORT,     /* 0..65535 */
+	CONFIG_INT,    /* any integer */
+	CONFIG_POSINT, /* integer >= 1 */
+	CONFIG_PORT,   /* 0..65535 */
 	CONFIG_BOOL,
 	CONFIG_DURATION, /* stored parsed as milliseconds */
 	CONFIG_MEMORY,   /* stored parsed as bytes */
@@ -37,8 +37,8 @@ enum config_type {
 struct config_key {
 	const char *key;
 	enum config_type type;
-	const char *default_value; /* NULL = no default */
-	const char *enum_values;   /* for CONFIG_ENUM: "a|b|c" */
+	const char *default_value;  /* NULL = no default */
+	const char *enum_values;    /* for CONFIG_ENUM: "a|b|c" */
 	const char *deprecated_key; /* an older name that is accepted and mapped, or NULL */
 };
 
@@ -82,8 +82,8 @@ int config_parse_memory_bytes(const char *s, int64_t *out);
 int config_parse_bool(const char *s, bool *out);
 
 /* Calls fn for every key that has a value (set or default), sorted by key. */
-void config_foreach(const struct config *c, void (*fn)(void *arg, const char *key,
-                                                       const char *value), void *arg);
+void config_foreach(const struct config *c,
+                    void (*fn)(void *arg, const char *key, const char *value), void *arg);
 
 /*
  * Finds the configuration directory: $SPATE_CONF_DIR if set, else <dir of the running

@@ -8,14 +8,14 @@
 
 #include <stddef.h>
 
-void *xmalloc(size_t n);                /* returns new; never NULL */
-void *xcalloc(size_t count, size_t n);  /* returns new, zeroed; never NULL */
-void *xrealloc(void *p, size_t n);      /* takes p, returns new; never NULL */
-char *xstrdup(const char *s);           /* returns new; xstrdup(NULL) is NULL */
+void *xmalloc(size_t n);               /* returns new; never NULL */
+void *xcalloc(size_t count, size_t n); /* returns new, zeroed; never NULL */
+void *xrealloc(void *p, size_t n);     /* takes p, returns new; never NULL */
+char *xstrdup(const char *s);          /* returns new; xstrdup(NULL) is NULL */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void *try_malloc(size_t n);             /* NULL on failure */
-void xfree(void *p);                    /* free(); NULL is a no-op */
+void *try_malloc(size_t n); /* NULL on failure */
+void xfree(void *p);        /* free(); NULL is a no-op */
 
 /* Test hook: the Nth allocation from now (1-based) fails; 0 disables. Applies to try_malloc
  * (which returns NULL) and to x* (which abort, as on real exhaustion). */

@@ -10,8 +10,8 @@ const char *spate_strerror(int err)
 	switch (err) {
 	case 0:
 		return "success";
-#define SPATE_ERR_CASE(name, val, msg)                                                       \
-	case (val):                                                                              \
+#define SPATE_ERR_CASE(name, val, msg) \
+	case (val):                    \
 		return msg;
 		SPATE_ERRNO_MAP(SPATE_ERR_CASE)
 #undef SPATE_ERR_CASE

@@ -10,13 +10,13 @@
 #include "spate/spate.h"
 
 struct spate_error {
-	int code;     /* SPATE_E*, 0 when no error */
+	int code;       /* SPATE_E*, 0 when no error */
 	char msg[1024]; /* one line, lower case, what failed first, subject quoted */
 };
 
 /* Sets code and message if no error is set yet; returns code (so callers can return it). */
 int error_set(struct spate_error *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int error_setv(struct spate_error *e, int code, const char *fmt, va_list ap);
 void error_clear(struct spate_error *e);
 

@@ -60,8 +60,12 @@ void log_write(int level, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ %-5s [%s] ", (int)(tv.tv_usec / 1000),
-	                      level_names[level < 0 ? 0 : level > 3 ? 3 : level], thread_name);
+	n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ %-5s [%s] ",
+	                      (int)(tv.tv_usec / 1000),
+	                      level_names[level < 0   ? 0
+	                                  : level > 3 ? 3
+	                                              : level],
+	                      thread_name);
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
 	va_end(ap);

@@ -19,9 +19,25 @@ int log_set_file(const char *path);
 /* Names the calling thread in log lines (copied, truncated to 31 chars). */
 void log_set_thread_name(const char *name);
 
-#define log_debug(...) do { if (log_min_level <= LOG_DEBUG) log_write(LOG_DEBUG, __VA_ARGS__); } while (0)
-#define log_info(...) do { if (log_min_level <= LOG_INFO) log_write(LOG_INFO, __VA_ARGS__); } while (0)
-#define log_warn(...) do { if (log_min_level <= LOG_WARN) log_write(LOG_WARN, __VA_ARGS__); } while (0)
-#define log_error(...) do { if (log_min_level <= LOG_ERROR) log_write(LOG_ERROR, __VA_ARGS__); } while (0)
+#define log_debug(...)                                     \
+	do {                                               \
+		if (log_min_level <= LOG_DEBUG)            \
+			log_write(LOG_DEBUG, __VA_ARGS__); \
+	} while (0)
+#define log_info(...)                                     \
+	do {                                              \
+		if (log_min_level <= LOG_INFO)            \
+			log_write(LOG_INFO, __VA_ARGS__); \
+	} while (0)
+#define log_warn(...)                                     \
+	do {                                              \
+		if (log_min_level <= LOG_WARN)            \
+			log_write(LOG_WARN, __VA_ARGS__); \
+	} while (0)
+#define log_error(...)                                     \
+	do {                                               \
+		if (log_min_level <= LOG_ERROR)            \
+			log_write(LOG_ERROR, __VA_ARGS__); \
+	} while (0)
 
 #endif

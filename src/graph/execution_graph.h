@@ -22,11 +22,11 @@ struct execution_vertex {
 };
 
 struct execution_graph {
-	struct job_graph *job_graph;          /* borrowed */
-	struct execution_vertex **by_vertex;  /* by_vertex[jv->index][subtask] (owned arrays) */
-	int nsubtasks;                        /* total */
-	int nvertices;                        /* entries in by_vertex (the job graph's count
-	                                         when built, so freeing needs no job graph) */
+	struct job_graph *job_graph;         /* borrowed */
+	struct execution_vertex **by_vertex; /* by_vertex[jv->index][subtask] (owned arrays) */
+	int nsubtasks;                       /* total */
+	int nvertices;                       /* entries in by_vertex (the job graph's count
+	                                        when built, so freeing needs no job graph) */
 };
 
 int execution_graph_build(struct job_graph *jg, struct execution_graph **out,

@@ -16,19 +16,19 @@
 struct job_edge;
 
 struct job_vertex {
-	int index;                 /* position in job_graph.vertices (sources' chains first,
-	                              in the order the DFS creates them; this is not always a
-	                              topological order when a node has several inputs) */
-	char id[33];               /* 32 lowercase hex chars, deterministic for the graph */
-	char *name;                /* chained name (owned) */
+	int index;   /* position in job_graph.vertices (sources' chains first,
+	                in the order the DFS creates them; this is not always a
+	                topological order when a node has several inputs) */
+	char id[33]; /* 32 lowercase hex chars, deterministic for the graph */
+	char *name;  /* chained name (owned) */
 	int parallelism;
-	int max_parallelism;       /* the head's, else the graph's, else the default computed
-	                              from parallelism (key_group_default_max_parallelism) */
+	int max_parallelism;            /* the head's, else the graph's, else the default computed
+	                                   from parallelism (key_group_default_max_parallelism) */
 	const char *slot_sharing_group; /* borrowed from the head node */
-	struct stream_node *head;  /* borrowed */
+	struct stream_node *head;       /* borrowed */
 	struct stream_node **operators; /* owned array: the chain's nodes, head first (DFS order) */
 	int noperators;
-	struct job_edge **inputs;  /* owned array of borrowed edges, in stream edge id order */
+	struct job_edge **inputs; /* owned array of borrowed edges, in stream edge id order */
 	int ninputs;
 	struct job_edge **outputs; /* owned array: one result partition per output */
 	int noutputs;
@@ -44,12 +44,12 @@ struct job_edge {
 };
 
 struct job_graph {
-	char job_id[33];                 /* 32 lowercase hex chars */
-	char *job_name;                  /* owned */
+	char job_id[33];                   /* 32 lowercase hex chars */
+	char *job_name;                    /* owned */
 	struct stream_graph *stream_graph; /* borrowed; must outlive the job graph */
-	struct job_vertex **vertices;    /* owned */
+	struct job_vertex **vertices;      /* owned */
 	int nvertices;
-	struct job_edge **edges;         /* owned */
+	struct job_edge **edges; /* owned */
 	int nedges;
 };
 

@@ -3,9 +3,9 @@
 
 const char *job_status_name(enum job_status s)
 {
-	static const char *const names[] = {"INITIALIZING", "CREATED",   "RUNNING",  "FAILING",
-	                                    "FAILED",       "CANCELLING", "CANCELED", "FINISHED",
-	                                    "RESTARTING",   "SUSPENDED", "RECONCILING"};
+	static const char *const names[] = {"INITIALIZING", "CREATED",    "RUNNING",    "FAILING",
+	                                    "FAILED",       "CANCELLING", "CANCELED",   "FINISHED",
+	                                    "RESTARTING",   "SUSPENDED",  "RECONCILING"};
 	return (unsigned)s < sizeof names / sizeof *names ? names[s] : "UNKNOWN";
 }
 
@@ -16,8 +16,8 @@ bool job_status_is_globally_terminal(enum job_status s)
 
 const char *execution_state_name(enum execution_state s)
 {
-	static const char *const names[] = {"CREATED",  "SCHEDULED", "DEPLOYING",   "RUNNING",
-	                                    "FINISHED", "CANCELING", "CANCELED",    "FAILED",
+	static const char *const names[] = {"CREATED",     "SCHEDULED",   "DEPLOYING", "RUNNING",
+	                                    "FINISHED",    "CANCELING",   "CANCELED",  "FAILED",
 	                                    "RECONCILING", "INITIALIZING"};
 	return (unsigned)s < sizeof names / sizeof *names ? names[s] : "UNKNOWN";
 }

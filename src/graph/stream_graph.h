@@ -64,9 +64,9 @@ enum agg_kind { AGG_SUM, AGG_MIN, AGG_MAX, AGG_MIN_BY, AGG_MAX_BY };
 
 /* How a keyed edge / keyed operator extracts its key. */
 struct key_spec {
-	int nfields;          /* > 0: key is these fields of the row */
-	int *fields;          /* owned, nfields entries */
-	char *selector_fn;    /* or: a key selector function symbol (owned) */
+	int nfields;               /* > 0: key is these fields of the row */
+	int *fields;               /* owned, nfields entries */
+	char *selector_fn;         /* or: a key selector function symbol (owned) */
 	struct schema *key_schema; /* the key row's schema (owned); set in both cases */
 };
 
@@ -76,63 +76,64 @@ struct param {
 };
 
 struct stream_edge {
-	int id;                      /* 1-based creation order */
-	struct stream_node *source;  /* borrowed */
-	struct stream_node *target;  /* borrowed */
+	int id;                     /* 1-based creation order */
+	struct stream_node *source; /* borrowed */
+	struct stream_node *target; /* borrowed */
 	enum partitioner partitioner;
-	bool partitioner_explicit;   /* set by the user (forward/rescale/... or keyBy) */
-	int type_number;             /* which input of the target (0 for one-input operators) */
-	struct key_spec key;         /* for PART_HASH */
+	bool partitioner_explicit; /* set by the user (forward/rescale/... or keyBy) */
+	int type_number;           /* which input of the target (0 for one-input operators) */
+	struct key_spec key;       /* for PART_HASH */
 };
 
 struct stream_node {
-	int id;                   /* 1-based creation order, as Flink's transformation ids */
+	int id; /* 1-based creation order, as Flink's transformation ids */
 	enum op_kind kind;
-	char *name;               /* shown name: "Source: Collection Source", "Map", user's name */
-	char *uid;                /* NULL unless set */
-	int parallelism;          /* -1 = unset until finalize */
-	int max_parallelism;      /* -1 = unset (then the default is computed per job vertex) */
-	bool non_parallel;        /* a source that can only run with parallelism 1 */
+	char *name;          /* shown name: "Source: Collection Source", "Map", user's name */
+	char *uid;           /* NULL unless set */
+	int parallelism;     /* -1 = unset until finalize */
+	int max_parallelism; /* -1 = unset (then the default is computed per job vertex) */
+	bool non_parallel;   /* a source that can only run with parallelism 1 */
 	enum chaining_strategy chaining;
 	char *slot_sharing_group_user; /* as set by the user, or NULL */
 	char *slot_sharing_group;      /* resolved by finalize, never NULL after it */
 	struct schema *out_schema;     /* NULL for sinks */
-	struct schema *in_schema;      /* borrowed from the first input's out_schema; NULL for sources */
+	struct schema *in_schema; /* borrowed from the first input's out_schema; NULL for sources */
 
 	/* operator configuration (which fields apply depends on kind) */
-	char *fn_name;            /* user function symbol (map, flat_map, filter, reduce, process,
-	                             generator), else NULL */
-	char *end_fn_name;        /* end-of-input function symbol (spate_stream_on_end) or NULL */
-	bool keyed;               /* runs on a keyed stream: key below is valid */
-	struct key_spec key;      /* the key of the input (copied from the hash edge) */
+	char *fn_name;       /* user function symbol (map, flat_map, filter, reduce, process,
+	                        generator), else NULL */
+	char *end_fn_name;   /* end-of-input function symbol (spate_stream_on_end) or NULL */
+	bool keyed;          /* runs on a keyed stream: key below is valid */
+	struct key_spec key; /* the key of the input (copied from the hash edge) */
 	enum agg_kind agg;
-	int agg_field;            /* field index for OP_AGGREGATE */
-	char *path;               /* text file source paths, text sink directory, collect name */
-	char *host;               /* socket source */
+	int agg_field; /* field index for OP_AGGREGATE */
+	char *path;    /* text file source paths, text sink directory, collect name */
+	char *host;    /* socket source */
 	int port;
-	int64_t from, to;         /* sequence source, inclusive */
-	int64_t count;            /* generator: number of records, < 0 unbounded */
-	double rate;              /* generator: records per second in total, 0 = unlimited */
-	uint8_t *data;            /* collection source: rows back to back (owned) */
+	int64_t from, to; /* sequence source, inclusive */
+	int64_t count;    /* generator: number of records, < 0 unbounded */
+	double rate;      /* generator: records per second in total, 0 = unlimited */
+	uint8_t *data;    /* collection source: rows back to back (owned) */
 	size_t data_len;
 	size_t data_count;
-	struct param *params;     /* owned, nparams entries */
+	struct param *params; /* owned, nparams entries */
 	int nparams;
 
-	struct stream_edge **in_edges;  /* owned array of borrowed pointers */
+	struct stream_edge **in_edges; /* owned array of borrowed pointers */
 	int nin;
 	struct stream_edge **out_edges; /* owned array of borrowed pointers */
 	int nout;
 
-	int vertex_index;         /* set by job_graph_build: the job vertex holding this node */
+	int vertex_index; /* set by job_graph_build: the job vertex holding this node */
 };
 
 struct stream_graph {
-	char *job_name;            /* owned */
-	int default_parallelism;   /* resolved default for nodes without their own (>= 1) */
-	int max_parallelism;       /* environment's max parallelism, or -1 */
+	char *job_name;          /* owned */
+	int default_parallelism; /* resolved default for nodes without their own (>= 1) */
+	int max_parallelism;     /* environment's max parallelism, or -1 */
 	bool chaining_enabled;
-	int64_t buffer_timeout_ms; /* execution.buffer-timeout.interval; -1 = flush only when full */
+	int64_t
+	    buffer_timeout_ms; /* execution.buffer-timeout.interval; -1 = flush only when full */
 	struct stream_node **nodes; /* owned; index i holds id i+1 */
 	int nnodes;
 	struct stream_edge **edges; /* owned; index i holds id i+1 */

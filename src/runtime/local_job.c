@@ -32,8 +32,7 @@ static void set_job_status(struct local_job *job, enum job_status to)
 	job->status = to;
 }
 
-static void set_task_state_locked(struct local_job *job, struct task *t,
-                                  enum execution_state to)
+static void set_task_state_locked(struct local_job *job, struct task *t, enum execution_state to)
 {
 	if (t->state == to || execution_state_is_terminal(t->state))
 		return;
@@ -127,9 +126,8 @@ static int channel_index(const struct job_edge *e, int consumer, int producer)
 	return off + (producer - first);
 }
 
-struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg,
-                                void *lib_handle, const struct config *config,
-                                spate_result *result)
+struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg, void *lib_handle,
+                                const struct config *config, spate_result *result)
 {
 	struct local_job *job = xcalloc(1, sizeof *job);
 	job->jg = jg;
@@ -142,9 +140,9 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
 	job->status = JOB_INITIALIZING;
 	job->buffer_timeout_ms = jg->stream_graph->buffer_timeout_ms;
 	job->buffers_per_channel =
-		(int)config_get_int(config, "taskmanager.network.memory.buffers-per-channel", 2);
-	job->floating_buffers = (int)config_get_int(
-		config, "taskmanager.network.memory.floating-buffers-per-gate", 8);
+	    (int)config_get_int(config, "taskmanager.network.memory.buffers-per-channel", 2);
+	job->floating_buffers =
+	    (int)config_get_int(config, "taskmanager.network.memory.floating-buffers-per-gate", 8);
 	job->ntasks = eg->nsubtasks;
 	job->tasks = xcalloc((size_t)job->ntasks, sizeof *job->tasks);
 
@@ -158,7 +156,8 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
 			t->job = job;
 			t->ev = &eg->by_vertex[v][i];
 			t->name = xasprintf("%s (%d/%d)", jv->name, i + 1, jv->parallelism);
-			snprintf(t->attempt_id, sizeof t->attempt_id, "%s_%s_%d_0", egid, jv->id, i);
+			snprintf(t->attempt_id, sizeof t->attempt_id, "%s_%s_%d_0", egid, jv->id,
+			         i);
 			t->state = EXEC_CREATED;
 			t->nops = jv->noperators;
 			t->ops = xcalloc((size_t)t->nops, sizeof *t->ops);
@@ -188,7 +187,8 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
 				struct result_partition *rp = &t->partitions[o];
 				int first, n = execution_edge_consumers(e, i, &first);
 				result_partition_init(rp, e->partitioner, n,
-				                      n * job->buffers_per_channel + job->floating_buffers,
+				                      n * job->buffers_per_channel +
+				                          job->floating_buffers,
 				                      &job->canceled);
 				rp->first_consumer = first;
 				rp->consumer_parallelism = e->target->parallelism;
@@ -289,8 +289,7 @@ int local_job_run(struct local_job *job, struct spate_error *err)
 		t->thread_started = true;
 		started++;
 	}
-	if (job->buffer_timeout_ms > 0 &&
-	    pthread_create(&flusher, NULL, flusher_main, job) == 0)
+	if (job->buffer_timeout_ms > 0 && pthread_create(&flusher, NULL, flusher_main, job) == 0)
 		have_flusher = true;
 
 	/* Tasks that never started count as terminal so the wait below ends. */

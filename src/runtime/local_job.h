@@ -24,29 +24,28 @@
 #include "runtime/task.h"
 
 struct local_job {
-	struct job_graph *jg;          /* borrowed */
-	struct execution_graph *eg;    /* borrowed */
-	void *lib_handle;              /* borrowed: where user functions are looked up */
-	spate_result *result;          /* borrowed: collect sinks add rows here */
+	struct job_graph *jg;       /* borrowed */
+	struct execution_graph *eg; /* borrowed */
+	void *lib_handle;           /* borrowed: where user functions are looked up */
+	spate_result *result;       /* borrowed: collect sinks add rows here */
 	atomic_bool canceled;
 	pthread_mutex_t mu;
-	pthread_cond_t cond;           /* signalled on every task reaching a terminal state */
-	enum job_status status;        /* guarded by: mu */
-	int nterminal;                 /* guarded by: mu */
-	char *failure;                 /* guarded by: mu; root cause, first wins */
-	struct task *tasks;            /* owned; all subtasks, vertex by vertex */
+	pthread_cond_t cond;    /* signalled on every task reaching a terminal state */
+	enum job_status status; /* guarded by: mu */
+	int nterminal;          /* guarded by: mu */
+	char *failure;          /* guarded by: mu; root cause, first wins */
+	struct task *tasks;     /* owned; all subtasks, vertex by vertex */
 	int ntasks;
 	int64_t buffer_timeout_ms;
 	int buffers_per_channel;
 	int floating_buffers;
-	pthread_mutex_t print_mu;      /* serializes the print sinks' writes to stdout */
+	pthread_mutex_t print_mu; /* serializes the print sinks' writes to stdout */
 	int64_t start_ms;
 	int64_t end_ms;
 };
 
-struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg,
-                                void *lib_handle, const struct config *config,
-                                spate_result *result);
+struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg, void *lib_handle,
+                                const struct config *config, spate_result *result);
 void local_job_free(struct local_job *job);
 /* Runs to a terminal state. Returns 0 if FINISHED, else SPATE_EJOBFAIL (err gets the
  * cause: "operator 'x' (subtask 1/2) failed: ...") or SPATE_ECANCELED. */

@@ -200,8 +200,8 @@ static int hand_over(struct subpartition *sp)
 }
 
 /* Writes a row larger than a buffer as a run of SPAN buffers. */
-static int write_spanning(struct result_partition *rp, struct subpartition *sp,
-                          const uint8_t *row, size_t size)
+static int write_spanning(struct result_partition *rp, struct subpartition *sp, const uint8_t *row,
+                          size_t size)
 {
 	size_t off = 0;
 	while (off < size) {

@@ -34,9 +34,9 @@
 #define BUFFER_SIZE (32 * 1024) /* taskmanager.memory.segment-size */
 
 enum buffer_kind {
-	BUF_DATA,            /* whole rows */
-	BUF_SPAN,            /* a part of one row larger than a buffer (first part starts with
-	                        the row's size header) */
+	BUF_DATA,             /* whole rows */
+	BUF_SPAN,             /* a part of one row larger than a buffer (first part starts with
+	                         the row's size header) */
 	BUF_END_OF_PARTITION, /* the producer has finished this subpartition */
 };
 
@@ -44,19 +44,19 @@ struct buffer {
 	struct buffer_pool *pool; /* where it returns to */
 	struct buffer *next;      /* link in a free list or a gate queue */
 	enum buffer_kind kind;
-	uint32_t size;            /* bytes used in data */
-	int channel;              /* set when queued in a gate: the input channel index */
-	uint8_t *data;            /* BUFFER_SIZE bytes, 64-byte aligned */
+	uint32_t size; /* bytes used in data */
+	int channel;   /* set when queued in a gate: the input channel index */
+	uint8_t *data; /* BUFFER_SIZE bytes, 64-byte aligned */
 };
 
 struct buffer_pool {
 	pthread_mutex_t mu;
-	pthread_cond_t cond;     /* signalled when a buffer is recycled */
-	struct buffer *free;     /* guarded by: mu */
-	int nfree;               /* guarded by: mu */
-	int capacity;            /* total buffers (fixed) */
-	struct buffer *all;      /* owned array of capacity buffers */
-	uint8_t *memory;         /* owned: capacity * BUFFER_SIZE bytes */
+	pthread_cond_t cond;         /* signalled when a buffer is recycled */
+	struct buffer *free;         /* guarded by: mu */
+	int nfree;                   /* guarded by: mu */
+	int capacity;                /* total buffers (fixed) */
+	struct buffer *all;          /* owned array of capacity buffers */
+	uint8_t *memory;             /* owned: capacity * BUFFER_SIZE bytes */
 	const atomic_bool *canceled; /* borrowed: the job's cancel flag */
 };
 
@@ -69,21 +69,21 @@ void buffer_recycle(struct buffer *b);
 void buffer_pool_wake(struct buffer_pool *p);
 
 struct input_channel {
-	bool ended;        /* consumer thread only */
-	uint8_t *span;     /* reassembly area for a row split over SPAN buffers (owned) */
-	size_t span_len;   /* bytes gathered */
-	size_t span_need;  /* total row size, 0 when no row is being reassembled */
+	bool ended;       /* consumer thread only */
+	uint8_t *span;    /* reassembly area for a row split over SPAN buffers (owned) */
+	size_t span_len;  /* bytes gathered */
+	size_t span_need; /* total row size, 0 when no row is being reassembled */
 	size_t span_cap;
 };
 
 struct input_gate {
 	pthread_mutex_t mu;
-	pthread_cond_t cond;      /* signalled on enqueue and on wake-ups */
-	struct buffer *head;      /* guarded by: mu; FIFO of queued buffers */
-	struct buffer *tail;      /* guarded by: mu */
-	atomic_int wakeups;       /* a wake-up was requested (flush tick, cancel) */
+	pthread_cond_t cond; /* signalled on enqueue and on wake-ups */
+	struct buffer *head; /* guarded by: mu; FIFO of queued buffers */
+	struct buffer *tail; /* guarded by: mu */
+	atomic_int wakeups;  /* a wake-up was requested (flush tick, cancel) */
 	int nchannels;
-	int nended;               /* consumer thread only */
+	int nended;                     /* consumer thread only */
 	struct input_channel *channels; /* owned */
 	const atomic_bool *canceled;    /* borrowed */
 };
@@ -111,15 +111,15 @@ struct result_partition {
 	enum partitioner partitioner;
 	struct subpartition *subs; /* owned, nsubs entries: consumers first_consumer.. */
 	int nsubs;
-	int first_consumer;        /* subtask index of subs[0] among the consumers */
-	int consumer_parallelism;  /* for HASH: the consumer vertex's parallelism */
+	int first_consumer;           /* subtask index of subs[0] among the consumers */
+	int consumer_parallelism;     /* for HASH: the consumer vertex's parallelism */
 	int consumer_max_parallelism; /* for HASH: the number of key groups */
 	const struct key_spec *key;   /* for HASH (borrowed from the stream edge) */
-	int next;                  /* round robin position */
-	uint64_t rng;              /* shuffle / rebalance start */
-	bool flush_always;         /* buffer timeout 0: flush after every row */
+	int next;                     /* round robin position */
+	uint64_t rng;                 /* shuffle / rebalance start */
+	bool flush_always;            /* buffer timeout 0: flush after every row */
 	struct buffer_pool pool;
-	int64_t bytes_out;         /* row bytes written (metrics) */
+	int64_t bytes_out; /* row bytes written (metrics) */
 	int64_t records_out;
 	/* For key selector functions: computes the key hash of a row. Set by the task. */
 	int (*key_hash)(void *arg, const spate_row *row, int32_t *hash);

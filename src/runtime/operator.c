@@ -19,10 +19,10 @@
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-int op_emit(struct operator *op, const spate_row *row)
+int op_emit(struct operator* op, const spate_row *row)
 {
 	for (int i = 0; i < op->nchained; i++) {
-		struct operator *next = op->chained[i];
+		struct operator* next = op->chained[i];
 		next->records_in++;
 		int rc = next->process(next, row);
 		if (rc < 0)
@@ -36,7 +36,7 @@ int op_emit(struct operator *op, const spate_row *row)
 	return 0;
 }
 
-int op_user_failed(struct operator *op, int rc, const char *what, const char *fn_name)
+int op_user_failed(struct operator* op, int rc, const char *what, const char *fn_name)
 {
 	struct task *t = op->task;
 	if (rc == SPATE_ECANCELED)
@@ -51,13 +51,13 @@ int op_user_failed(struct operator *op, int rc, const char *what, const char *fn
 	return SPATE_EUSER;
 }
 
-static int user_failed(struct operator *op, int rc, const char *what)
+static int user_failed(struct operator* op, int rc, const char *what)
 {
 	return op_user_failed(op, rc, what, op->node->fn_name);
 }
 
 /* Finishes the operator's output builder and emits the row. */
-static int emit_built(struct operator *op)
+static int emit_built(struct operator* op)
 {
 	struct spate_error e = {0};
 	const spate_row *row = row_builder_finish(&op->out, &e);
@@ -71,7 +71,7 @@ static int emit_built(struct operator *op)
 /* ---- keys ------------------------------------------------------------------------------- */
 
 /* Builds the key row of `row` and makes it the current key. */
-static int set_current_key(struct operator *op, const spate_row *row)
+static int set_current_key(struct operator* op, const spate_row *row)
 {
 	struct spate_row_builder *kb = &op->key_builder;
 	row_builder_begin(kb);
@@ -130,8 +130,8 @@ static int set_current_key(struct operator *op, const spate_row *row)
 	int kg = key_group_for_hash(key_hash_row(key), ev->job_vertex->max_parallelism);
 	if (kg < ev->key_group_first || kg > ev->key_group_last) {
 		task_fail(op->task, op, SPATE_ECORRUPT,
-		          "record with key group %d reached the subtask owning key groups %d-%d", kg,
-		          ev->key_group_first, ev->key_group_last);
+		          "record with key group %d reached the subtask owning key groups %d-%d",
+		          kg, ev->key_group_first, ev->key_group_last);
 		return SPATE_ECORRUPT;
 	}
 	op->cur_key = key;
@@ -142,7 +142,7 @@ static int set_current_key(struct operator *op, const spate_row *row)
 }
 
 /* The state key of state `id` for the current key. */
-static struct state_key key_for(struct operator *op, uint32_t id)
+static struct state_key key_for(struct operator* op, uint32_t id)
 {
 	struct state_key k = op->cur;
 	k.state_id = id;
@@ -152,7 +152,7 @@ static struct state_key key_for(struct operator *op, uint32_t id)
 
 /* ---- processing, per kind ---------------------------------------------------------------- */
 
-static int process_map(struct operator *op, const spate_row *row)
+static int process_map(struct operator* op, const spate_row *row)
 {
 	row_builder_begin(&op->out);
 	int rc = ((spate_map_fn)op->fn)(&op->ctx, row, &op->out);
@@ -161,7 +161,7 @@ static int process_map(struct operator *op, const spate_row *row)
 	return emit_built(op);
 }
 
-static int process_flat_map(struct operator *op, const spate_row *row)
+static int process_flat_map(struct operator* op, const spate_row *row)
 {
 	int rc = ((spate_flat_map_fn)op->fn)(&op->ctx, row, &op->collector);
 	if (rc < 0)
@@ -169,7 +169,7 @@ static int process_flat_map(struct operator *op, const spate_row *row)
 	return 0;
 }
 
-static int process_filter(struct operator *op, const spate_row *row)
+static int process_filter(struct operator* op, const spate_row *row)
 {
 	int rc = ((spate_filter_fn)op->fn)(&op->ctx, row);
 	if (rc < 0)
@@ -177,7 +177,7 @@ static int process_filter(struct operator *op, const spate_row *row)
 	return rc > 0 ? op_emit(op, row) : 0;
 }
 
-static int process_process(struct operator *op, const spate_row *row)
+static int process_process(struct operator* op, const spate_row *row)
 {
 	if (op->node->keyed) {
 		int rc = set_current_key(op, row);
@@ -190,7 +190,7 @@ static int process_process(struct operator *op, const spate_row *row)
 	return 0;
 }
 
-static int process_reduce(struct operator *op, const spate_row *row)
+static int process_reduce(struct operator* op, const spate_row *row)
 {
 	int rc = set_current_key(op, row);
 	if (rc < 0)
@@ -221,7 +221,8 @@ static int process_reduce(struct operator *op, const spate_row *row)
 static uint64_t *slot_of(void *row, int i)
 {
 	uint16_t nf = *(uint16_t *)((uint8_t *)row + 4);
-	return (uint64_t *)((uint8_t *)row + ROW_HEADER_BYTES + (((size_t)nf + 7) & ~(size_t)7)) + i;
+	return (uint64_t *)((uint8_t *)row + ROW_HEADER_BYTES + (((size_t)nf + 7) & ~(size_t)7)) +
+	       i;
 }
 
 static int compare_field(const spate_row *a, const spate_row *b, int f)
@@ -242,7 +243,7 @@ static int compare_field(const spate_row *a, const spate_row *b, int f)
 	}
 }
 
-static int process_aggregate(struct operator *op, const spate_row *row)
+static int process_aggregate(struct operator* op, const spate_row *row)
 {
 	int rc = set_current_key(op, row);
 	if (rc < 0)
@@ -278,7 +279,8 @@ static int process_aggregate(struct operator *op, const spate_row *row)
 			break;
 		}
 		case SPATE_INT32: /* wraps as Java's int does */
-			*s = (uint64_t)(int64_t)(int32_t)((uint32_t)*s + (uint32_t)spate_row_i32(row, f));
+			*s = (uint64_t)(int64_t)(int32_t)((uint32_t)*s +
+			                                  (uint32_t)spate_row_i32(row, f));
 			break;
 		default:
 			*s = *s + (uint64_t)spate_row_i64(row, f);
@@ -288,7 +290,8 @@ static int process_aggregate(struct operator *op, const spate_row *row)
 	}
 	case AGG_MIN:
 	case AGG_MAX:
-		if ((op->node->agg == AGG_MIN && cmp < 0) || (op->node->agg == AGG_MAX && cmp > 0)) {
+		if ((op->node->agg == AGG_MIN && cmp < 0) ||
+		    (op->node->agg == AGG_MAX && cmp > 0)) {
 			*slot_of(acc, f) = *slot_of((void *)row, f);
 			*((uint8_t *)acc + ROW_HEADER_BYTES + f) &= (uint8_t)~ROW_TAG_NULL;
 		}
@@ -310,8 +313,7 @@ static int process_aggregate(struct operator *op, const spate_row *row)
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
-static int resolve(struct task *t, struct operator *op, void *lib, const char *name,
-                   void **out)
+static int resolve(struct task *t, struct operator* op, void *lib, const char *name, void **out)
 {
 	void *h = lib ? lib : RTLD_DEFAULT;
 	*out = dlsym(h, name);
@@ -327,7 +329,7 @@ int task_setup_operators(struct task *t, void *lib)
 	struct job_vertex *jv = t->ev->job_vertex;
 	int rc;
 	for (int i = 0; i < t->nops; i++) {
-		struct operator *op = &t->ops[i];
+		struct operator* op = & t->ops[i];
 		struct stream_node *n = op->node;
 		op->ctx.op = op;
 		op->collector.op = op;
@@ -350,8 +352,8 @@ int task_setup_operators(struct task *t, void *lib)
 					return rc;
 				memcpy(&op->key_fn, &p, sizeof p);
 			}
-			op->state = heap_state_backend_new(t->ev->key_group_first,
-			                                   t->ev->key_group_last);
+			op->state =
+			    heap_state_backend_new(t->ev->key_group_first, t->ev->key_group_last);
 		}
 		switch (n->kind) {
 		case OP_MAP:
@@ -390,18 +392,20 @@ int task_setup_operators(struct task *t, void *lib)
 		for (int e = 0; e < n->nout; e++) {
 			struct stream_edge *se = n->out_edges[e];
 			if (se->target->vertex_index == jv->index) {
-				struct operator *succ = NULL;
+				struct operator* succ = NULL;
 				for (int j = 0; j < t->nops; j++)
 					if (t->ops[j].node == se->target)
 						succ = &t->ops[j];
-				op->chained = xrealloc(op->chained,
-				                       (size_t)(op->nchained + 1) * sizeof *op->chained);
+				op->chained = xrealloc(op->chained, (size_t)(op->nchained + 1) *
+				                                        sizeof *op->chained);
 				op->chained[op->nchained++] = succ;
 			} else {
 				struct job_edge *je = job_graph_find_edge(t->job->jg, se);
-				op->partitions = xrealloc(op->partitions, (size_t)(op->npartitions + 1) *
-				                                                  sizeof *op->partitions);
-				op->partitions[op->npartitions++] = &t->partitions[je->source_output];
+				op->partitions =
+				    xrealloc(op->partitions, (size_t)(op->npartitions + 1) *
+				                                 sizeof *op->partitions);
+				op->partitions[op->npartitions++] =
+				    &t->partitions[je->source_output];
 			}
 		}
 	}
@@ -414,7 +418,7 @@ int task_setup_operators(struct task *t, void *lib)
 void task_release_operators(struct task *t)
 {
 	for (int i = 0; i < t->nops; i++) {
-		struct operator *op = &t->ops[i];
+		struct operator* op = & t->ops[i];
 		if (op->node->out_schema)
 			row_builder_release(&op->out);
 		if (op->node->keyed)
@@ -435,7 +439,7 @@ void task_release_operators(struct task *t)
 
 spate_row_builder *spate_collect_begin(spate_collector *out)
 {
-	struct operator *op = out->op;
+	struct operator* op = out->op;
 	row_builder_begin(&op->out);
 	op->out_open = true;
 	return &op->out;
@@ -443,7 +447,7 @@ spate_row_builder *spate_collect_begin(spate_collector *out)
 
 int spate_collect_emit(spate_collector *out)
 {
-	struct operator *op = out->op;
+	struct operator* op = out->op;
 	if (!op->out_open)
 		return spate_ctx_fail(&op->ctx, "spate_collect_emit without spate_collect_begin");
 	op->out_open = false;
@@ -452,14 +456,16 @@ int spate_collect_emit(spate_collector *out)
 
 int spate_collect_row(spate_collector *out, const spate_row *row)
 {
-	struct operator *op = out->op;
+	struct operator* op = out->op;
 	if (!row)
 		return spate_ctx_fail(&op->ctx, "spate_collect_row: row is NULL");
 	const struct schema *s = op->node->out_schema;
 	if (!s || spate_row_field_count(row) != s->nfields)
-		return spate_ctx_fail(&op->ctx, "spate_collect_row: row has %d fields, the output "
-		                                "schema '%s' has %d",
-		                      spate_row_field_count(row), s ? s->text : "", s ? s->nfields : 0);
+		return spate_ctx_fail(&op->ctx,
+		                      "spate_collect_row: row has %d fields, the output "
+		                      "schema '%s' has %d",
+		                      spate_row_field_count(row), s ? s->text : "",
+		                      s ? s->nfields : 0);
 	return op_emit(op, row);
 }
 
@@ -525,7 +531,7 @@ void spate_ctx_log(spate_ctx *ctx, int level, const char *fmt, ...)
 
 static struct state_handle *state_handle(spate_ctx *ctx, const char *name, enum state_kind kind)
 {
-	struct operator *op = ctx->op;
+	struct operator* op = ctx->op;
 	if (!op->node->keyed || !op->state) {
 		spate_ctx_fail(ctx, "state '%s' used outside a keyed stream", name ? name : "");
 		return NULL;
@@ -535,8 +541,8 @@ static struct state_handle *state_handle(spate_ctx *ctx, const char *name, enum 
 	for (int i = 0; i < op->nstates; i++)
 		if (strcmp(op->states[i]->name, name) == 0) {
 			if (op->states[i]->kind != kind) {
-				spate_ctx_fail(ctx, "state '%s' is used both as value and as map state",
-				               name);
+				spate_ctx_fail(
+				    ctx, "state '%s' is used both as value and as map state", name);
 				return NULL;
 			}
 			return op->states[i];
@@ -568,7 +574,7 @@ int spate_value_get(spate_value_state *s, const void **val, size_t *len)
 {
 	if (!s)
 		return SPATE_EINVAL;
-	struct operator *op = HANDLE(s)->op;
+	struct operator* op = HANDLE(s)->op;
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	void *v;
 	size_t l;
@@ -584,7 +590,7 @@ int spate_value_put(spate_value_state *s, const void *val, size_t len)
 {
 	if (!s)
 		return SPATE_EINVAL;
-	struct operator *op = HANDLE(s)->op;
+	struct operator* op = HANDLE(s)->op;
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	return op->state->ops->value_put(op->state, &k, val, len);
 }
@@ -593,7 +599,7 @@ int spate_value_clear(spate_value_state *s)
 {
 	if (!s)
 		return SPATE_EINVAL;
-	struct operator *op = HANDLE(s)->op;
+	struct operator* op = HANDLE(s)->op;
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	return op->state->ops->value_remove(op->state, &k);
 }
@@ -616,12 +622,11 @@ int spate_value_put_i64(spate_value_state *s, int64_t v)
 	return spate_value_put(s, &v, sizeof v);
 }
 
-int spate_map_get(spate_map_state *s, const void *ukey, size_t uklen, const void **val,
-                  size_t *len)
+int spate_map_get(spate_map_state *s, const void *ukey, size_t uklen, const void **val, size_t *len)
 {
 	if (!s)
 		return SPATE_EINVAL;
-	struct operator *op = HANDLE(s)->op;
+	struct operator* op = HANDLE(s)->op;
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	void *v;
 	size_t l;
@@ -633,12 +638,11 @@ int spate_map_get(spate_map_state *s, const void *ukey, size_t uklen, const void
 	return 1;
 }
 
-int spate_map_put(spate_map_state *s, const void *ukey, size_t uklen, const void *val,
-                  size_t len)
+int spate_map_put(spate_map_state *s, const void *ukey, size_t uklen, const void *val, size_t len)
 {
 	if (!s)
 		return SPATE_EINVAL;
-	struct operator *op = HANDLE(s)->op;
+	struct operator* op = HANDLE(s)->op;
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	return op->state->ops->map_put(op->state, &k, ukey, uklen, val, len);
 }
@@ -647,7 +651,7 @@ int spate_map_remove(spate_map_state *s, const void *ukey, size_t uklen)
 {
 	if (!s)
 		return SPATE_EINVAL;
-	struct operator *op = HANDLE(s)->op;
+	struct operator* op = HANDLE(s)->op;
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	return op->state->ops->map_remove(op->state, &k, ukey, uklen);
 }
@@ -656,7 +660,7 @@ int spate_map_iterate(spate_map_state *s, spate_map_visit_fn fn, void *arg)
 {
 	if (!s || !fn)
 		return SPATE_EINVAL;
-	struct operator *op = HANDLE(s)->op;
+	struct operator* op = HANDLE(s)->op;
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	return op->state->ops->map_iterate(op->state, &k, fn, arg);
 }
@@ -665,7 +669,7 @@ size_t spate_map_size(spate_map_state *s)
 {
 	if (!s)
 		return 0;
-	struct operator *op = HANDLE(s)->op;
+	struct operator* op = HANDLE(s)->op;
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	return op->state->ops->map_size(op->state, &k);
 }

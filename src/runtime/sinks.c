@@ -24,12 +24,12 @@
 #define PRINT_BUF (64 * 1024)
 
 struct text_sink {
-	char *buf;      /* pending output (owned) */
+	char *buf; /* pending output (owned) */
 	size_t len;
 	size_t cap;
-	char prefix[16]; /* "N> " or "" */
-	FILE *file;      /* text sink */
-	char *tmp_path;  /* owned */
+	char prefix[16];  /* "N> " or "" */
+	FILE *file;       /* text sink */
+	char *tmp_path;   /* owned */
 	char *final_path; /* owned */
 };
 
@@ -37,7 +37,7 @@ static int mkdirs(const char *dir)
 {
 	char *p = xstrdup(dir);
 	int rc = 0;
-	for (char *s = p + 1; ; s++) {
+	for (char *s = p + 1;; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
 			*s = '\0';
@@ -54,7 +54,7 @@ static int mkdirs(const char *dir)
 	return rc;
 }
 
-int sink_open(struct operator *op)
+int sink_open(struct operator* op)
 {
 	struct task *t = op->task;
 	int p = t->ev->job_vertex->parallelism;
@@ -71,7 +71,8 @@ int sink_open(struct operator *op)
 			const char *dir = op->node->path;
 			int rc = mkdirs(dir);
 			if (rc < 0) {
-				task_fail(t, op, SPATE_EIO, "cannot create output directory '%s': %s", dir,
+				task_fail(t, op, SPATE_EIO,
+				          "cannot create output directory '%s': %s", dir,
 				          strerror(-rc));
 				return SPATE_EIO;
 			}
@@ -91,7 +92,7 @@ int sink_open(struct operator *op)
 	}
 }
 
-static int write_out(struct operator *op, struct text_sink *s)
+static int write_out(struct operator* op, struct text_sink *s)
 {
 	if (s->len == 0)
 		return 0;
@@ -120,7 +121,7 @@ static int write_out(struct operator *op, struct text_sink *s)
 	return 0;
 }
 
-static int format_row(struct operator *op, struct text_sink *s, const spate_row *row)
+static int format_row(struct operator* op, struct text_sink *s, const spate_row *row)
 {
 	size_t plen = strlen(s->prefix);
 	for (;;) {
@@ -147,7 +148,7 @@ static int format_row(struct operator *op, struct text_sink *s, const spate_row 
 	}
 }
 
-int sink_process(struct operator *op, const spate_row *row)
+int sink_process(struct operator* op, const spate_row *row)
 {
 	switch (op->node->kind) {
 	case OP_SINK_PRINT:
@@ -165,14 +166,14 @@ int sink_process(struct operator *op, const spate_row *row)
 	}
 }
 
-int sink_flush(struct operator *op)
+int sink_flush(struct operator* op)
 {
 	if (op->node->kind == OP_SINK_PRINT)
 		return write_out(op, op->sink);
 	return 0;
 }
 
-int sink_finish(struct operator *op)
+int sink_finish(struct operator* op)
 {
 	struct text_sink *s = op->sink;
 	if (!s)
@@ -197,7 +198,7 @@ int sink_finish(struct operator *op)
 	return 0;
 }
 
-void sink_abort(struct operator *op)
+void sink_abort(struct operator* op)
 {
 	struct text_sink *s = op->sink;
 	if (!s)

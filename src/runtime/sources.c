@@ -27,7 +27,7 @@
 #include "runtime/local_job.h"
 #include "runtime/task.h"
 
-static int emit_line(struct operator *op, const char *s, size_t len)
+static int emit_line(struct operator* op, const char *s, size_t len)
 {
 	row_builder_begin(&op->out);
 	spate_row_set_str(&op->out, 0, s, len);
@@ -36,7 +36,7 @@ static int emit_line(struct operator *op, const char *s, size_t len)
 	return op_emit(op, row);
 }
 
-static int run_collection(struct operator *op)
+static int run_collection(struct operator* op)
 {
 	const struct stream_node *n = op->node;
 	size_t off = 0;
@@ -61,7 +61,7 @@ static void split_range(int64_t total, int i, int p, int64_t *first, int64_t *co
 	*count = b - a;
 }
 
-static int run_sequence(struct operator *op)
+static int run_sequence(struct operator* op)
 {
 	const struct stream_node *n = op->node;
 	int64_t first, count;
@@ -93,7 +93,7 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int run_generator(struct operator *op)
+static int run_generator(struct operator* op)
 {
 	const struct stream_node *n = op->node;
 	int p = op->task->ev->job_vertex->parallelism;
@@ -168,7 +168,7 @@ static void file_list_release(struct file_list *fl)
 
 /* Expands the comma-separated paths: files as they are, directories to their regular files
  * (not hidden, sorted by name, not recursive). */
-static int list_files(struct operator *op, struct file_list *fl)
+static int list_files(struct operator* op, struct file_list *fl)
 {
 	char *copy = xstrdup(op->node->path), *save = NULL;
 	int rc = 0;
@@ -181,8 +181,8 @@ static int list_files(struct operator *op, struct file_list *fl)
 		} else if (S_ISDIR(st.st_mode)) {
 			DIR *d = opendir(p);
 			if (!d) {
-				task_fail(op->task, op, SPATE_EIO, "cannot open directory '%s': %s", p,
-				          strerror(errno));
+				task_fail(op->task, op, SPATE_EIO, "cannot open directory '%s': %s",
+				          p, strerror(errno));
 				rc = SPATE_EIO;
 				break;
 			}
@@ -217,7 +217,7 @@ static int list_files(struct operator *op, struct file_list *fl)
  * `start` belongs to the previous range, so reading begins after the first newline at or
  * after start-1.
  */
-static int read_range(struct operator *op, const char *path, off_t start, off_t end)
+static int read_range(struct operator* op, const char *path, off_t start, off_t end)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -251,8 +251,8 @@ static int read_range(struct operator *op, const char *path, off_t start, off_t 
 			if (r < 0) {
 				if (errno == EINTR)
 					continue;
-				task_fail(op->task, op, SPATE_EIO, "cannot read input '%s': %s", path,
-				          strerror(errno));
+				task_fail(op->task, op, SPATE_EIO, "cannot read input '%s': %s",
+				          path, strerror(errno));
 				rc = SPATE_EIO;
 				break;
 			}
@@ -266,8 +266,8 @@ static int read_range(struct operator *op, const char *path, off_t start, off_t 
 		if (!nl && pos == len)
 			break; /* nothing left */
 		if (skip_first) {
-			/* buf starts at start-1: the first "line" is the tail of the previous range's
-			 * last line (or an empty one when start-1 is a newline). */
+			/* buf starts at start-1: the first "line" is the tail of the previous
+			 * range's last line (or an empty one when start-1 is a newline). */
 			skip_first = false;
 		} else {
 			if (line_start >= end)
@@ -275,7 +275,8 @@ static int read_range(struct operator *op, const char *path, off_t start, off_t 
 			size_t l = line_end - pos;
 			if (l > 0 && buf[pos + l - 1] == '\r')
 				l--;
-			if ((rc = task_poll(op->task)) < 0 || (rc = emit_line(op, buf + pos, l)) < 0)
+			if ((rc = task_poll(op->task)) < 0 ||
+			    (rc = emit_line(op, buf + pos, l)) < 0)
 				break;
 		}
 		pos = nl ? line_end + 1 : len;
@@ -287,7 +288,7 @@ static int read_range(struct operator *op, const char *path, off_t start, off_t 
 	return rc;
 }
 
-static int run_text_file(struct operator *op)
+static int run_text_file(struct operator* op)
 {
 	struct file_list fl = {0};
 	int rc = list_files(op, &fl);
@@ -314,15 +315,16 @@ static int run_text_file(struct operator *op)
 
 /* ---- socket ------------------------------------------------------------------------------- */
 
-static int connect_to(struct operator *op, const char *host, int port)
+static int connect_to(struct operator* op, const char *host, int port)
 {
 	char portstr[16];
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
 	snprintf(portstr, sizeof portstr, "%d", port);
 	int gai = getaddrinfo(host, portstr, &hints, &res);
 	if (gai != 0) {
-		task_fail(op->task, op, SPATE_ECONNECT, "cannot connect to socket source '%s:%d': %s",
-		          host, port, gai_strerror(gai));
+		task_fail(op->task, op, SPATE_ECONNECT,
+		          "cannot connect to socket source '%s:%d': %s", host, port,
+		          gai_strerror(gai));
 		return SPATE_ECONNECT;
 	}
 	int fd = -1, err = 0;
@@ -340,14 +342,14 @@ static int connect_to(struct operator *op, const char *host, int port)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		task_fail(op->task, op, SPATE_ECONNECT, "cannot connect to socket source '%s:%d': %s",
-		          host, port, strerror(err));
+		task_fail(op->task, op, SPATE_ECONNECT,
+		          "cannot connect to socket source '%s:%d': %s", host, port, strerror(err));
 		return SPATE_ECONNECT;
 	}
 	return fd;
 }
 
-static int run_socket(struct operator *op)
+static int run_socket(struct operator* op)
 {
 	int fd = connect_to(op, op->node->host, op->node->port);
 	if (fd < 0)
@@ -375,8 +377,8 @@ static int run_socket(struct operator *op)
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			task_fail(op->task, op, SPATE_EIO, "socket source '%s:%d': %s", op->node->host,
-			          op->node->port, strerror(errno));
+			task_fail(op->task, op, SPATE_EIO, "socket source '%s:%d': %s",
+			          op->node->host, op->node->port, strerror(errno));
 			rc = SPATE_EIO;
 			break;
 		}
@@ -406,7 +408,7 @@ static int run_socket(struct operator *op)
 	return rc;
 }
 
-int source_run(struct operator *op)
+int source_run(struct operator* op)
 {
 	switch (op->node->kind) {
 	case OP_SOURCE_COLLECTION:

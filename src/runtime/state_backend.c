@@ -24,10 +24,10 @@ struct kv_entry {
 	uint32_t key_len;
 	uint32_t val_len;
 	uint32_t val_cap;
-	uint8_t *val;            /* value (value state): inline_val, or heap when larger */
-	struct kv_table *map;    /* owned (map state) */
-	uint8_t *inline_val;     /* INLINE_VALUE bytes inside this allocation, after the key */
-	uint8_t key[];           /* key bytes */
+	uint8_t *val;         /* value (value state): inline_val, or heap when larger */
+	struct kv_table *map; /* owned (map state) */
+	uint8_t *inline_val;  /* INLINE_VALUE bytes inside this allocation, after the key */
+	uint8_t key[];        /* key bytes */
 };
 
 #define INLINE_VALUE 64
@@ -38,8 +38,8 @@ struct kv_slot {
 };
 
 struct kv_table {
-	struct kv_slot *slots;   /* owned array, cap entries */
-	size_t cap;              /* power of two */
+	struct kv_slot *slots; /* owned array, cap entries */
+	size_t cap;            /* power of two */
 	size_t count;
 };
 
@@ -118,8 +118,8 @@ static struct kv_entry *table_get(const struct kv_table *t, uint64_t hash, uint3
 	return t->slots[table_find(t, hash, state_id, key, klen)].e;
 }
 
-static struct kv_entry *table_upsert(struct kv_table *t, uint64_t hash, uint32_t state_id,
-                                     int kg, const void *key, size_t klen)
+static struct kv_entry *table_upsert(struct kv_table *t, uint64_t hash, uint32_t state_id, int kg,
+                                     const void *key, size_t klen)
 {
 	size_t i = table_find(t, hash, state_id, key, klen);
 	if (t->slots[i].e)
@@ -190,8 +190,8 @@ static uint64_t user_key_hash(const void *uk, size_t uklen)
 
 #define BE(be) (&((struct heap_backend *)(be))->table)
 
-static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k,
-                          void **val, size_t *len)
+static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
+                          size_t *len)
 {
 	struct kv_entry *e = table_get(BE(be), k->key_hash, k->state_id, k->key, k->key_len);
 	if (!e || !e->val)
@@ -205,7 +205,7 @@ static int heap_value_put(struct keyed_state_backend *be, const struct state_key
                           const void *val, size_t len)
 {
 	struct kv_entry *e =
-		table_upsert(BE(be), k->key_hash, k->state_id, k->key_group, k->key, k->key_len);
+	    table_upsert(BE(be), k->key_hash, k->state_id, k->key_group, k->key, k->key_len);
 	entry_set_value(e, val, len);
 	return 0;
 }
@@ -224,7 +224,8 @@ static struct kv_table *map_of(struct keyed_state_backend *be, const struct stat
 {
 	struct kv_entry *e;
 	if (create)
-		e = table_upsert(BE(be), k->key_hash, k->state_id, k->key_group, k->key, k->key_len);
+		e = table_upsert(BE(be), k->key_hash, k->state_id, k->key_group, k->key,
+		                 k->key_len);
 	else
 		e = table_get(BE(be), k->key_hash, k->state_id, k->key, k->key_len);
 	if (!e)
@@ -236,8 +237,8 @@ static struct kv_table *map_of(struct keyed_state_backend *be, const struct stat
 	return e->map;
 }
 
-static int heap_map_get(struct keyed_state_backend *be, const struct state_key *k,
-                        const void *uk, size_t uklen, void **val, size_t *len)
+static int heap_map_get(struct keyed_state_backend *be, const struct state_key *k, const void *uk,
+                        size_t uklen, void **val, size_t *len)
 {
 	struct kv_table *m = map_of(be, k, false);
 	if (!m)
@@ -250,8 +251,8 @@ static int heap_map_get(struct keyed_state_backend *be, const struct state_key *
 	return 1;
 }
 
-static int heap_map_put(struct keyed_state_backend *be, const struct state_key *k,
-                        const void *uk, size_t uklen, const void *val, size_t len)
+static int heap_map_put(struct keyed_state_backend *be, const struct state_key *k, const void *uk,
+                        size_t uklen, const void *val, size_t len)
 {
 	struct kv_table *m = map_of(be, k, true);
 	struct kv_entry *e = table_upsert(m, user_key_hash(uk, uklen), 0, k->key_group, uk, uklen);
@@ -309,16 +310,16 @@ static void heap_free(struct keyed_state_backend *be)
 }
 
 static const struct state_backend_ops heap_ops = {
-	.value_get = heap_value_get,
-	.value_put = heap_value_put,
-	.value_remove = heap_value_remove,
-	.map_get = heap_map_get,
-	.map_put = heap_map_put,
-	.map_remove = heap_map_remove,
-	.map_iterate = heap_map_iterate,
-	.map_size = heap_map_size,
-	.entry_count = heap_entry_count,
-	.free = heap_free,
+    .value_get = heap_value_get,
+    .value_put = heap_value_put,
+    .value_remove = heap_value_remove,
+    .map_get = heap_map_get,
+    .map_put = heap_map_put,
+    .map_remove = heap_map_remove,
+    .map_iterate = heap_map_iterate,
+    .map_size = heap_map_size,
+    .entry_count = heap_entry_count,
+    .free = heap_free,
 };
 
 struct keyed_state_backend *heap_state_backend_new(int key_group_first, int key_group_last)

@@ -21,11 +21,11 @@
 #include <stdint.h>
 
 struct state_key {
-	uint32_t state_id;   /* which named state of the operator */
+	uint32_t state_id; /* which named state of the operator */
 	int key_group;
-	const void *key;     /* serialized key */
+	const void *key; /* serialized key */
 	size_t key_len;
-	uint64_t key_hash;   /* hash of (state_id, key), computed by state_key_hash */
+	uint64_t key_hash; /* hash of (state_id, key), computed by state_key_hash */
 };
 
 struct keyed_state_backend;
@@ -34,16 +34,16 @@ struct state_backend_ops {
 	/* value state: 1 (with *val and *len set) if present, 0 if absent */
 	int (*value_get)(struct keyed_state_backend *be, const struct state_key *k, void **val,
 	                 size_t *len);
-	int (*value_put)(struct keyed_state_backend *be, const struct state_key *k,
-	                 const void *val, size_t len);
+	int (*value_put)(struct keyed_state_backend *be, const struct state_key *k, const void *val,
+	                 size_t len);
 	int (*value_remove)(struct keyed_state_backend *be, const struct state_key *k);
 	/* map state */
 	int (*map_get)(struct keyed_state_backend *be, const struct state_key *k, const void *uk,
 	               size_t uklen, void **val, size_t *len);
 	int (*map_put)(struct keyed_state_backend *be, const struct state_key *k, const void *uk,
 	               size_t uklen, const void *val, size_t len);
-	int (*map_remove)(struct keyed_state_backend *be, const struct state_key *k,
-	                  const void *uk, size_t uklen);
+	int (*map_remove)(struct keyed_state_backend *be, const struct state_key *k, const void *uk,
+	                  size_t uklen);
 	int (*map_iterate)(struct keyed_state_backend *be, const struct state_key *k,
 	                   int (*fn)(void *arg, const void *uk, size_t uklen, const void *val,
 	                             size_t len),
@@ -58,7 +58,7 @@ struct keyed_state_backend {
 	const struct state_backend_ops *ops;
 	int key_group_first; /* the key groups this backend holds */
 	int key_group_last;
-	bool value_mutable;  /* values may be updated in place through value_get's pointer */
+	bool value_mutable; /* values may be updated in place through value_get's pointer */
 };
 
 /* The in-memory ("hashmap") backend. Free with be->ops->free(be). */

@@ -12,7 +12,7 @@
 #include "runtime/local_job.h"
 #include "runtime/task.h"
 
-void task_fail(struct task *t, struct operator *op, int rc, const char *fmt, ...)
+void task_fail(struct task *t, struct operator* op, int rc, const char *fmt, ...)
 {
 	if (t->failure)
 		return;
@@ -53,14 +53,14 @@ int task_poll(struct task *t)
 /* Hands every row of a data buffer to the head operator, in place. */
 static int process_buffer(struct task *t, const struct buffer *b)
 {
-	struct operator *head = &t->ops[0];
+	struct operator* head = & t->ops[0];
 	uint32_t off = 0;
 	while (off < b->size) {
 		const spate_row *row = (const spate_row *)(b->data + off);
 		uint32_t size = row_size_of(row);
 		if (size < ROW_HEADER_BYTES || size > b->size - off || size % 8) {
-			task_fail(t, NULL, SPATE_ECORRUPT, "corrupt row of %u bytes at offset %u", size,
-			          off);
+			task_fail(t, NULL, SPATE_ECORRUPT, "corrupt row of %u bytes at offset %u",
+			          size, off);
 			return SPATE_ECORRUPT;
 		}
 		head->records_in++;
@@ -98,7 +98,7 @@ static int process_span(struct task *t, const struct buffer *b)
 	if (ch->span_len < ch->span_need)
 		return 0;
 	ch->span_need = 0;
-	struct operator *head = &t->ops[0];
+	struct operator* head = & t->ops[0];
 	head->records_in++;
 	return head->process(head, (const spate_row *)ch->span);
 }
@@ -146,10 +146,10 @@ static int consume_input(struct task *t)
 static int end_of_input(struct task *t)
 {
 	for (int i = 0; i < t->nops; i++) {
-		struct operator *op = &t->ops[i];
+		struct operator* op = & t->ops[i];
 		if (op->end_fn) {
-			int rc = op->end_fn(&op->ctx, op_kind_is_sink(op->node->kind) ? NULL
-			                                                                : &op->collector);
+			int rc = op->end_fn(
+			    &op->ctx, op_kind_is_sink(op->node->kind) ? NULL : &op->collector);
 			if (rc < 0)
 				return op_user_failed(op, rc, "end", op->node->end_fn_name);
 		}

@@ -31,78 +31,79 @@ struct local_job;
 struct operator;
 
 struct spate_ctx {
-	struct operator *op;
+	struct operator* op;
 };
 
 struct spate_collector {
-	struct operator *op;
+	struct operator* op;
 };
 
 enum state_kind { STATE_VALUE, STATE_MAP };
 
 /* spate_value_state and spate_map_state are both this struct. */
 struct state_handle {
-	struct operator *op;
-	char *name;       /* owned */
-	uint32_t id;      /* index in op->states + 1 */
+	struct operator* op;
+	char *name;  /* owned */
+	uint32_t id; /* index in op->states + 1 */
 	enum state_kind kind;
 };
 
-struct operator {
-	struct spate_ctx ctx;          /* ctx.op == this */
+struct operator
+{
+	struct spate_ctx ctx;             /* ctx.op == this */
 	struct spate_collector collector; /* collector.op == this */
-	struct task *task;             /* borrowed */
-	struct stream_node *node;      /* borrowed */
-	void *fn;                      /* the user function, resolved by name */
-	spate_end_fn end_fn;           /* or NULL */
-	struct spate_row_builder out;  /* builds this operator's output rows */
-	bool out_open;                 /* a collector row was begun and not yet emitted */
+	struct task *task;                /* borrowed */
+	struct stream_node *node;         /* borrowed */
+	void *fn;                         /* the user function, resolved by name */
+	spate_end_fn end_fn;              /* or NULL */
+	struct spate_row_builder out;     /* builds this operator's output rows */
+	bool out_open;                    /* a collector row was begun and not yet emitted */
 
-	struct operator **chained;     /* owned array of borrowed: chained successors */
+	struct operator** chained; /* owned array of borrowed: chained successors */
 	int nchained;
 	struct result_partition **partitions; /* owned array of borrowed: network outputs */
 	int npartitions;
 
 	/* keyed operators */
-	struct keyed_state_backend *state; /* owned */
+	struct keyed_state_backend *state;    /* owned */
 	struct spate_row_builder key_builder; /* builds the key row of the current input */
-	spate_key_fn key_fn;           /* selector, or NULL for field keys */
-	struct state_key cur;          /* current key (key bytes = the key row) */
-	const spate_row *cur_key;      /* the current key row (in key_builder) */
-	struct state_handle **states;  /* owned */
+	spate_key_fn key_fn;                  /* selector, or NULL for field keys */
+	struct state_key cur;                 /* current key (key bytes = the key row) */
+	const spate_row *cur_key;             /* the current key row (in key_builder) */
+	struct state_handle **states;         /* owned */
 	int nstates;
 
-	void *user_data;               /* spate_ctx_user_data */
-	int (*process)(struct operator *op, const spate_row *row);
-	void *sink;                    /* sink-specific state (owned) */
+	void *user_data; /* spate_ctx_user_data */
+	int (*process)(struct operator* op, const spate_row *row);
+	void *sink; /* sink-specific state (owned) */
 	int64_t records_in;
 };
 
 struct task {
-	struct local_job *job;         /* borrowed */
-	struct execution_vertex *ev;   /* borrowed */
-	char *name;                    /* "<vertex name> (i/n)" (owned) */
-	char attempt_id[120];          /* <eg id>_<vertex id>_<subtask>_<attempt> */
+	struct local_job *job;       /* borrowed */
+	struct execution_vertex *ev; /* borrowed */
+	char *name;                  /* "<vertex name> (i/n)" (owned) */
+	char attempt_id[120];        /* <eg id>_<vertex id>_<subtask>_<attempt> */
 	pthread_t thread;
 	bool thread_started;
-	enum execution_state state;    /* see DESIGN above */
-	struct operator *ops;          /* owned, noperators entries, chain order (head first) */
+	enum execution_state state; /* see DESIGN above */
+	struct operator* ops;       /* owned, noperators entries, chain order (head first) */
 	int nops;
-	struct input_gate gate;        /* used when has_gate */
+	struct input_gate gate; /* used when has_gate */
 	bool has_gate;
 	struct result_partition *partitions; /* owned, one per job vertex output */
 	int npartitions;
-	atomic_int flush_requested;    /* set by the flusher thread */
-	char *failure;                 /* why it failed (owned), first wins */
-	char *user_msg;                /* message from spate_ctx_fail, pending (owned) */
+	atomic_int flush_requested; /* set by the flusher thread */
+	char *failure;              /* why it failed (owned), first wins */
+	char *user_msg;             /* message from spate_ctx_fail, pending (owned) */
 };
 
 /* Emits a row from `op` to its chained successors and its result partitions. */
-int op_emit(struct operator *op, const spate_row *row);
+int op_emit(struct operator* op, const spate_row *row);
 /* A user function of `op` returned rc < 0: records the task's failure with the message from
  * spate_ctx_fail (consumed) or, without one, "<what> function '<fn_name>' returned <rc>".
  * Returns SPATE_EUSER (SPATE_ECANCELED passes through). */
-int op_user_failed(struct operator *op, int rc, const char *what, const char *fn_name);
+int op_user_failed(struct operator* op, int rc, const char *what, const char *fn_name);
 /* Prepares the operators of a task (resolve functions, builders, state). */
 int task_setup_operators(struct task *t, void *lib_handle);
 void task_release_operators(struct task *t);
@@ -114,16 +115,16 @@ int task_poll(struct task *t);
 /* Flushes all output (result partitions and sinks' buffers). */
 void task_flush(struct task *t);
 /* Records the task's failure (first wins) for operator op (may be NULL) from code rc. */
-void task_fail(struct task *t, struct operator *op, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+void task_fail(struct task *t, struct operator* op, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Sources (sources.c): run the head operator's source loop until end of input. */
-int source_run(struct operator *op);
+int source_run(struct operator* op);
 /* Sinks (sinks.c). */
-int sink_open(struct operator *op);
-int sink_process(struct operator *op, const spate_row *row);
-int sink_flush(struct operator *op);
-int sink_finish(struct operator *op);   /* end of input: commit */
-void sink_abort(struct operator *op);   /* failure/cancel: discard */
+int sink_open(struct operator* op);
+int sink_process(struct operator* op, const spate_row *row);
+int sink_flush(struct operator* op);
+int sink_finish(struct operator* op); /* end of input: commit */
+void sink_abort(struct operator* op); /* failure/cancel: discard */
 
 #endif

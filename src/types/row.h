@@ -36,7 +36,7 @@
 #define ROW_HEADER_BYTES 8
 
 struct schema_field {
-	char *name;      /* owned */
+	char *name; /* owned */
 	spate_type type;
 };
 

@@ -35,8 +35,10 @@ static int run_job(int (*body)(spate_env *), int parallelism, struct spate_error
 {
 	struct config *cfg = config_new();
 	struct job_library lib = {.handle = NULL, .path = (char *)"test", .main = test_entry};
-	struct client_options opts = {.mode = CLIENT_RUN, .parallelism = parallelism,
-	                              .have_config_file = true, .config = cfg};
+	struct client_options opts = {.mode = CLIENT_RUN,
+	                              .parallelism = parallelism,
+	                              .have_config_file = true,
+	                              .config = cfg};
 	char *argv[] = {(char *)"test", NULL};
 	spate_result_free(last_result);
 	last_result = NULL;
@@ -400,28 +402,29 @@ static void test_forward_across_parallelism_change_is_rejected(void **u)
 {
 	struct spate_error err;
 	assert_int_equal(run_job(forward_job, 1, &err), SPATE_EGRAPH);
-	assert_non_null(strstr(err.msg, "Forward partitioning does not allow change of parallelism"));
+	assert_non_null(
+	    strstr(err.msg, "Forward partitioning does not allow change of parallelism"));
 }
 
 int main(void)
 {
 	log_set_level(LOG_WARN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sum),
-		cmocka_unit_test(test_min),
-		cmocka_unit_test(test_max),
-		cmocka_unit_test(test_min_by),
-		cmocka_unit_test(test_max_by),
-		cmocka_unit_test(test_keyed_state_at_parallelism_3),
-		cmocka_unit_test(test_rebalance_is_round_robin),
-		cmocka_unit_test(test_broadcast_reaches_every_subtask),
-		cmocka_unit_test(test_global_goes_to_subtask_0),
-		cmocka_unit_test(test_rescale_is_pointwise),
-		cmocka_unit_test(test_shuffle_delivers_everything),
-		cmocka_unit_test(test_key_by_routes_by_key_group),
-		cmocka_unit_test(test_failure_names_operator_and_subtask),
-		cmocka_unit_test(test_static_function_is_rejected),
-		cmocka_unit_test(test_forward_across_parallelism_change_is_rejected),
+	    cmocka_unit_test(test_sum),
+	    cmocka_unit_test(test_min),
+	    cmocka_unit_test(test_max),
+	    cmocka_unit_test(test_min_by),
+	    cmocka_unit_test(test_max_by),
+	    cmocka_unit_test(test_keyed_state_at_parallelism_3),
+	    cmocka_unit_test(test_rebalance_is_round_robin),
+	    cmocka_unit_test(test_broadcast_reaches_every_subtask),
+	    cmocka_unit_test(test_global_goes_to_subtask_0),
+	    cmocka_unit_test(test_rescale_is_pointwise),
+	    cmocka_unit_test(test_shuffle_delivers_everything),
+	    cmocka_unit_test(test_key_by_routes_by_key_group),
+	    cmocka_unit_test(test_failure_names_operator_and_subtask),
+	    cmocka_unit_test(test_static_function_is_rejected),
+	    cmocka_unit_test(test_forward_across_parallelism_change_is_rejected),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	spate_result_free(last_result);

@@ -128,7 +128,8 @@ static void run_producers(int nprod, int64_t nrows, size_t str_len)
 		ps[i].id = i;
 		ps[i].nrows = nrows;
 		ps[i].str_len = str_len;
-		assert_int_equal(result_partition_init(&ps[i].rp, PART_FORWARD, 1, 4, &canceled), 0);
+		assert_int_equal(result_partition_init(&ps[i].rp, PART_FORWARD, 1, 4, &canceled),
+		                 0);
 		ps[i].rp.subs[0].gate = &gate;
 		ps[i].rp.subs[0].channel = i;
 		pthread_create(&th[i], NULL, produce, &ps[i]);
@@ -195,9 +196,9 @@ static void test_producer_blocks_when_pool_is_exhausted(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rows_arrive_in_channel_order),
-		cmocka_unit_test(test_rows_larger_than_a_buffer_are_reassembled),
-		cmocka_unit_test(test_producer_blocks_when_pool_is_exhausted),
+	    cmocka_unit_test(test_rows_arrive_in_channel_order),
+	    cmocka_unit_test(test_rows_larger_than_a_buffer_are_reassembled),
+	    cmocka_unit_test(test_producer_blocks_when_pool_is_exhausted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

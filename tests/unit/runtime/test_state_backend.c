@@ -33,8 +33,8 @@ static struct state_key make_key(uint32_t state, int key, char *buf)
 {
 	/* Keys of varying length so collisions on length do not hide bugs. */
 	int n = snprintf(buf, 32, "key-%d-%.*s", key, key % 7, "xxxxxxx");
-	struct state_key k = {.state_id = state, .key_group = key % 128, .key = buf,
-	                      .key_len = (size_t)n};
+	struct state_key k = {
+	    .state_id = state, .key_group = key % 128, .key = buf, .key_len = (size_t)n};
 	state_key_hash(&k);
 	return k;
 }
@@ -128,8 +128,8 @@ static void test_map_state(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_value_state_matches_oracle),
-		cmocka_unit_test(test_map_state),
+	    cmocka_unit_test(test_value_state_matches_oracle),
+	    cmocka_unit_test(test_map_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
