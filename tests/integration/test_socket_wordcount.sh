@@ -40,7 +40,7 @@ sink_lines localhost | strip_subtask_prefix | sort >"$TMP/actual2.updates"
 expect_same "$TMP/expected.updates" "$TMP/actual2.updates" "socket wordcount updates at p=2 via localhost"
 
 # Nobody listens: a clean failure whose last line names the problem and the address.
-free=$("$TOOLS/line_server" --free-port)
+free=$(timeout 10 "$TOOLS/line_server" --free-port)
 run_spate refused run "$EXAMPLES/socket_wordcount.so" --hostname 127.0.0.1 --port "$free"
 [ "$RC" -ge 1 ] && [ "$RC" -le 127 ] || { show "$TMP/refused.err"; fail "refused: exit status $RC, expected 1..127"; }
 last=$(tail -n 1 "$TMP/refused.err")

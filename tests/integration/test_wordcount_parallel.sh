@@ -55,6 +55,9 @@ for p in 1 2 4; do
 	others=$(find "$out" -mindepth 1 ! -name 'part-*' | wc -l)
 	[ "$parts" -eq "$p" ] || { ls -la "$out" >&2; fail "p=$p: expected $p part files, found $parts"; }
 	[ "$others" -eq 0 ] || { ls -la "$out" >&2; fail "p=$p: unexpected files in the output directory"; }
+	for ((i = 0; i < p; i++)); do
+		[ -f "$out/part-$i" ] || { ls -la "$out" >&2; fail "p=$p: no file part-$i for sink subtask $i"; }
+	done
 	cat "$out"/part-* | sort >"$TMP/file$p.updates"
 	expect_same "$TMP/expected.updates" "$TMP/file$p.updates" "p=$p written updates"
 	cat "$out"/part-* | final_counts_from_updates >"$TMP/file$p.counts"

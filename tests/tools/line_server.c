@@ -5,6 +5,11 @@
  *                           port on stdout, serves FILE to the first client, then closes the
  *                           connection and exits 0. Gives up (exit 1) if no client comes
  *                           within 60 seconds.
+ *   line_server FILE --hold-until PATH SECONDS
+ *                           the same, but after sending FILE keeps the connection open until
+ *                           PATH exists (polled every 10 ms) or SECONDS pass; exits 0 if PATH
+ *                           appeared, 3 if it did not. Used to check that rows are flushed
+ *                           downstream while the stream is still open (buffer timeout).
  *   line_server --free-port prints a port on 127.0.0.1 that nothing listens on (bound and
  *                           released at once) and exits.
  */
@@ -17,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ACCEPT_TIMEOUT_MS 60000
@@ -56,15 +63,34 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* Waits until `path` exists or `seconds` pass; returns 0 if it appeared. */
+static int wait_for_file(const char *path, long seconds)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	struct stat st;
+	for (long i = 0; i < seconds * 100; i++) {
+		if (stat(path, &st) == 0)
+			return 0;
+		nanosleep(&tick, NULL);
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	int port, lfd, cfd;
 	FILE *in;
 	char buf[65536];
 	size_t n;
+	const char *hold_path = NULL;
+	long hold_seconds = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: line_server FILE | --free-port\n");
+	if (argc == 5 && strcmp(argv[2], "--hold-until") == 0) {
+		hold_path = argv[3];
+		hold_seconds = atol(argv[4]);
+	} else if (argc != 2) {
+		fprintf(stderr,
+		        "usage: line_server FILE [--hold-until PATH SECONDS] | --free-port\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -104,7 +130,13 @@ int main(int argc, char **argv)
 		}
 	}
 	fclose(in);
+	rc = 0;
+	if (hold_path != NULL && wait_for_file(hold_path, hold_seconds) < 0) {
+		fprintf(stderr, "line_server: '%s' did not appear within %ld s\n", hold_path,
+		        hold_seconds);
+		rc = 3;
+	}
 	close(cfd);
 	close(lfd);
-	return 0;
+	return rc;
 }

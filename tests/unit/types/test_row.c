@@ -263,6 +263,13 @@ static void test_builder_errors(void **state)
 	spate_row_set_null(&b, -1);
 	assert_null(row_builder_finish(&b, &err));
 	assert_non_null(strstr(err.msg, "negative field index"));
+	/* A value too large for the u32 size is refused before anything is read. */
+	row_builder_begin(&b);
+	error_clear(&err);
+	spate_row_set_str(&b, 0, "x", SIZE_MAX / 2);
+	spate_row_set_bytes(&b, 0, "x", 5); /* not reached: the first error is kept */
+	assert_null(row_builder_finish(&b, &err));
+	assert_string_equal(err.msg, "field 0 ('word') makes the row larger than 4294967288 bytes");
 	row_builder_begin(&b);
 	error_clear(&err);
 	spate_row_set_timestamp(&b, 1, 5);
@@ -374,6 +381,20 @@ static void test_row_copy(void **state)
 	assert_non_null(r);
 	assert_int_equal(spate_row_size(r), spate_row_size((const spate_row *)src));
 	assert_memory_equal(r, src, spate_row_size(r));
+
+	/* Copying the builder's own output into itself: appending the string moves the
+	 * buffer the source lives in (ASan would see a use after free). */
+	row_builder_begin(&c);
+	char big[5000];
+	memset(big, 'q', sizeof big);
+	spate_row_set_str(&c, 0, big, sizeof big);
+	r = row_builder_finish(&c, NULL);
+	spate_row_copy(&c, r);
+	r = row_builder_finish(&c, NULL);
+	assert_non_null(r);
+	size_t n;
+	assert_memory_equal(spate_row_str(r, 0, &n), big, sizeof big);
+	assert_int_equal(n, sizeof big);
 
 	/* Copying into a builder of a narrower schema is reported. */
 	row_builder_release(&c);
