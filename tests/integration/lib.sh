@@ -210,9 +210,10 @@ strip_subtask_prefix() {
 # ---- oracles -------------------------------------------------------------------------
 
 # oracle_tokens FILE...: the words of the text as Flink's WordCount tokenizer sees them, one
-# per line: lower-cased, split on [^A-Za-z0-9_], empty tokens dropped.
+# per line: lower-cased, split on [^A-Za-z0-9_], empty tokens dropped. Each file is read on
+# its own (`awk 1` ends every file's last line), as a file source does.
 oracle_tokens() {
-	cat "$@" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_' '\n' | grep -v '^$' || true
+	awk 1 "$@" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_' '\n' | grep -v '^$' || true
 }
 
 # oracle_word_counts FILE...: "word count" lines, sorted by word: the final counts.

@@ -19,6 +19,7 @@ start_server() {
 cp "$HAMLET" "$TMP/text"
 generate_text "$TMP/more" 3000 5
 cat "$TMP/more" >>"$TMP/text"
+printf 'a Final line without its newline' >>"$TMP/text" # still a line when the server closes
 oracle_word_updates "$TMP/text" >"$TMP/expected.updates"
 oracle_word_counts "$TMP/text" >"$TMP/expected.counts"
 

@@ -63,3 +63,19 @@ for p in 1 2 4; do
 	cat "$out"/part-* | final_counts_from_updates >"$TMP/file$p.counts"
 	expect_same "$TMP/expected.counts" "$TMP/file$p.counts" "p=$p written final counts"
 done
+
+# Many small files, some empty or without a final newline, at more subtasks than some files
+# have bytes.
+mkdir -p "$TMP/small"
+for i in 1 2 3 4 5 6 7; do
+	generate_text "$TMP/small/f$i" "$i" "$((100 + i))"
+done
+: >"$TMP/small/empty"
+printf 'x' >"$TMP/small/one-byte"
+printf 'Tail without newline' >>"$TMP/small/f3"
+oracle_word_updates "$TMP"/small/* >"$TMP/small.expected"
+run_spate small run -p 4 "$EXAMPLES/wordcount.so" --input "$TMP/small"
+expect_rc small 0
+check_run_frame small
+sink_lines small | strip_subtask_prefix | sort >"$TMP/small.actual"
+expect_same "$TMP/small.expected" "$TMP/small.actual" "p=4 on a directory of small files"
