@@ -445,6 +445,8 @@ int config_set(struct config *c, const char *key, const char *value, struct spat
 	const struct config_key *k = find_key(key);
 	char *stored;
 
+	if (!value)
+		return error_set(err, SPATE_ECONFIG, "no value for '%s'", key);
 	if (!k) {
 		log_warn("unknown configuration key '%s'", key);
 		put(c, key, xstrdup(value));

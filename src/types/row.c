@@ -525,7 +525,17 @@ void spate_row_set_bytes(spate_row_builder *b, int i, const void *p, size_t len)
 void spate_row_copy(spate_row_builder *b, const spate_row *src)
 {
 	const uint8_t *r = row_bytes(src);
-	int nf = row_nfields(r);
+	uint8_t *own = NULL;
+	int nf;
+
+	/* A row that lives in this builder's own scratch area (its last output, say) would be
+	 * read from memory that appending values may move: take a copy first. */
+	if ((uintptr_t)r >= (uintptr_t)b->buf && (uintptr_t)r < (uintptr_t)b->buf + b->cap) {
+		own = xmalloc(row_size_of(r));
+		memcpy(own, r, row_size_of(r));
+		r = own;
+	}
+	nf = row_nfields(r);
 
 	for (int i = 0; i < nf; i++) {
 		uint8_t tag = r[ROW_HEADER_BYTES + i];
@@ -552,6 +562,7 @@ void spate_row_copy(spate_row_builder *b, const spate_row *src)
 	}
 	if (nf < b->schema->nfields)
 		builder_bad(b, nf, BAD_TYPE_MISSING);
+	xfree(own);
 }
 
 const spate_row *row_builder_finish(struct spate_row_builder *b, struct spate_error *err)

@@ -6,7 +6,11 @@
  * crash" this checks the loader's promises: a failure always has a message, and a value
  * that was accepted always parses again in its typed getter (so getters cannot fail).
  *
- * Run: ./build-fuzz/fuzz/fuzz_config -max_total_time=60 tests/fuzz/corpus/config
+ * Run (the first directory receives new inputs, so the stored corpus stays small):
+ *   mkdir -p /tmp/config
+ *   ./build-fuzz/fuzz/fuzz_config -max_total_time=60 /tmp/config tests/fuzz/corpus/config
+ * libspate itself is only coverage-instrumented if the fuzz build also gets
+ * -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link; without it the fuzzer is nearly blind.
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -7,7 +7,11 @@
  * is then read field by field, printed and copied (row_exercise.h): validation must
  * guarantee that all of that stays inside the row.
  *
- * Run: ./build-fuzz/fuzz/fuzz_row_validate -max_total_time=60 tests/fuzz/corpus/row_validate
+ * Run (the first directory receives new inputs, so the stored corpus stays small):
+ *   mkdir -p /tmp/row_validate
+ *   ./build-fuzz/fuzz/fuzz_row_validate -max_total_time=60 /tmp/row_validate
+ * tests/fuzz/corpus/row_validate libspate itself is only coverage-instrumented if the fuzz build
+ * also gets -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link; without it the fuzzer is nearly blind.
  */
 #include <stddef.h>
 #include <stdint.h>
