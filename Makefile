@@ -30,7 +30,7 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 fuzz:
-	$(MAKE) all BUILD=build-fuzz CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DSPATE_BUILD_FUZZERS=ON -DSPATE_SANITIZE=address,undefined"
+	$(MAKE) all BUILD=build-fuzz CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DSPATE_BUILD_FUZZERS=ON -DSPATE_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link"
 
 bench: all
 	bash bench/run.sh $(BUILD)
