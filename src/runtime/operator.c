@@ -70,73 +70,146 @@ static int emit_built(struct operator* op)
 
 /* ---- keys ------------------------------------------------------------------------------- */
 
-/* Builds the key row of `row` and makes it the current key. */
-static int set_current_key(struct operator* op, const spate_row *row)
+/* Copies the key fields of `row` into the key builder; returns the key row or NULL. */
+static const spate_row *build_key_row(struct operator* op, const spate_row *row)
 {
 	struct spate_row_builder *kb = &op->key_builder;
+	const struct key_spec *k = &op->node->key;
 	row_builder_begin(kb);
-	if (op->key_fn) {
-		int rc = op->key_fn(&op->ctx, row, kb);
-		if (rc < 0)
-			return user_failed(op, rc, "key selector");
-	} else {
-		const struct key_spec *k = &op->node->key;
-		for (int i = 0; i < k->nfields; i++) {
-			int f = k->fields[i];
-			switch (spate_row_type(row, f)) {
-			case SPATE_BOOL:
-				spate_row_set_bool(kb, i, spate_row_bool(row, f));
-				break;
-			case SPATE_INT32:
-				spate_row_set_i32(kb, i, spate_row_i32(row, f));
-				break;
-			case SPATE_INT64:
-				spate_row_set_i64(kb, i, spate_row_i64(row, f));
-				break;
-			case SPATE_TIMESTAMP:
-				spate_row_set_timestamp(kb, i, spate_row_i64(row, f));
-				break;
-			case SPATE_DOUBLE:
-				spate_row_set_double(kb, i, spate_row_double(row, f));
-				break;
-			case SPATE_STRING: {
-				size_t len;
-				const char *s = spate_row_str(row, f, &len);
-				if (s)
-					spate_row_set_str(kb, i, s, len);
-				break;
-			}
-			case SPATE_BYTES: {
-				size_t len;
-				const void *p = spate_row_bytes(row, f, &len);
-				if (p)
-					spate_row_set_bytes(kb, i, p, len);
-				break;
-			}
-			default:
-				break;
-			}
-			if (spate_row_is_null(row, f))
-				spate_row_set_null(kb, i);
+	for (int i = 0; i < k->nfields; i++) {
+		int f = k->fields[i];
+		size_t len;
+		if (spate_row_is_null(row, f)) {
+			spate_row_set_null(kb, i);
+			continue;
+		}
+		switch (spate_row_type(row, f)) {
+		case SPATE_BOOL:
+			spate_row_set_bool(kb, i, spate_row_bool(row, f));
+			break;
+		case SPATE_INT32:
+			spate_row_set_i32(kb, i, spate_row_i32(row, f));
+			break;
+		case SPATE_INT64:
+			spate_row_set_i64(kb, i, spate_row_i64(row, f));
+			break;
+		case SPATE_TIMESTAMP:
+			spate_row_set_timestamp(kb, i, spate_row_i64(row, f));
+			break;
+		case SPATE_DOUBLE:
+			spate_row_set_double(kb, i, spate_row_double(row, f));
+			break;
+		case SPATE_STRING: {
+			const char *str = spate_row_str(row, f, &len);
+			spate_row_set_str(kb, i, str, len);
+			break;
+		}
+		case SPATE_BYTES: {
+			const void *p = spate_row_bytes(row, f, &len);
+			spate_row_set_bytes(kb, i, p, len);
+			break;
+		}
+		default:
+			break;
 		}
 	}
 	struct spate_error e = {0};
-	const spate_row *key = row_builder_finish(kb, &e);
-	if (!key) {
-		task_fail(op->task, op, SPATE_EUSER, "key: %s", e.msg);
-		return SPATE_EUSER;
+	return row_builder_finish(kb, &e);
+}
+
+/*
+ * The state key of field keys, without building a key row: per field its tag, then the
+ * 8-byte slot (fixed-size types) or a u32 length and the bytes (string, bytes). Stable for
+ * a given key, which is all the state backend needs.
+ */
+static size_t encode_key_fields(struct operator* op, const spate_row *row)
+{
+	const struct key_spec *k = &op->node->key;
+	size_t need = 0;
+	for (int i = 0; i < k->nfields; i++) {
+		size_t len = 0;
+		spate_type t = spate_row_type(row, k->fields[i]);
+		if (t == SPATE_STRING)
+			spate_row_str(row, k->fields[i], &len);
+		else if (t == SPATE_BYTES)
+			spate_row_bytes(row, k->fields[i], &len);
+		need += 1 + (t == SPATE_STRING || t == SPATE_BYTES ? 4 + len : 8);
+	}
+	if (need > op->key_cap) {
+		op->key_cap = need * 2;
+		op->key_buf = xrealloc(op->key_buf, op->key_cap);
+	}
+	uint8_t *p = op->key_buf;
+	for (int i = 0; i < k->nfields; i++) {
+		int f = k->fields[i];
+		spate_type t = spate_row_type(row, f);
+		bool null = spate_row_is_null(row, f);
+		*p++ = (uint8_t)(t | (null ? ROW_TAG_NULL : 0));
+		if (t == SPATE_STRING || t == SPATE_BYTES) {
+			size_t len = 0;
+			const void *v = null ? NULL
+			                : t == SPATE_STRING
+			                    ? (const void *)spate_row_str(row, f, &len)
+			                    : spate_row_bytes(row, f, &len);
+			uint32_t l = (uint32_t)len;
+			memcpy(p, &l, 4);
+			if (len)
+				memcpy(p + 4, v, len);
+			p += 4 + len;
+		} else {
+			int64_t v = null ? 0 : t == SPATE_DOUBLE ? 0 : spate_row_i64(row, f);
+			if (t == SPATE_DOUBLE && !null) {
+				double d = spate_row_double(row, f);
+				memcpy(&v, &d, 8);
+			} else if (t == SPATE_INT32 && !null) {
+				v = spate_row_i32(row, f);
+			} else if (t == SPATE_BOOL && !null) {
+				v = spate_row_bool(row, f);
+			}
+			memcpy(p, &v, 8);
+			p += 8;
+		}
+	}
+	return need;
+}
+
+/* Makes the key of `row` the current key: its key group (checked against this subtask's
+ * range) and its state key bytes. */
+static int set_current_key(struct operator* op, const spate_row *row)
+{
+	int32_t hash;
+	op->cur_input = row;
+	if (op->key_fn) {
+		struct spate_row_builder *kb = &op->key_builder;
+		row_builder_begin(kb);
+		int rc = op->key_fn(&op->ctx, row, kb);
+		if (rc < 0)
+			return user_failed(op, rc, "key selector");
+		struct spate_error e = {0};
+		const spate_row *key = row_builder_finish(kb, &e);
+		if (!key) {
+			task_fail(op->task, op, SPATE_EUSER, "key: %s", e.msg);
+			return SPATE_EUSER;
+		}
+		hash = key_hash_row(key);
+		op->cur_key = key;
+		op->cur.key = key;
+		op->cur.key_len = row_size_of(key);
+	} else {
+		const struct key_spec *k = &op->node->key;
+		hash = key_hash_fields(row, k->fields, k->nfields);
+		op->cur_key = NULL; /* built on demand by spate_ctx_current_key */
+		op->cur.key_len = encode_key_fields(op, row);
+		op->cur.key = op->key_buf;
 	}
 	struct execution_vertex *ev = op->task->ev;
-	int kg = key_group_for_hash(key_hash_row(key), ev->job_vertex->max_parallelism);
+	int kg = key_group_for_hash(hash, ev->job_vertex->max_parallelism);
 	if (kg < ev->key_group_first || kg > ev->key_group_last) {
 		task_fail(op->task, op, SPATE_ECORRUPT,
 		          "record with key group %d reached the subtask owning key groups %d-%d",
 		          kg, ev->key_group_first, ev->key_group_last);
 		return SPATE_ECORRUPT;
 	}
-	op->cur_key = key;
-	op->cur.key = key;
-	op->cur.key_len = row_size_of(key);
 	op->cur.key_group = kg;
 	return 0;
 }
@@ -432,6 +505,7 @@ void task_release_operators(struct task *t)
 		xfree(op->states);
 		xfree(op->chained);
 		xfree(op->partitions);
+		xfree(op->key_buf);
 	}
 }
 
@@ -495,7 +569,12 @@ const char *spate_ctx_param(const spate_ctx *ctx, const char *key)
 
 const spate_row *spate_ctx_current_key(const spate_ctx *ctx)
 {
-	return ctx->op->node->keyed ? ctx->op->cur_key : NULL;
+	struct operator* op = ctx->op;
+	if (!op->node->keyed || !op->cur_input)
+		return NULL;
+	if (!op->cur_key)
+		op->cur_key = build_key_row(op, op->cur_input);
+	return op->cur_key;
 }
 
 void **spate_ctx_user_data(spate_ctx *ctx)

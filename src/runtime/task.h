@@ -68,9 +68,12 @@ struct operator
 	struct keyed_state_backend *state;    /* owned */
 	struct spate_row_builder key_builder; /* builds the key row of the current input */
 	spate_key_fn key_fn;                  /* selector, or NULL for field keys */
-	struct state_key cur;                 /* current key (key bytes = the key row) */
-	const spate_row *cur_key;             /* the current key row (in key_builder) */
-	struct state_handle **states;         /* owned */
+	struct state_key cur;                 /* current key: key group and state key bytes */
+	const spate_row *cur_key;   /* key row (key_builder); field keys build it on demand */
+	const spate_row *cur_input; /* the input row the current key belongs to */
+	uint8_t *key_buf;           /* owned: the encoded field key of the current row */
+	size_t key_cap;
+	struct state_handle **states; /* owned */
 	int nstates;
 
 	void *user_data; /* spate_ctx_user_data */
