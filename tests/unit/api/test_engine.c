@@ -156,6 +156,11 @@ static void test_max_by(void **u)
 int count_distinct(spate_ctx *ctx, const spate_row *in, spate_collector *out);
 int count_distinct(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 {
+	/* The current key is the row's "k" field (built on demand for field keys). */
+	const spate_row *key = spate_ctx_current_key(ctx);
+	if (!key || spate_row_field_count(key) != 1 ||
+	    spate_row_i64(key, 0) != spate_row_i64(in, 0))
+		return spate_ctx_fail(ctx, "current key does not match the row's key field");
 	spate_value_state *cnt = spate_ctx_value_state(ctx, "count");
 	spate_map_state *seen = spate_ctx_map_state(ctx, "seen");
 	int64_t c = 0, v = spate_row_i64(in, 1) % 10;
