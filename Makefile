@@ -53,4 +53,5 @@ check:
 	bash scripts/install-deps.sh
 	$(MAKE) test
 	$(MAKE) asan
+	$(MAKE) tsan
 	$(MAKE) format-check
