@@ -315,16 +315,19 @@ static void add_collection_row(struct stream_node *n, const spate_row *row)
 	n->data_count++;
 }
 
-spate_stream *spate_env_from_strings(spate_env *env, const char *const *items, size_t n)
+/* A non-parallel source of n rows of one field, set by `set` from items[i]. */
+static spate_stream *collection_source(spate_env *env, const char *what, const void *items,
+                                       size_t n, const char *schema,
+                                       void (*set)(spate_row_builder *, const void *, size_t))
 {
 	if (!env || failed(env))
 		return NULL;
 	if (!items && n > 0) {
-		env_fail(env, SPATE_EINVAL, "from_strings: items is NULL");
+		env_fail(env, SPATE_EINVAL, "%s: items is NULL", what);
 		return NULL;
 	}
 	struct stream_node *node =
-	    add_source(env, OP_SOURCE_COLLECTION, "Source: Collection Source", "f0:string");
+	    add_source(env, OP_SOURCE_COLLECTION, "Source: Collection Source", schema);
 	node->non_parallel = true;
 	if (failed(env))
 		return NULL;
@@ -333,37 +336,33 @@ spate_stream *spate_env_from_strings(spate_env *env, const char *const *items, s
 	row_builder_init(&b, node->out_schema);
 	for (size_t i = 0; i < n; i++) {
 		row_builder_begin(&b);
-		if (items[i])
-			spate_row_set_str(&b, 0, items[i], strlen(items[i]));
+		set(&b, items, i);
 		add_collection_row(node, row_builder_finish(&b, &e));
 	}
 	row_builder_release(&b);
 	return new_stream(env, node);
 }
 
+static void set_string_item(spate_row_builder *b, const void *items, size_t i)
+{
+	const char *const *strs = items;
+	if (strs[i]) /* a NULL item is a null field */
+		spate_row_set_str(b, 0, strs[i], strlen(strs[i]));
+}
+
+static void set_int64_item(spate_row_builder *b, const void *items, size_t i)
+{
+	spate_row_set_i64(b, 0, ((const int64_t *)items)[i]);
+}
+
+spate_stream *spate_env_from_strings(spate_env *env, const char *const *items, size_t n)
+{
+	return collection_source(env, "from_strings", items, n, "f0:string", set_string_item);
+}
+
 spate_stream *spate_env_from_int64s(spate_env *env, const int64_t *items, size_t n)
 {
-	if (!env || failed(env))
-		return NULL;
-	if (!items && n > 0) {
-		env_fail(env, SPATE_EINVAL, "from_int64s: items is NULL");
-		return NULL;
-	}
-	struct stream_node *node =
-	    add_source(env, OP_SOURCE_COLLECTION, "Source: Collection Source", "f0:int64");
-	node->non_parallel = true;
-	if (failed(env))
-		return NULL;
-	struct spate_row_builder b;
-	struct spate_error e = {0};
-	row_builder_init(&b, node->out_schema);
-	for (size_t i = 0; i < n; i++) {
-		row_builder_begin(&b);
-		spate_row_set_i64(&b, 0, items[i]);
-		add_collection_row(node, row_builder_finish(&b, &e));
-	}
-	row_builder_release(&b);
-	return new_stream(env, node);
+	return collection_source(env, "from_int64s", items, n, "f0:int64", set_int64_item);
 }
 
 spate_stream *spate_env_read_text_file(spate_env *env, const char *paths)

@@ -384,6 +384,15 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 	return op_emit(op, (const spate_row *)acc);
 }
 
+/* How each operator kind processes an input row. */
+static int (*const process_of[])(struct operator*, const spate_row *) = {
+    [OP_MAP] = process_map,           [OP_FLAT_MAP] = process_flat_map,
+    [OP_FILTER] = process_filter,     [OP_PROCESS] = process_process,
+    [OP_REDUCE] = process_reduce,     [OP_AGGREGATE] = process_aggregate,
+    [OP_SINK_PRINT] = sink_process,   [OP_SINK_TEXT] = sink_process,
+    [OP_SINK_COLLECT] = sink_process, [OP_SINK_FUNCTION] = sink_process,
+};
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int resolve(struct task *t, struct operator* op, void *lib, const char *name, void **out)
@@ -428,35 +437,7 @@ int task_setup_operators(struct task *t, void *lib)
 			op->state =
 			    heap_state_backend_new(t->ev->key_group_first, t->ev->key_group_last);
 		}
-		switch (n->kind) {
-		case OP_MAP:
-			op->process = process_map;
-			break;
-		case OP_FLAT_MAP:
-			op->process = process_flat_map;
-			break;
-		case OP_FILTER:
-			op->process = process_filter;
-			break;
-		case OP_PROCESS:
-			op->process = process_process;
-			break;
-		case OP_REDUCE:
-			op->process = process_reduce;
-			break;
-		case OP_AGGREGATE:
-			op->process = process_aggregate;
-			break;
-		case OP_SINK_PRINT:
-		case OP_SINK_TEXT:
-		case OP_SINK_COLLECT:
-		case OP_SINK_FUNCTION:
-			op->process = sink_process;
-			break;
-		default: /* sources have no input */
-			op->process = NULL;
-			break;
-		}
+		op->process = process_of[n->kind]; /* NULL for sources: they have no input */
 		if ((n->kind == OP_REDUCE || n->kind == OP_AGGREGATE) && !n->keyed) {
 			task_fail(t, op, SPATE_EGRAPH, "operator needs a keyed input");
 			return SPATE_EGRAPH;
