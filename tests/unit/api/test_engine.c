@@ -343,6 +343,32 @@ static void test_key_by_routes_by_key_group(void **u)
 	}
 }
 
+/* ---- collection sources ------------------------------------------------------------ */
+
+static int collections_job(spate_env *env)
+{
+	static const int64_t nums[] = {5, -3, INT64_MAX, INT64_MIN};
+	static const char *const strs[] = {"alpha", NULL, ""};
+	spate_stream_collect(spate_env_from_int64s(env, nums, 4), "nums");
+	spate_stream_collect(spate_env_from_strings(env, strs, 3), "strs");
+	return execute_collecting(env);
+}
+
+static void test_collection_sources_keep_values_and_order(void **u)
+{
+	struct spate_error err;
+	assert_int_equal(run_job(collections_job, 4, &err), 0);
+	static const int64_t nums[] = {5, -3, INT64_MAX, INT64_MIN};
+	assert_int_equal(spate_result_count(last_result, "nums"), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_true(spate_row_i64(spate_result_row(last_result, "nums", i), 0) == nums[i]);
+	assert_int_equal(spate_result_count(last_result, "strs"), 3);
+	assert_string_equal(spate_row_str(spate_result_row(last_result, "strs", 0), 0, NULL),
+	                    "alpha");
+	assert_true(spate_row_is_null(spate_result_row(last_result, "strs", 1), 0));
+	assert_string_equal(spate_row_str(spate_result_row(last_result, "strs", 2), 0, NULL), "");
+}
+
 /* ---- failures ------------------------------------------------------------------------- */
 
 int fail_at_500(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
