@@ -453,6 +453,7 @@ int main(void)
 	    cmocka_unit_test(test_rescale_is_pointwise),
 	    cmocka_unit_test(test_shuffle_delivers_everything),
 	    cmocka_unit_test(test_key_by_routes_by_key_group),
+	    cmocka_unit_test(test_collection_sources_keep_values_and_order),
 	    cmocka_unit_test(test_failure_names_operator_and_subtask),
 	    cmocka_unit_test(test_static_function_is_rejected),
 	    cmocka_unit_test(test_forward_across_parallelism_change_is_rejected),
