@@ -349,8 +349,11 @@ static int collections_job(spate_env *env)
 {
 	static const int64_t nums[] = {5, -3, INT64_MAX, INT64_MIN};
 	static const char *const strs[] = {"alpha", NULL, ""};
-	spate_stream_collect(spate_env_from_int64s(env, nums, 4), "nums");
-	spate_stream_collect(spate_env_from_strings(env, strs, 3), "strs");
+	/* Sinks at parallelism 1 chain to the non-parallel sources, so order is kept. */
+	spate_stream_set_parallelism(
+	    spate_stream_collect(spate_env_from_int64s(env, nums, 4), "nums"), 1);
+	spate_stream_set_parallelism(
+	    spate_stream_collect(spate_env_from_strings(env, strs, 3), "strs"), 1);
 	return execute_collecting(env);
 }
 
