@@ -87,6 +87,8 @@ struct spate_row_builder {
 	uint8_t *buf;                /* owned scratch; the row is built at buf */
 	size_t cap;                  /* bytes allocated at buf */
 	size_t var_used;             /* bytes of variable data so far (after the fixed part) */
+	uint8_t *fixed_template;     /* owned: the fixed part of an all-null row, copied by begin */
+	size_t fixed_size;           /* bytes of the fixed part */
 	int bad_field;               /* first field set with the wrong type or index, or -1 */
 	spate_type bad_type;         /* the type that was attempted */
 };
