@@ -30,17 +30,12 @@ int env_fail(spate_env *env, int code, const char *fmt, ...)
 	return code;
 }
 
-static struct stream_graph *new_graph(void)
-{
-	return stream_graph_new();
-}
-
 spate_env *env_new(const struct config *config, const struct env_options *opts)
 {
 	spate_env *env = xcalloc(1, sizeof *env);
 	env->config = config;
 	env->opts = *opts;
-	env->graph = new_graph();
+	env->graph = stream_graph_new();
 	env->parallelism = -1;
 	env->max_parallelism = -1;
 	return env;
@@ -260,11 +255,6 @@ int spate_env_execute(spate_env *env, const char *job_name, spate_result **resul
 	if (g->nnodes == 0)
 		return env_fail(env, SPATE_EGRAPH,
 		                "no operators defined in the job: nothing to execute");
-	for (int i = 0; i < g->nnodes; i++)
-		if (op_kind_is_source(g->nodes[i]->kind) && g->nodes[i]->nout == 0) {
-			/* Flink runs dangling sources; warn-free here too, but a graph with no sink
-			 * at all is almost always a mistake. */
-		}
 	bool has_sink = false;
 	for (int i = 0; i < g->nnodes; i++)
 		has_sink |= op_kind_is_sink(g->nodes[i]->kind);
@@ -299,7 +289,7 @@ int spate_env_execute(spate_env *env, const char *job_name, spate_result **resul
 	rc = env->opts.executor(env->opts.executor_arg, env, g, result);
 	env->nexecuted++;
 	/* As in Flink, executing clears the graph: later calls build a new job. */
-	env->graph = new_graph();
+	env->graph = stream_graph_new();
 	stream_graph_free(g);
 	return rc;
 }
