@@ -384,17 +384,6 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 	return op_emit(op, (const spate_row *)acc);
 }
 
-/* How each operator kind processes an input row. */
-static int (*const process_of[])(struct operator*, const spate_row *) = {
-    [OP_MAP] = process_map,           [OP_FLAT_MAP] = process_flat_map,
-    [OP_FILTER] = process_filter,     [OP_PROCESS] = process_process,
-    [OP_REDUCE] = process_reduce,     [OP_AGGREGATE] = process_aggregate,
-    [OP_SINK_PRINT] = sink_process,   [OP_SINK_TEXT] = sink_process,
-    [OP_SINK_COLLECT] = sink_process, [OP_SINK_FUNCTION] = sink_process,
-};
-
-/* ---- setup -------------------------------------------------------------------------------- */
-
 static int resolve(struct task *t, struct operator* op, void *lib, const char *name, void **out)
 {
 	void *h = lib ? lib : RTLD_DEFAULT;
@@ -405,6 +394,63 @@ static int resolve(struct task *t, struct operator* op, void *lib, const char *n
 	}
 	return 0;
 }
+
+/* Computes the key hash of a row for a HASH partition keyed by a selector function: runs
+ * the selector in the producing operator's context and hashes the key row it builds. */
+struct key_extractor {
+	struct operator* op; /* borrowed: the producing operator */
+	spate_key_fn fn;
+	const char *fn_name; /* borrowed from the stream edge */
+	struct spate_row_builder b;
+};
+
+static int extract_key_hash(void *arg, const spate_row *row, int32_t *hash)
+{
+	struct key_extractor *x = arg;
+	row_builder_begin(&x->b);
+	int rc = x->fn(&x->op->ctx, row, &x->b);
+	if (rc < 0)
+		return op_user_failed(x->op, rc, "key selector", x->fn_name);
+	struct spate_error e = {0};
+	const spate_row *key = row_builder_finish(&x->b, &e);
+	if (!key) {
+		task_fail(x->op->task, x->op, SPATE_EUSER, "key: %s", e.msg);
+		return SPATE_EUSER;
+	}
+	*hash = key_hash_row(key);
+	return 0;
+}
+
+static int add_key_extractor(struct task *t, struct operator* op, void *lib,
+                             const struct stream_edge *se, struct result_partition *rp)
+{
+	void *p;
+	int rc = resolve(t, op, lib, se->key.selector_fn, &p);
+	if (rc < 0)
+		return rc;
+	struct key_extractor *x = xcalloc(1, sizeof *x);
+	x->op = op;
+	memcpy(&x->fn, &p, sizeof p);
+	x->fn_name = se->key.selector_fn;
+	row_builder_init(&x->b, se->key.key_schema);
+	op->extractors =
+	    xrealloc(op->extractors, (size_t)(op->nextractors + 1) * sizeof *op->extractors);
+	op->extractors[op->nextractors++] = x;
+	rp->key_hash = extract_key_hash;
+	rp->key_hash_arg = x;
+	return 0;
+}
+
+/* How each operator kind processes an input row. */
+static int (*const process_of[])(struct operator*, const spate_row *) = {
+    [OP_MAP] = process_map,           [OP_FLAT_MAP] = process_flat_map,
+    [OP_FILTER] = process_filter,     [OP_PROCESS] = process_process,
+    [OP_REDUCE] = process_reduce,     [OP_AGGREGATE] = process_aggregate,
+    [OP_SINK_PRINT] = sink_process,   [OP_SINK_TEXT] = sink_process,
+    [OP_SINK_COLLECT] = sink_process, [OP_SINK_FUNCTION] = sink_process,
+};
+
+/* ---- setup -------------------------------------------------------------------------------- */
 
 int task_setup_operators(struct task *t, void *lib)
 {
@@ -458,8 +504,11 @@ int task_setup_operators(struct task *t, void *lib)
 				op->partitions =
 				    xrealloc(op->partitions, (size_t)(op->npartitions + 1) *
 				                                 sizeof *op->partitions);
-				op->partitions[op->npartitions++] =
-				    &t->partitions[je->source_output];
+				struct result_partition *rp = &t->partitions[je->source_output];
+				op->partitions[op->npartitions++] = rp;
+				if (se->partitioner == PART_HASH && se->key.selector_fn &&
+				    (rc = add_key_extractor(t, op, lib, se, rp)) < 0)
+					return rc;
 			}
 		}
 	}
@@ -487,6 +536,11 @@ void task_release_operators(struct task *t)
 		xfree(op->chained);
 		xfree(op->partitions);
 		xfree(op->key_buf);
+		for (int x = 0; x < op->nextractors; x++) {
+			row_builder_release(&op->extractors[x]->b);
+			xfree(op->extractors[x]);
+		}
+		xfree(op->extractors);
 	}
 }
 

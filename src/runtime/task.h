@@ -29,6 +29,7 @@
 struct task;
 struct local_job;
 struct operator;
+struct key_extractor;
 
 struct spate_ctx {
 	struct operator* op;
@@ -73,6 +74,8 @@ struct operator
 	const spate_row *cur_input; /* the input row the current key belongs to */
 	uint8_t *key_buf;           /* owned: the encoded field key of the current row */
 	size_t key_cap;
+	struct key_extractor **extractors; /* owned: selector keys of outgoing HASH partitions */
+	int nextractors;
 	struct state_handle **states; /* owned */
 	int nstates;
 

@@ -343,6 +343,69 @@ static void test_key_by_routes_by_key_group(void **u)
 	}
 }
 
+/* ---- key selector functions ------------------------------------------------------- */
+
+int mod5_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *key);
+int mod5_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *key)
+{
+	(void)ctx;
+	spate_row_set_i64(key, 0, spate_row_i64(in, 0) % 5);
+	return 0;
+}
+
+int dup_value(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+int dup_value(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	(void)ctx;
+	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
+	spate_row_set_i64(out, 1, spate_row_i64(in, 0));
+	return 0;
+}
+
+int tag_sum(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+int tag_sum(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
+	spate_row_set_i64(out, 1, spate_row_i64(in, 1));
+	spate_row_set_i64(out, 2, spate_ctx_subtask_index(ctx));
+	return 0;
+}
+
+static int selector_job(spate_env *env)
+{
+	spate_stream *s = spate_env_from_sequence(env, 0, 9999);
+	s = spate_stream_map(s, "a:int64,value:int64", dup_value);
+	s = spate_stream_key_by_selector(s, "k:int64", mod5_key);
+	s = spate_stream_map(spate_stream_sum(s, "value"), "a:int64,sum:int64,subtask:int64",
+	                     tag_sum);
+	spate_stream_collect(s, "out");
+	return execute_collecting(env);
+}
+
+/* keyBy(a % 5) with a selector function across a network edge at parallelism 3. The sum
+ * keeps the first row's `a`, so a % 5 names the class in the output. Values are
+ * non-negative, so a class's largest running sum is its final one: the sum of v in 0..9999
+ * with v % 5 == r, which is 9995000 + 2000 r. All rows of a class are summed in one
+ * subtask. */
+static void test_key_selector_partitions_and_aggregates(void **u)
+{
+	struct spate_error err;
+	assert_int_equal(run_job(selector_job, 3, &err), 0);
+	assert_int_equal(spate_result_count(last_result, "out"), 10000);
+	int64_t final[5] = {0}, subtask[5] = {-1, -1, -1, -1, -1};
+	for (size_t i = 0; i < 10000; i++) {
+		const spate_row *r = spate_result_row(last_result, "out", i);
+		int c = (int)(spate_row_i64(r, 0) % 5);
+		if (spate_row_i64(r, 1) > final[c])
+			final[c] = spate_row_i64(r, 1);
+		if (subtask[c] < 0)
+			subtask[c] = spate_row_i64(r, 2);
+		assert_int_equal(spate_row_i64(r, 2), subtask[c]);
+	}
+	for (int c = 0; c < 5; c++)
+		assert_true(final[c] == 9995000 + 2000 * (int64_t)c);
+}
+
 /* ---- collection sources ------------------------------------------------------------ */
 
 static int collections_job(spate_env *env)
@@ -456,6 +519,7 @@ int main(void)
 	    cmocka_unit_test(test_rescale_is_pointwise),
 	    cmocka_unit_test(test_shuffle_delivers_everything),
 	    cmocka_unit_test(test_key_by_routes_by_key_group),
+	    cmocka_unit_test(test_key_selector_partitions_and_aggregates),
 	    cmocka_unit_test(test_collection_sources_keep_values_and_order),
 	    cmocka_unit_test(test_failure_names_operator_and_subtask),
 	    cmocka_unit_test(test_static_function_is_rejected),
