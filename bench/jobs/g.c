@@ -6,27 +6,12 @@
  */
 #include "job_common.h"
 
-int bench_g_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out);
 int bench_g_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out);
 int bench_g_end(spate_ctx *ctx, spate_collector *out);
 
 struct g_sink {
 	uint64_t out, checksum;
 };
-
-int bench_g_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
-{
-	struct bench_record r;
-	uint64_t k = job_param_k(ctx);
-
-	if (!k)
-		return spate_ctx_fail(ctx, "generator: missing or bad parameter 'k'");
-	bench_record_make((uint64_t)index, k, &r);
-	spate_row_set_i64(out, 0, (int64_t)r.key);
-	spate_row_set_i64(out, 1, r.value);
-	spate_row_set_i64(out, 2, (int64_t)r.ts);
-	return 0;
-}
 
 int bench_g_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 {
@@ -65,7 +50,7 @@ static int g_main(spate_env *env, int argc, char **argv)
 
 	if (n < 0 || k < 1)
 		return job_usage("g", "N K");
-	s = spate_env_from_generator(env, "key:int64,value:int64,ts:int64", bench_g_gen, n, 0);
+	s = spate_env_from_generator(env, "key:int64,value:int64,ts:int64", bench_record_gen, n, 0);
 	s = spate_stream_set_param(spate_stream_name(s, "generator"), "k", argv[2]);
 	s = spate_stream_name(spate_stream_sink(s, bench_g_sink), "count-sink");
 	spate_stream_on_end(s, bench_g_end);

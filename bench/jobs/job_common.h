@@ -39,6 +39,44 @@ static inline uint64_t job_param_k(spate_ctx *ctx)
 	return (uint64_t)(uintptr_t)*ud;
 }
 
+/*
+ * The functions G, P0, P1 and the latency job share. Each job is its own library, so each
+ * gets its own exported copy (the engine finds user functions by name in the job's library).
+ */
+int bench_record_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out);
+int bench_p0_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+int bench_p0_filter_fn(spate_ctx *ctx, const spate_row *in);
+
+/* Record `index` of the workloads' source: {key, value, ts} by bench_record_make. */
+int bench_record_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
+{
+	struct bench_record r;
+	uint64_t k = job_param_k(ctx);
+
+	if (!k)
+		return spate_ctx_fail(ctx, "generator: missing or bad parameter 'k'");
+	bench_record_make((uint64_t)index, k, &r);
+	spate_row_set_i64(out, 0, (int64_t)r.key);
+	spate_row_set_i64(out, 1, r.value);
+	spate_row_set_i64(out, 2, (int64_t)r.ts);
+	return 0;
+}
+
+/* P0's map: value = value * 3 + 1. */
+int bench_p0_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
+	spate_row_set_i64(out, 1, bench_p0_map(spate_row_i64(in, 1)));
+	spate_row_set_i64(out, 2, spate_row_i64(in, 2));
+	return 0;
+}
+
+/* P0's filter: keep even values. */
+int bench_p0_filter_fn(spate_ctx *ctx, const spate_row *in)
+{
+	return bench_p0_keep(spate_row_i64(in, 1));
+}
+
 /* Reports a usage error from the job's main function (before the graph is built). */
 static inline int job_usage(const char *job, const char *usage)
 {

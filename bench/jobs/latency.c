@@ -18,8 +18,6 @@
 #include "job_common.h"
 
 int bench_lat_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out);
-int bench_lat_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
-int bench_lat_filter_fn(spate_ctx *ctx, const spate_row *in);
 int bench_lat_reduce_fn(spate_ctx *ctx, const spate_row *acc, const spate_row *in,
                         spate_row_builder *out);
 int bench_lat_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out);
@@ -37,19 +35,6 @@ int bench_lat_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
 	spate_row_set_i64(out, 1, r.value);
 	spate_row_set_i64(out, 2, (int64_t)bench_now_ns());
 	return 0;
-}
-
-int bench_lat_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
-{
-	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
-	spate_row_set_i64(out, 1, bench_p0_map(spate_row_i64(in, 1)));
-	spate_row_set_i64(out, 2, spate_row_i64(in, 2));
-	return 0;
-}
-
-int bench_lat_filter_fn(spate_ctx *ctx, const spate_row *in)
-{
-	return bench_p0_keep(spate_row_i64(in, 1));
 }
 
 int bench_lat_reduce_fn(spate_ctx *ctx, const spate_row *acc, const spate_row *in,
@@ -112,8 +97,8 @@ static int latency_main(spate_env *env, int argc, char **argv)
 	s = spate_env_from_generator(env, "key:int64,value:int64,ts:int64", bench_lat_gen, n,
 	                             (double)rate);
 	s = spate_stream_set_param(spate_stream_name(s, "generator"), "k", argv[2]);
-	s = spate_stream_map(s, "key:int64,value:int64,ts:int64", bench_lat_map_fn);
-	s = spate_stream_filter(spate_stream_name(s, "map"), bench_lat_filter_fn);
+	s = spate_stream_map(s, "key:int64,value:int64,ts:int64", bench_p0_map_fn);
+	s = spate_stream_filter(spate_stream_name(s, "map"), bench_p0_filter_fn);
 	s = spate_stream_key_by(spate_stream_name(s, "filter"), "key");
 	s = spate_stream_name(spate_stream_reduce(s, bench_lat_reduce_fn), "rolling-sum");
 	s = spate_stream_name(spate_stream_sink(s, bench_lat_sink), "latency-sink");

@@ -14,9 +14,6 @@
 #include "bench_map.h"
 #include "job_common.h"
 
-int bench_p1_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out);
-int bench_p1_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
-int bench_p1_filter_fn(spate_ctx *ctx, const spate_row *in);
 int bench_p1_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out);
 int bench_p1_end(spate_ctx *ctx, spate_collector *out);
 
@@ -25,33 +22,6 @@ struct p1_sink {
 	int verify;           /* keep finals */
 	struct u64map finals; /* key -> last running sum, when verifying */
 };
-
-int bench_p1_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
-{
-	struct bench_record r;
-	uint64_t k = job_param_k(ctx);
-
-	if (!k)
-		return spate_ctx_fail(ctx, "generator: missing or bad parameter 'k'");
-	bench_record_make((uint64_t)index, k, &r);
-	spate_row_set_i64(out, 0, (int64_t)r.key);
-	spate_row_set_i64(out, 1, r.value);
-	spate_row_set_i64(out, 2, (int64_t)r.ts);
-	return 0;
-}
-
-int bench_p1_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
-{
-	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
-	spate_row_set_i64(out, 1, bench_p0_map(spate_row_i64(in, 1)));
-	spate_row_set_i64(out, 2, spate_row_i64(in, 2));
-	return 0;
-}
-
-int bench_p1_filter_fn(spate_ctx *ctx, const spate_row *in)
-{
-	return bench_p0_keep(spate_row_i64(in, 1));
-}
 
 int bench_p1_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 {
@@ -112,10 +82,10 @@ static int p1_main(spate_env *env, int argc, char **argv)
 
 	if (n < 0 || k < 1 || (argc > 3 && !verify) || argc > 4)
 		return job_usage("p1", "N K [verify]");
-	s = spate_env_from_generator(env, "key:int64,value:int64,ts:int64", bench_p1_gen, n, 0);
+	s = spate_env_from_generator(env, "key:int64,value:int64,ts:int64", bench_record_gen, n, 0);
 	s = spate_stream_set_param(spate_stream_name(s, "generator"), "k", argv[2]);
-	s = spate_stream_map(s, "key:int64,value:int64,ts:int64", bench_p1_map_fn);
-	s = spate_stream_filter(spate_stream_name(s, "map"), bench_p1_filter_fn);
+	s = spate_stream_map(s, "key:int64,value:int64,ts:int64", bench_p0_map_fn);
+	s = spate_stream_filter(spate_stream_name(s, "map"), bench_p0_filter_fn);
 	s = spate_stream_key_by(spate_stream_name(s, "filter"), "key");
 	s = spate_stream_name(spate_stream_sum(s, "value"), "rolling-sum");
 	s = spate_stream_name(spate_stream_sink(s, bench_p1_sink), "checksum-sink");
