@@ -16,6 +16,11 @@ PACKAGES=(
 	clang-format     # `make format-check`
 	libclang-rt-14-dev # clang's sanitizer and libFuzzer runtimes
 	jq               # integration tests read the plan JSON
+	libprotobuf-c-dev  # control-plane messages and the job graph on the wire
+	protobuf-c-compiler # protoc-c generates their C code at build time
+	libmicrohttpd-dev  # the JobManager's REST server
+	libcurl4-gnutls-dev # the client's HTTP calls to the REST server
+	curl             # integration tests call the REST API
 )
 
 missing=()

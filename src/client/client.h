@@ -29,6 +29,8 @@ struct client_options {
 	int parallelism; /* -p, or -1 */
 	bool have_config_file;
 	const struct config *config;
+	const char *cluster; /* REST address of a session cluster, or NULL: embedded */
+	bool detached;       /* -d: submit and return */
 };
 
 /*

@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "api/result.h"
 #include "client/client.h"
+#include "client/cluster_client.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "graph/execution_graph.h"
@@ -60,24 +61,49 @@ static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_resu
 		goto out;
 	}
 
-	printf("Job has been submitted with JobID %s\n", jg->job_id);
-	fflush(stdout);
 	spate_result *r = result_new();
 	memcpy(r->job_id, jg->job_id, sizeof r->job_id);
-	struct local_job *job =
-	    local_job_new(jg, eg, x->lib ? x->lib->handle : NULL, x->opts->config, r);
-	rc = local_job_run(job, &e);
-	r->runtime_ms = job->end_ms - job->start_ms;
-	local_job_free(job);
+	if (x->opts->cluster) {
+		for (int i = 0; i < g->nnodes; i++)
+			if (g->nodes[i]->kind == OP_SINK_COLLECT) {
+				rc = error_set(&e, SPATE_EINVAL,
+				               "operator '%s' collects results into the client, which "
+				               "only the embedded local cluster supports",
+				               g->nodes[i]->name);
+				break;
+			}
+		if (rc == 0)
+			rc = cluster_client_submit(x->opts->cluster, jg, x->lib->path,
+			                           x->opts->detached, r, &e);
+		if (rc < 0 && !(rc == SPATE_EJOBFAIL || rc == SPATE_ECANCELED)) {
+			env_fail(env, rc, "%s", e.msg);
+			spate_result_free(r);
+			goto out;
+		}
+		if (rc == 0 && x->opts->detached) {
+			spate_result_free(r);
+			goto out;
+		}
+	} else {
+		printf("Job has been submitted with JobID %s\n", jg->job_id);
+		fflush(stdout);
+		struct local_job *job =
+		    local_job_new(jg, eg, x->lib ? x->lib->handle : NULL, x->opts->config, r);
+		rc = local_job_run(job, &e);
+		r->runtime_ms = job->end_ms - job->start_ms;
+		local_job_free(job);
+	}
 	if (rc == 0) {
-		log_info("Job %s reached terminal state FINISHED.", jg->job_id);
+		if (!x->opts->cluster)
+			log_info("Job %s reached terminal state FINISHED.", jg->job_id);
 		printf("Program execution finished\n");
 		printf("Job with JobID %s has finished.\n", jg->job_id);
 		printf("Job Runtime: %lld ms\n", (long long)r->runtime_ms);
 		fflush(stdout);
 	} else {
-		log_info("Job %s reached terminal state %s.", jg->job_id,
-		         rc == SPATE_ECANCELED ? "CANCELED" : "FAILED");
+		if (!x->opts->cluster)
+			log_info("Job %s reached terminal state %s.", jg->job_id,
+			         rc == SPATE_ECANCELED ? "CANCELED" : "FAILED");
 		env_fail(env, rc, "job '%s' (%s) failed: %s", jg->job_name, jg->job_id, e.msg);
 	}
 	if (result)

@@ -26,3 +26,21 @@ bool execution_state_is_terminal(enum execution_state s)
 {
 	return s == EXEC_FINISHED || s == EXEC_CANCELED || s == EXEC_FAILED;
 }
+
+#include <string.h>
+
+int execution_state_parse(const char *name)
+{
+	for (int i = 0; name && i < EXEC_STATE_COUNT; i++)
+		if (strcmp(name, execution_state_name((enum execution_state)i)) == 0)
+			return i;
+	return -1;
+}
+
+int job_status_parse(const char *name)
+{
+	for (int i = 0; name && i < JOB_STATUS_COUNT; i++)
+		if (strcmp(name, job_status_name((enum job_status)i)) == 0)
+			return i;
+	return -1;
+}

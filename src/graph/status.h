@@ -19,6 +19,7 @@ enum job_status {
 	JOB_RESTARTING,
 	JOB_SUSPENDED,
 	JOB_RECONCILING,
+	JOB_STATUS_COUNT
 };
 
 enum execution_state {
@@ -32,11 +33,15 @@ enum execution_state {
 	EXEC_FAILED,
 	EXEC_RECONCILING,
 	EXEC_INITIALIZING,
+	EXEC_STATE_COUNT
 };
 
 const char *job_status_name(enum job_status s);
 bool job_status_is_globally_terminal(enum job_status s);
 const char *execution_state_name(enum execution_state s);
 bool execution_state_is_terminal(enum execution_state s);
+/* Parses a state name; -1 if unknown. */
+int execution_state_parse(const char *name);
+int job_status_parse(const char *name);
 
 #endif

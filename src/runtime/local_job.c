@@ -27,8 +27,9 @@ static void set_job_status(struct local_job *job, enum job_status to)
 	/* caller holds job->mu (or no other thread runs yet) */
 	if (job->status == to)
 		return;
-	log_info("Job %s (%s) switched from state %s to %s.", job->jg->job_name, job->jg->job_id,
-	         job_status_name(job->status), job_status_name(to));
+	if (!job->local) /* in a TaskManager the JobMaster logs the job's states */
+		log_info("Job %s (%s) switched from state %s to %s.", job->jg->job_name,
+		         job->jg->job_id, job_status_name(job->status), job_status_name(to));
 	job->status = to;
 }
 
@@ -46,6 +47,8 @@ static void set_task_state_locked(struct local_job *job, struct task *t, enum ex
 		log_info("%s (%s) switched from %s to %s.", t->name, t->attempt_id,
 		         execution_state_name(t->state), execution_state_name(to));
 	t->state = to;
+	if (job->state_hook)
+		job->state_hook(job->state_hook_arg, t, to);
 }
 
 static void wake_all(struct local_job *job)
@@ -105,7 +108,7 @@ void local_job_task_state(struct local_job *job, struct task *t, enum execution_
 
 /* ---- construction --------------------------------------------------------------------- */
 
-static struct task *task_of(struct local_job *job, const struct job_vertex *jv, int subtask)
+struct task *local_job_task(struct local_job *job, const struct job_vertex *jv, int subtask)
 {
 	int base = 0;
 	for (int v = 0; v < jv->index; v++)
@@ -114,7 +117,7 @@ static struct task *task_of(struct local_job *job, const struct job_vertex *jv, 
 }
 
 /* Channel index in the consumer's gate of producer `i` on input edge `e`. */
-static int channel_index(const struct job_edge *e, int consumer, int producer)
+int local_job_channel_index(const struct job_edge *e, int consumer, int producer)
 {
 	int off = 0;
 	for (int k = 0; k < e->target->ninputs && e->target->inputs[k] != e; k++) {
@@ -128,6 +131,14 @@ static int channel_index(const struct job_edge *e, int consumer, int producer)
 
 struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg, void *lib_handle,
                                 const struct config *config, spate_result *result)
+{
+	return local_job_new_partial(jg, eg, lib_handle, config, result, NULL);
+}
+
+struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_graph *eg,
+                                        void *lib_handle, const struct config *config,
+                                        spate_result *result,
+                                        const struct local_job_options *opts)
 {
 	struct local_job *job = xcalloc(1, sizeof *job);
 	job->jg = jg;
@@ -145,6 +156,14 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
 	    (int)config_get_int(config, "taskmanager.network.memory.floating-buffers-per-gate", 8);
 	job->ntasks = eg->nsubtasks;
 	job->tasks = xcalloc((size_t)job->ntasks, sizeof *job->tasks);
+	if (opts && opts->local) {
+		job->local = xcalloc((size_t)job->ntasks, sizeof *job->local);
+		memcpy(job->local, opts->local, (size_t)job->ntasks * sizeof *job->local);
+	}
+	if (opts) {
+		job->state_hook = opts->state_hook;
+		job->state_hook_arg = opts->state_hook_arg;
+	}
 
 	char egid[33];
 	snprintf(egid, sizeof egid, "%.16s%.16s", jg->job_id + 16, jg->job_id);
@@ -159,6 +178,12 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
 			snprintf(t->attempt_id, sizeof t->attempt_id, "%s_%s_%d_0", egid, jv->id,
 			         i);
 			t->state = EXEC_CREATED;
+			if (job->local && !job->local[k]) {
+				/* runs in another TaskManager: terminal as far as this one cares */
+				t->state = EXEC_FINISHED;
+				job->nterminal++;
+				continue;
+			}
 			t->nops = jv->noperators;
 			t->ops = xcalloc((size_t)t->nops, sizeof *t->ops);
 			for (int o = 0; o < t->nops; o++)
@@ -178,7 +203,9 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
 	for (int v = 0; v < jg->nvertices; v++) {
 		struct job_vertex *jv = jg->vertices[v];
 		for (int i = 0; i < jv->parallelism; i++) {
-			struct task *t = task_of(job, jv, i);
+			struct task *t = local_job_task(job, jv, i);
+			if (job->local && !job->local[t - job->tasks])
+				continue;
 			t->npartitions = jv->noutputs;
 			t->partitions = xcalloc((size_t)(jv->noutputs ? jv->noutputs : 1),
 			                        sizeof *t->partitions);
@@ -196,9 +223,11 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
 				rp->key = &e->stream_edge->key;
 				rp->flush_always = job->buffer_timeout_ms == 0;
 				for (int c = 0; c < n; c++) {
-					struct task *ct = task_of(job, e->target, first + c);
+					struct task *ct = local_job_task(job, e->target, first + c);
+					if (job->local && !job->local[ct - job->tasks])
+						continue; /* remote: wired by the TaskManager */
 					rp->subs[c].gate = &ct->gate;
-					rp->subs[c].channel = channel_index(e, first + c, i);
+					rp->subs[c].channel = local_job_channel_index(e, first + c, i);
 				}
 			}
 		}
@@ -228,6 +257,7 @@ void local_job_free(struct local_job *job)
 		xfree(t->user_msg);
 	}
 	xfree(job->tasks);
+	xfree(job->local);
 	xfree(job->failure);
 	pthread_mutex_destroy(&job->mu);
 	pthread_cond_destroy(&job->cond);
@@ -270,17 +300,29 @@ int local_job_run(struct local_job *job, struct spate_error *err)
 	job->start_ms = now_ms();
 
 	pthread_mutex_lock(&job->mu);
-	set_job_status(job, JOB_CREATED);
-	set_job_status(job, JOB_RUNNING);
-	for (int i = 0; i < job->ntasks; i++)
-		set_task_state_locked(job, &job->tasks[i], EXEC_SCHEDULED);
-	for (int i = 0; i < job->ntasks; i++)
-		set_task_state_locked(job, &job->tasks[i], EXEC_DEPLOYING);
+	if (!job->local) { /* in a TaskManager, the JobMaster owns these states */
+		set_job_status(job, JOB_CREATED);
+		set_job_status(job, JOB_RUNNING);
+		for (int i = 0; i < job->ntasks; i++)
+			set_task_state_locked(job, &job->tasks[i], EXEC_SCHEDULED);
+		for (int i = 0; i < job->ntasks; i++)
+			set_task_state_locked(job, &job->tasks[i], EXEC_DEPLOYING);
+	} else {
+		job->status = JOB_RUNNING;
+		for (int i = 0; i < job->ntasks; i++)
+			if (job->local[i])
+				job->tasks[i].state = EXEC_DEPLOYING;
+	}
+	bool canceled_early = atomic_load(&job->canceled);
 	pthread_mutex_unlock(&job->mu);
 
 	int started = 0;
-	for (int i = 0; i < job->ntasks; i++) {
+	for (int i = 0; i < job->ntasks && !canceled_early; i++) {
 		struct task *t = &job->tasks[i];
+		if (job->local && !job->local[i]) {
+			started++;
+			continue;
+		}
 		if (pthread_create(&t->thread, NULL, task_main, t) != 0) {
 			t->failure = xstrdup("cannot start the task's thread");
 			local_job_task_state(job, t, EXEC_FAILED);
@@ -295,7 +337,8 @@ int local_job_run(struct local_job *job, struct spate_error *err)
 	/* Tasks that never started count as terminal so the wait below ends. */
 	pthread_mutex_lock(&job->mu);
 	for (int i = started; i < job->ntasks; i++)
-		if (!execution_state_is_terminal(job->tasks[i].state)) {
+		if (!execution_state_is_terminal(job->tasks[i].state) &&
+		    (!job->local || job->local[i])) {
 			set_task_state_locked(job, &job->tasks[i], EXEC_CANCELED);
 			job->nterminal++;
 		}

@@ -42,10 +42,33 @@ struct local_job {
 	pthread_mutex_t print_mu; /* serializes the print sinks' writes to stdout */
 	int64_t start_ms;
 	int64_t end_ms;
+	/* In a TaskManager the job runs only some subtasks (local[k]); the others run
+	 * elsewhere and count as terminal here. Every state change of a local task is also
+	 * passed to state_hook (called with mu held). NULL/false on the embedded cluster. */
+	bool *local; /* owned, ntasks entries, or NULL = all local */
+	void (*state_hook)(void *arg, struct task *t, enum execution_state to);
+	void *state_hook_arg;
+};
+
+struct local_job_options {
+	const bool *local; /* copied; NULL = every subtask runs here */
+	void (*state_hook)(void *arg, struct task *t, enum execution_state to);
+	void *state_hook_arg;
 };
 
 struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg, void *lib_handle,
                                 const struct config *config, spate_result *result);
+/* As local_job_new, for a TaskManager's share of a job. Subpartitions whose consumer is not
+ * local are left without a gate (sub->gate == NULL) and gate channels whose producer is not
+ * local get no producer: the caller connects both through the network before running. */
+struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_graph *eg,
+                                        void *lib_handle, const struct config *config,
+                                        spate_result *result,
+                                        const struct local_job_options *opts);
+/* The task of subtask `subtask` of job vertex `jv`. */
+struct task *local_job_task(struct local_job *job, const struct job_vertex *jv, int subtask);
+/* Channel index in the consumer's gate of producer `producer` on input edge `e`. */
+int local_job_channel_index(const struct job_edge *e, int consumer, int producer);
 void local_job_free(struct local_job *job);
 /* Runs to a terminal state. Returns 0 if FINISHED, else SPATE_EJOBFAIL (err gets the
  * cause: "operator 'x' (subtask 1/2) failed: ...") or SPATE_ECANCELED. */

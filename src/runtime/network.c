@@ -67,6 +67,10 @@ struct buffer *buffer_pool_request(struct buffer_pool *p)
 void buffer_recycle(struct buffer *b)
 {
 	struct buffer_pool *p = b->pool;
+	if (p->recycle_hook) {
+		p->recycle_hook(p, b);
+		return;
+	}
 	pthread_mutex_lock(&p->mu);
 	b->next = p->free;
 	p->free = b;
@@ -158,6 +162,29 @@ void input_gate_wake(struct input_gate *g)
 	pthread_mutex_unlock(&g->mu);
 }
 
+struct buffer *input_gate_steal(struct input_gate *g, bool (*match)(const struct buffer *b, void *arg),
+                                void *arg)
+{
+	struct buffer *stolen = NULL, **stolen_tail = &stolen;
+	pthread_mutex_lock(&g->mu);
+	struct buffer **link = &g->head;
+	g->tail = NULL;
+	while (*link) {
+		struct buffer *b = *link;
+		if (match(b, arg)) {
+			*link = b->next;
+			b->next = NULL;
+			*stolen_tail = b;
+			stolen_tail = &b->next;
+		} else {
+			g->tail = b;
+			link = &b->next;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	return stolen;
+}
+
 /* ---- result partition ------------------------------------------------------------------ */
 
 static uint64_t splitmix(uint64_t *s)
@@ -195,7 +222,10 @@ static int hand_over(struct subpartition *sp)
 {
 	struct buffer *b = sp->current;
 	sp->current = NULL;
-	input_gate_push(sp->gate, b, sp->channel);
+	if (sp->remote_push)
+		sp->remote_push(sp->remote_arg, b);
+	else
+		input_gate_push(sp->gate, b, sp->channel);
 	return 0;
 }
 

@@ -15,10 +15,17 @@
  * own kind, in order with the data. A row larger than one buffer is split over several
  * SPAN buffers and reassembled on the consumer side.
  *
+ * A consumer in another process is reached through the data plane (network/netenv.h): a
+ * subpartition with a remote_push hook hands its buffers to the network instead of a gate,
+ * and the buffers of remote input channels come from pools with a recycle hook, so that
+ * recycling one gives credit back to its producer. Both hooks are tested once per buffer;
+ * the per-row path is the same for local and remote channels.
+ *
  * Threads: a partition is written only by its producer task's thread; a gate is read only
  * by its consumer task's thread; they meet at the gate's queue and the pool's free list,
  * each guarded by its own mutex. Locks are taken per buffer, never per row.
- * Lock order: gate.mu and pool.mu are never held together.
+ * Lock order: gate.mu and pool.mu are never held together. A recycle hook is called with
+ * no lock of this file held.
  */
 #ifndef SPATE_RUNTIME_NETWORK_H
 #define SPATE_RUNTIME_NETWORK_H
@@ -58,6 +65,11 @@ struct buffer_pool {
 	struct buffer *all;          /* owned array of capacity buffers */
 	uint8_t *memory;             /* owned: capacity * BUFFER_SIZE bytes */
 	const atomic_bool *canceled; /* borrowed: the job's cancel flag */
+	/* Optional, set after init by the owner of the pool's buffers (remote input channels):
+	 * buffer_recycle hands the buffer to this hook instead of the free list; the hook's
+	 * owner then guards free/nfree with its own lock. NULL for ordinary pools. */
+	void (*recycle_hook)(struct buffer_pool *p, struct buffer *b);
+	void *hook_arg; /* borrowed: for the hook */
 };
 
 int buffer_pool_init(struct buffer_pool *p, int capacity, const atomic_bool *canceled);
@@ -99,11 +111,23 @@ void input_gate_push(struct input_gate *g, struct buffer *b, int channel);
 struct buffer *input_gate_take(struct input_gate *g, bool *woken);
 /* Makes a blocked input_gate_take return (flush tick, cancel). Any thread. */
 void input_gate_wake(struct input_gate *g);
+/*
+ * Unlinks every queued buffer for which match(b, arg) is true, keeping the order of the
+ * rest; returns them as a list linked by next (returns new ownership of the buffers). Any
+ * thread; match is called with gate.mu held and must not lock.
+ */
+struct buffer *input_gate_steal(struct input_gate *g, bool (*match)(const struct buffer *b, void *arg),
+                                void *arg);
 
 struct subpartition {
 	struct input_gate *gate; /* borrowed: the consumer's gate */
 	int channel;             /* our channel index in that gate */
 	struct buffer *current;  /* partly filled buffer, or NULL */
+	/* Set while the consumer is in another process (netenv_register_subpartition), before
+	 * the producer starts and cleared after it ended: hand-overs go to remote_push (which
+	 * takes ownership of the buffer) instead of gate. */
+	void (*remote_push)(void *arg, struct buffer *b);
+	void *remote_arg; /* borrowed: for remote_push */
 };
 
 /* How a result partition picks subpartitions for a row. */

@@ -58,6 +58,12 @@ int sink_open(struct operator* op)
 {
 	struct task *t = op->task;
 	int p = t->ev->job_vertex->parallelism;
+	if (op->node->kind == OP_SINK_COLLECT && !t->job->result) {
+		task_fail(t, op, SPATE_EINVAL,
+		          "collect sinks run only on the embedded local cluster (no client to "
+		          "collect into)");
+		return SPATE_EINVAL;
+	}
 	switch (op->node->kind) {
 	case OP_SINK_PRINT:
 	case OP_SINK_TEXT: {

@@ -1,0 +1,135 @@
+/*
+ * jobmanager.h - the JobManager process: Dispatcher, ResourceManager, one JobMaster per job
+ * and the blob store, and the state they share.
+ *
+ * DESIGN. Each component runs on threads of its own:
+ *   - the ResourceManager has an acceptor thread for the RPC port, one reader thread per
+ *     TaskManager connection and a heartbeat thread (resource_manager.c);
+ *   - the Dispatcher serves the REST API on the HTTP server's threads (dispatcher.c);
+ *   - every JobMaster is a thread that lives from submission to the job's terminal state
+ *     and the release of its slots (job_master.c).
+ * They share one registry guarded by jm->mu: the TaskManagers with their slots and the
+ * jobs with their subtasks. jm->cond is broadcast on every change a JobMaster may wait for
+ * (slots freed or registered, task states, TaskManagers lost, cancel requests). Holding
+ * jm->mu, code may send RPC messages (a connection's write mutex nests inside jm->mu);
+ * nothing waits for a network reply while holding it.
+ */
+#ifndef SPATE_CLUSTER_JOBMANAGER_H
+#define SPATE_CLUSTER_JOBMANAGER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "graph/execution_graph.h"
+#include "graph/status.h"
+#include "rpc/rpc.h"
+
+struct jm_job;
+
+/* A registered TaskManager (ResourceManager's registry). */
+struct tm_entry {
+	char resource_id[80];
+	char host[64];
+	int data_port;
+	int nslots;
+	struct jm_job **slot_job; /* per slot: the job holding it, or NULL (free) */
+	struct rpc_conn *conn;
+	int64_t registered_ms;
+	int64_t last_heartbeat_ms;
+	bool registered; /* in jm->tms; false once lost or unregistered */
+	struct tm_entry *next;
+};
+
+/* One subtask as the JobMaster tracks it. */
+struct jm_task {
+	enum execution_state state;
+	int attempt;
+	struct tm_entry *tm; /* where it runs (NULL before deployment) */
+	int slot;
+	char *failure; /* owned */
+	int64_t start_ms, end_ms;
+};
+
+struct jm_job {
+	char id[33];
+	char *name;
+	enum job_status status;
+	int64_t timestamps[JOB_STATUS_COUNT]; /* when each status was entered (0 = never) */
+	int64_t start_ms, end_ms;
+	uint8_t *graph; /* the encoded StreamGraph (owned) */
+	size_t graph_len;
+	char blob_key[33];
+	uint64_t blob_size;
+	struct stream_graph *sg;    /* owned */
+	struct job_graph *jg;       /* owned */
+	struct execution_graph *eg; /* owned */
+	struct jm_task *tasks;      /* owned: all subtasks, vertex by vertex */
+	int ntasks;
+	int nslots_needed;
+	struct tm_entry **involved; /* TaskManagers it deployed to (owned array) */
+	bool *released;             /* per involved TaskManager: JobReleased received */
+	int ninvolved;
+	char *failure; /* root cause (owned), first wins */
+	bool cancel_requested;
+	bool slots_freed;
+	pthread_t master;
+	struct jm_job *next;
+};
+
+struct jobmanager {
+	struct config *config;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct tm_entry *tms;         /* guarded by: mu; registered TaskManagers */
+	struct jm_job *jobs;          /* guarded by: mu; newest first */
+	int readers;                  /* guarded by: mu; live TaskManager reader threads */
+	struct tm_entry *dead;        /* guarded by: mu; lost entries, freed at shutdown */
+	atomic_bool stopping;
+	int rpc_fd;
+	int rpc_port;
+	char rpc_host[64];
+	pthread_t acceptor, heartbeater;
+	struct http_server *rest;
+	char *blob_dir; /* owned */
+	char *address_file; /* owned: where the REST and RPC addresses were written */
+	int64_t heartbeat_interval_ms;
+	int64_t heartbeat_timeout_ms;
+	int64_t slot_request_timeout_ms;
+	char id[33];
+};
+
+/* Runs a JobManager in the foreground until SIGTERM/SIGINT. Returns the process exit code. */
+int jobmanager_main(struct config *config);
+
+/* ResourceManager (resource_manager.c). */
+int rm_start(struct jobmanager *jm, struct spate_error *err);
+void rm_stop(struct jobmanager *jm);
+int rm_total_slots(const struct jobmanager *jm);  /* caller holds mu */
+int rm_free_slots(const struct jobmanager *jm);   /* caller holds mu */
+int rm_count_tms(const struct jobmanager *jm);    /* caller holds mu */
+
+/* Blob store (blob_store.c): content-addressed job libraries. */
+int blob_put(const char *dir, const void *data, size_t len, char key[33], struct spate_error *err);
+/* Reads a blob (xmalloc'd) or NULL. */
+uint8_t *blob_get(const char *dir, const char *key, size_t *len);
+void blob_key_of(const void *data, size_t len, char key[33]);
+
+/* JobMaster (job_master.c). Caller holds mu for all but start. */
+int jobmaster_start(struct jobmanager *jm, struct jm_job *job, struct spate_error *err);
+void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char *job_id,
+                          int vertex, int subtask, int attempt, enum execution_state to,
+                          const char *failure);
+void jobmaster_released(struct jobmanager *jm, struct tm_entry *tm, const char *job_id);
+void jobmaster_tm_lost(struct jobmanager *jm, struct tm_entry *tm, const char *reason);
+void jobmaster_cancel(struct jobmanager *jm, struct jm_job *job);
+void jm_job_free(struct jm_job *job);
+
+/* Dispatcher (dispatcher.c). */
+int dispatcher_start(struct jobmanager *jm, struct spate_error *err);
+void dispatcher_stop(struct jobmanager *jm);
+struct jm_job *dispatcher_find(struct jobmanager *jm, const char *id); /* caller holds mu */
+
+#endif
