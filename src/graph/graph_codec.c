@@ -68,14 +68,10 @@ static const struct enum_map op_kind_map[] = {
 
 #define WIRE_PART(x) SPATE__GRAPH__STREAM_PARTITIONER__STREAM_##x
 static const struct enum_map partitioner_map[] = {
-    {PART_UNSPECIFIED, WIRE_PART(PART_UNSPECIFIED)},
-    {PART_FORWARD, WIRE_PART(PART_FORWARD)},
-    {PART_REBALANCE, WIRE_PART(PART_REBALANCE)},
-    {PART_RESCALE, WIRE_PART(PART_RESCALE)},
-    {PART_SHUFFLE, WIRE_PART(PART_SHUFFLE)},
-    {PART_BROADCAST, WIRE_PART(PART_BROADCAST)},
-    {PART_GLOBAL, WIRE_PART(PART_GLOBAL)},
-    {PART_HASH, WIRE_PART(PART_HASH)},
+    {PART_UNSPECIFIED, WIRE_PART(PART_UNSPECIFIED)}, {PART_FORWARD, WIRE_PART(PART_FORWARD)},
+    {PART_REBALANCE, WIRE_PART(PART_REBALANCE)},     {PART_RESCALE, WIRE_PART(PART_RESCALE)},
+    {PART_SHUFFLE, WIRE_PART(PART_SHUFFLE)},         {PART_BROADCAST, WIRE_PART(PART_BROADCAST)},
+    {PART_GLOBAL, WIRE_PART(PART_GLOBAL)},           {PART_HASH, WIRE_PART(PART_HASH)},
 };
 
 #define WIRE_CHAIN(x) SPATE__GRAPH__STREAM_CHAINING_STRATEGY__STREAM_##x
@@ -360,8 +356,8 @@ static int decode_key(const Spate__Graph__StreamKeySpecMsg *m, struct key_spec *
 	for (size_t i = 0; i < m->n_fields; i++)
 		if (m->fields[i] < 0)
 			return error_set(err, SPATE_EGRAPH,
-			                 "bad job graph: %s key field index %d is negative", subject,
-			                 (int)m->fields[i]);
+			                 "bad job graph: %s key field index %d is negative",
+			                 subject, (int)m->fields[i]);
 	if (m->n_fields > 0) {
 		dst->fields = xmalloc(sizeof *dst->fields * m->n_fields);
 		memcpy(dst->fields, m->fields, sizeof *dst->fields * m->n_fields);
@@ -383,10 +379,10 @@ static int decode_key(const Spate__Graph__StreamKeySpecMsg *m, struct key_spec *
 		return error_set(err, SPATE_EGRAPH, "bad job graph: %s key has no key schema",
 		                 subject);
 	if (dst->nfields > 0 && dst->key_schema->nfields != dst->nfields)
-		return error_set(err, SPATE_EGRAPH,
-		                 "bad job graph: %s key has %d fields but its key schema '%s' has %d",
-		                 subject, dst->nfields, dst->key_schema->text,
-		                 dst->key_schema->nfields);
+		return error_set(
+		    err, SPATE_EGRAPH,
+		    "bad job graph: %s key has %d fields but its key schema '%s' has %d", subject,
+		    dst->nfields, dst->key_schema->text, dst->key_schema->nfields);
 	return 0;
 }
 
@@ -394,8 +390,8 @@ static int decode_key(const Spate__Graph__StreamKeySpecMsg *m, struct key_spec *
  * Key fields must name fields of the rows the key is taken from, with the types the key
  * schema says: the runtime hashes and copies those fields without checking.
  */
-static int check_key_fields(const struct key_spec *k, const struct schema *in,
-                            const char *subject, struct spate_error *err)
+static int check_key_fields(const struct key_spec *k, const struct schema *in, const char *subject,
+                            struct spate_error *err)
 {
 	if (k->nfields <= 0)
 		return 0;
@@ -405,15 +401,17 @@ static int check_key_fields(const struct key_spec *k, const struct schema *in,
 	for (int i = 0; i < k->nfields; i++) {
 		int f = k->fields[i];
 		if (f >= in->nfields)
-			return error_set(err, SPATE_EGRAPH,
-			                 "bad job graph: %s key field index %d is out of range: input "
-			                 "schema '%s' has %d fields",
-			                 subject, f, in->text, in->nfields);
+			return error_set(
+			    err, SPATE_EGRAPH,
+			    "bad job graph: %s key field index %d is out of range: input "
+			    "schema '%s' has %d fields",
+			    subject, f, in->text, in->nfields);
 		if (k->key_schema->fields[i].type != in->fields[f].type)
-			return error_set(err, SPATE_EGRAPH,
-			                 "bad job graph: %s key schema '%s' does not match field %d "
-			                 "of input schema '%s'",
-			                 subject, k->key_schema->text, f, in->text);
+			return error_set(
+			    err, SPATE_EGRAPH,
+			    "bad job graph: %s key schema '%s' does not match field %d "
+			    "of input schema '%s'",
+			    subject, k->key_schema->text, f, in->text);
 	}
 	return 0;
 }
@@ -434,13 +432,13 @@ static int check_rows(const struct stream_node *n, const char *subject, struct s
 
 		if (left < ROW_HEADER_BYTES)
 			return error_set(err, SPATE_EGRAPH,
-			                 "bad job graph: %s collection row %llu is truncated", subject,
-			                 (unsigned long long)rows + 1);
+			                 "bad job graph: %s collection row %llu is truncated",
+			                 subject, (unsigned long long)rows + 1);
 		size = row_size_of(row);
 		if (size > left || row_validate(row, size) != 0)
 			return error_set(err, SPATE_EGRAPH,
-			                 "bad job graph: %s collection row %llu is corrupt", subject,
-			                 (unsigned long long)rows + 1);
+			                 "bad job graph: %s collection row %llu is corrupt",
+			                 subject, (unsigned long long)rows + 1);
 		if (n->out_schema) {
 			const struct schema *s = n->out_schema;
 			int nf = spate_row_field_count((const spate_row *)row);
@@ -451,18 +449,19 @@ static int check_rows(const struct stream_node *n, const char *subject, struct s
 				        (spate_type)(tag & ROW_TAG_TYPE) == s->fields[i].type;
 			}
 			if (!match)
-				return error_set(err, SPATE_EGRAPH,
-				                 "bad job graph: %s collection row %llu does not match "
-				                 "schema '%s'",
-				                 subject, (unsigned long long)rows + 1, s->text);
+				return error_set(
+				    err, SPATE_EGRAPH,
+				    "bad job graph: %s collection row %llu does not match "
+				    "schema '%s'",
+				    subject, (unsigned long long)rows + 1, s->text);
 		}
 		off += size;
 		rows++;
 	}
 	if (rows != n->data_count)
-		return error_set(err, SPATE_EGRAPH,
-		                 "bad job graph: %s has %llu collection rows but says %llu", subject,
-		                 (unsigned long long)rows, (unsigned long long)n->data_count);
+		return error_set(
+		    err, SPATE_EGRAPH, "bad job graph: %s has %llu collection rows but says %llu",
+		    subject, (unsigned long long)rows, (unsigned long long)n->data_count);
 	return 0;
 }
 
@@ -499,8 +498,8 @@ static int decode_params(const Spate__Graph__StreamNodeMsg *m, struct stream_nod
 		const Spate__Graph__StreamParamMsg *p = m->params[i];
 		if (!p->key || !p->value)
 			return error_set(err, SPATE_EGRAPH,
-			                 "bad job graph: %s param %zu has no key or no value", subject,
-			                 i + 1);
+			                 "bad job graph: %s param %zu has no key or no value",
+			                 subject, i + 1);
 		n->params[i].key = xstrdup(p->key);
 		n->params[i].value = xstrdup(p->value);
 		n->nparams++;
@@ -518,8 +517,8 @@ static int decode_node(struct stream_graph *g, int pos, const Spate__Graph__Stre
 
 	if (!m->has_id || m->id != pos + 1)
 		return error_set(err, SPATE_EGRAPH,
-		                 "bad job graph: node at position %d has id %d, expected %d", pos + 1,
-		                 m->has_id ? (int)m->id : 0, pos + 1);
+		                 "bad job graph: node at position %d has id %d, expected %d",
+		                 pos + 1, m->has_id ? (int)m->id : 0, pos + 1);
 	node_subject(subject, sizeof subject, pos + 1, m->name);
 	if (!m->has_kind)
 		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has no kind", subject);
@@ -541,10 +540,11 @@ static int decode_node(struct stream_graph *g, int pos, const Spate__Graph__Stre
 	n->max_parallelism = m->has_max_parallelism ? m->max_parallelism : -1;
 	if (n->max_parallelism != -1 &&
 	    (n->max_parallelism < 1 || n->max_parallelism > KEY_GROUP_UPPER_BOUND))
-		return error_set(err, SPATE_EGRAPH,
-		                 "bad job graph: %s has max parallelism %d: must be -1 or between 1 "
-		                 "and %d",
-		                 subject, n->max_parallelism, KEY_GROUP_UPPER_BOUND);
+		return error_set(
+		    err, SPATE_EGRAPH,
+		    "bad job graph: %s has max parallelism %d: must be -1 or between 1 "
+		    "and %d",
+		    subject, n->max_parallelism, KEY_GROUP_UPPER_BOUND);
 	n->non_parallel = m->non_parallel;
 	v = from_wire(chaining_map, ENUM_MAP_LEN(chaining_map), m->chaining);
 	if (v < 0)
@@ -592,9 +592,8 @@ static int decode_node(struct stream_graph *g, int pos, const Spate__Graph__Stre
 		                 subject);
 	v = from_wire(agg_map, ENUM_MAP_LEN(agg_map), m->agg);
 	if (v < 0)
-		return error_set(err, SPATE_EGRAPH,
-		                 "bad job graph: %s has unknown aggregation %d", subject,
-		                 (int)m->agg);
+		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has unknown aggregation %d",
+		                 subject, (int)m->agg);
 	n->agg = (enum agg_kind)v;
 	n->agg_field = m->agg_field;
 
@@ -631,8 +630,7 @@ static int decode_node(struct stream_graph *g, int pos, const Spate__Graph__Stre
 		n->data_len = m->data.len;
 	}
 	if ((uint64_t)(size_t)m->data_count != m->data_count)
-		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has too many rows",
-		                 subject);
+		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has too many rows", subject);
 	n->data_count = (size_t)m->data_count;
 	rc = check_rows(n, subject, err);
 	if (rc)
@@ -649,8 +647,8 @@ static int decode_edge(struct stream_graph *g, int pos, const Spate__Graph__Stre
 
 	if (!m->has_id || m->id != pos + 1)
 		return error_set(err, SPATE_EGRAPH,
-		                 "bad job graph: edge at position %d has id %d, expected %d", pos + 1,
-		                 m->has_id ? (int)m->id : 0, pos + 1);
+		                 "bad job graph: edge at position %d has id %d, expected %d",
+		                 pos + 1, m->has_id ? (int)m->id : 0, pos + 1);
 	snprintf(subject, sizeof subject, "edge %d", pos + 1);
 	if (!m->has_source_id || !m->has_target_id)
 		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has no %s node", subject,
@@ -662,7 +660,8 @@ static int decode_edge(struct stream_graph *g, int pos, const Spate__Graph__Stre
 		return error_set(err, SPATE_EGRAPH, "bad job graph: %s names unknown node %d",
 		                 subject, (int)m->target_id);
 	if (!m->has_partitioner)
-		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has no partitioner", subject);
+		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has no partitioner",
+		                 subject);
 	p = from_wire(partitioner_map, ENUM_MAP_LEN(partitioner_map), m->partitioner);
 	if (p < 0)
 		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has unknown partitioner %d",
@@ -673,8 +672,8 @@ static int decode_edge(struct stream_graph *g, int pos, const Spate__Graph__Stre
 		                 "was not finalized)",
 		                 subject);
 	if (m->type_number < 0)
-		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has type number %d",
-		                 subject, (int)m->type_number);
+		return error_set(err, SPATE_EGRAPH, "bad job graph: %s has type number %d", subject,
+		                 (int)m->type_number);
 	e = stream_graph_add_edge(g, g->nodes[m->source_id - 1], g->nodes[m->target_id - 1],
 	                          (enum partitioner)p, m->partitioner_explicit, m->type_number,
 	                          NULL);
@@ -732,16 +731,18 @@ static int check_finalized(const struct stream_graph *g, const Spate__Graph__Str
 		if (n->kind == OP_AGGREGATE) {
 			const struct schema *in = n->in_schema;
 			if (!in || n->agg_field < 0 || n->agg_field >= in->nfields)
-				return error_set(err, SPATE_EGRAPH,
-				                 "bad job graph: %s aggregates field %d, outside its "
-				                 "input schema '%s'",
-				                 subject, n->agg_field, in ? in->text : "");
+				return error_set(
+				    err, SPATE_EGRAPH,
+				    "bad job graph: %s aggregates field %d, outside its "
+				    "input schema '%s'",
+				    subject, n->agg_field, in ? in->text : "");
 			if (!is_numeric(in->fields[n->agg_field].type))
-				return error_set(err, SPATE_EGRAPH,
-				                 "bad job graph: %s aggregates field %d, which is %s, "
-				                 "not a number",
-				                 subject, n->agg_field,
-				                 type_name(in->fields[n->agg_field].type));
+				return error_set(
+				    err, SPATE_EGRAPH,
+				    "bad job graph: %s aggregates field %d, which is %s, "
+				    "not a number",
+				    subject, n->agg_field,
+				    type_name(in->fields[n->agg_field].type));
 		}
 	}
 	for (int i = 0; i < g->nedges; i++) {
@@ -770,16 +771,18 @@ static int decode_graph(const Spate__Graph__StreamGraphMsg *m, struct stream_gra
 	g->max_parallelism = m->has_max_parallelism ? m->max_parallelism : -1;
 	if (g->max_parallelism != -1 &&
 	    (g->max_parallelism < 1 || g->max_parallelism > KEY_GROUP_UPPER_BOUND))
-		return error_set(err, SPATE_EGRAPH,
-		                 "bad job graph: max parallelism %d: must be -1 or between 1 and %d",
-		                 g->max_parallelism, KEY_GROUP_UPPER_BOUND);
+		return error_set(
+		    err, SPATE_EGRAPH,
+		    "bad job graph: max parallelism %d: must be -1 or between 1 and %d",
+		    g->max_parallelism, KEY_GROUP_UPPER_BOUND);
 	if (m->has_chaining_enabled)
 		g->chaining_enabled = m->chaining_enabled;
 	if (m->has_buffer_timeout_ms) {
 		if (m->buffer_timeout_ms < -1)
-			return error_set(err, SPATE_EGRAPH,
-			                 "bad job graph: buffer timeout %lld ms: must be -1 or more",
-			                 (long long)m->buffer_timeout_ms);
+			return error_set(
+			    err, SPATE_EGRAPH,
+			    "bad job graph: buffer timeout %lld ms: must be -1 or more",
+			    (long long)m->buffer_timeout_ms);
 		g->buffer_timeout_ms = m->buffer_timeout_ms;
 	}
 	g->job_name = xstrdup(m->job_name);
@@ -833,7 +836,8 @@ struct stream_graph *stream_graph_decode(const uint8_t *buf, size_t len, struct 
 	if (!m->has_format_version || m->format_version != GRAPH_CODEC_FORMAT_VERSION) {
 		error_set(err, SPATE_ECORRUPT,
 		          "bad job graph: format version %u is not supported (expected %d)",
-		          m->has_format_version ? m->format_version : 0, GRAPH_CODEC_FORMAT_VERSION);
+		          m->has_format_version ? m->format_version : 0,
+		          GRAPH_CODEC_FORMAT_VERSION);
 		spate__graph__stream_graph_msg__free_unpacked(m, &codec_allocator);
 		return NULL;
 	}

@@ -92,11 +92,12 @@ struct conn {
 	char host[64];  /* client: the peer's data host and port (the sharing key) */
 	int port;
 	pthread_t reader, writer;
-	bool started;         /* both threads were created */
+	int nthreads;         /* threads created (reader, then writer); guarded by ne->mu */
 	atomic_int exited;    /* threads that returned */
 	pthread_cond_t wcond; /* the writer waits here (with ne->mu) */
 	bool open;            /* handshake done; guarded by ne->mu */
 	bool dead;            /* guarded by ne->mu */
+	bool fail_logged;     /* guarded by ne->mu */
 	/* server side: receiver id -> outbound (or &released_receiver) */
 	struct outbound **by_receiver;
 	uint32_t nby_receiver;
@@ -456,17 +457,13 @@ static void conn_fail(struct conn *c, bool warn, const char *fmt, ...)
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
 
-	struct failed_channel *failed;
-	int nfailed;
+	/* The line is written before the socket is shut down, so that a peer seeing the close
+	 * can rely on it being logged; fail_logged makes it one line per connection. */
 	pthread_mutex_lock(&ne->mu);
-	bool was_dead = c->dead;
-	bool stopping = ne->stopping;
-	struct buffer *recycle = conn_kill(ne, c, &failed, &nfailed);
-	netenv_failure_fn fn = ne->on_failure;
-	void *arg = ne->on_failure_arg;
+	bool first = !c->dead && !c->fail_logged && !ne->stopping;
+	c->fail_logged = true;
 	pthread_mutex_unlock(&ne->mu);
-
-	if (!was_dead && !stopping) {
+	if (first) {
 		if (warn)
 			log_warn("data connection %s %s closed: %s", c->client ? "to" : "from",
 			         c->peer, why);
@@ -474,6 +471,14 @@ static void conn_fail(struct conn *c, bool warn, const char *fmt, ...)
 			log_info("data connection %s %s closed: %s", c->client ? "to" : "from",
 			         c->peer, why);
 	}
+
+	struct failed_channel *failed;
+	int nfailed;
+	pthread_mutex_lock(&ne->mu);
+	struct buffer *recycle = conn_kill(ne, c, &failed, &nfailed);
+	netenv_failure_fn fn = ne->on_failure;
+	void *arg = ne->on_failure_arg;
+	pthread_mutex_unlock(&ne->mu);
 	recycle_list(recycle);
 	for (int i = 0; i < nfailed; i++) {
 		if (fn)
@@ -631,7 +636,7 @@ static void *reader_main(void *arg)
 {
 	struct conn *c = arg;
 	struct netenv *ne = c->ne;
-	char name[32];
+	char name[128];
 	snprintf(name, sizeof name, "data-in %s", c->peer);
 	log_set_thread_name(name);
 
@@ -650,8 +655,8 @@ static void *reader_main(void *arg)
 			struct data_frame f;
 			size_t used;
 			if (!handshaken && have - off >= 5 && buf[off + 4] != DATA_HELLO) {
-				snprintf(why, sizeof why, "expected handshake, got %s frame",
-				         data_frame_type_name(buf[off + 4]));
+				snprintf(why, sizeof why, "expected handshake, got frame type %u",
+				         (unsigned)buf[off + 4]);
 				problem = why;
 				break;
 			}
@@ -853,7 +858,7 @@ static void client_writer(struct conn *c)
 static void *writer_main(void *arg)
 {
 	struct conn *c = arg;
-	char name[32];
+	char name[128];
 	snprintf(name, sizeof name, "data-out %s", c->peer);
 	log_set_thread_name(name);
 	if (c->client)
@@ -877,32 +882,31 @@ static struct conn *conn_new(struct netenv *ne, int fd, bool client, const char 
 	return c;
 }
 
-/* Starts c's threads; on failure c is dead. Caller holds ne->mu and has linked c. */
+/* Starts c's threads; on failure c is dead (a started reader ends by itself). Caller holds
+ * ne->mu and has linked c. */
 static int conn_start(struct conn *c)
 {
 	if (pthread_create(&c->reader, NULL, reader_main, c) != 0)
 		goto fail;
-	if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
-		c->dead = true;
-		shutdown(c->fd, SHUT_RDWR);
-		pthread_join(c->reader, NULL);
+	c->nthreads = 1;
+	if (pthread_create(&c->writer, NULL, writer_main, c) != 0)
 		goto fail;
-	}
-	c->started = true;
+	c->nthreads = 2;
 	return 0;
 fail:
 	c->dead = true;
-	atomic_store(&c->exited, 2);
+	c->fail_logged = true;
+	shutdown(c->fd, SHUT_RDWR);
 	return SPATE_ENOMEM;
 }
 
 /* Joins c's threads and frees it (c is unlinked and dead). */
 static void conn_free(struct conn *c)
 {
-	if (c->started) {
+	if (c->nthreads > 0)
 		pthread_join(c->reader, NULL);
+	if (c->nthreads > 1)
 		pthread_join(c->writer, NULL);
-	}
 	close(c->fd);
 	for (uint32_t i = 0; i < c->nchans; i++)
 		xfree(c->chans[i]);
@@ -919,7 +923,7 @@ static struct conn *reap_dead(struct netenv *ne)
 	struct conn *reaped = NULL;
 	for (struct conn **p = &ne->conns; *p;) {
 		struct conn *c = *p;
-		if (!c->client && c->dead && atomic_load(&c->exited) == 2) {
+		if (!c->client && c->dead && atomic_load(&c->exited) == c->nthreads) {
 			*p = c->next;
 			c->next = reaped;
 			reaped = c;
@@ -946,8 +950,17 @@ static void *acceptor_main(void *arg)
 		struct sockaddr_storage sa;
 		socklen_t salen = sizeof sa;
 		int fd = accept4(ne->listen_fd, (struct sockaddr *)&sa, &salen, SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* Out of descriptors: do not spin on a listen socket that stays
+				 * readable. */
+				log_warn("data server cannot accept: %s", strerror(errno));
+				struct timespec ts = {0, 100 * 1000000};
+				nanosleep(&ts, NULL);
+			}
 			continue;
+		}
 		set_nodelay(fd);
 		char host[64] = "?", serv[16] = "?", peer[96];
 		getnameinfo((struct sockaddr *)&sa, salen, host, sizeof host, serv, sizeof serv,
