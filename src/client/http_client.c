@@ -93,10 +93,10 @@ static char *make_url(const char *base, const char *path)
 static int easy_setup(CURL *h, const char *url, struct sink *sink, char *errbuf)
 {
 	CURLcode rc = CURLE_OK;
-#define SET(opt, val)                                          \
-	do {                                                   \
-		if (rc == CURLE_OK)                            \
-			rc = curl_easy_setopt(h, opt, val);    \
+#define SET(opt, val)                                       \
+	do {                                                \
+		if (rc == CURLE_OK)                         \
+			rc = curl_easy_setopt(h, opt, val); \
 	} while (0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
@@ -147,8 +147,8 @@ static int perform(CURL *h, const char *base, const char *method, const char *pa
 		                 reason);
 	case CURLE_OPERATION_TIMEDOUT:
 		if (connect_us == 0)
-			return error_set(err, SPATE_ECONNECT, "cannot reach the JobManager at %s: %s",
-			                 base, reason);
+			return error_set(err, SPATE_ECONNECT,
+			                 "cannot reach the JobManager at %s: %s", base, reason);
 		return error_set(err, SPATE_EIO,
 		                 "no answer to '%s %s' from the JobManager at %s within %ld s",
 		                 method, path, base, HTTP_CLIENT_TIMEOUT_MS / 1000);
@@ -158,10 +158,11 @@ static int perform(CURL *h, const char *base, const char *method, const char *pa
 		                 reason);
 	case CURLE_WRITE_ERROR:
 		if (sink->overflow)
-			return error_set(err, SPATE_EIO,
-			                 "the answer to '%s %s' from the JobManager at %s is larger "
-			                 "than %zu bytes",
-			                 method, path, base, HTTP_CLIENT_MAX_RESPONSE_BYTES);
+			return error_set(
+			    err, SPATE_EIO,
+			    "the answer to '%s %s' from the JobManager at %s is larger "
+			    "than %zu bytes",
+			    method, path, base, HTTP_CLIENT_MAX_RESPONSE_BYTES);
 		/* fall through */
 	default:
 		return error_set(err, SPATE_EIO, "'%s %s' to the JobManager at %s failed: %s",

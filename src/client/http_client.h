@@ -16,7 +16,7 @@
 #include "core/error.h"
 
 #define HTTP_CLIENT_CONNECT_TIMEOUT_MS 5000L /* give up connecting after this */
-#define HTTP_CLIENT_TIMEOUT_MS 120000L        /* give up on the whole call after this */
+#define HTTP_CLIENT_TIMEOUT_MS 120000L       /* give up on the whole call after this */
 #define HTTP_CLIENT_MAX_RESPONSE_BYTES ((size_t)256 << 20) /* larger answers are an error */
 
 struct http_result {

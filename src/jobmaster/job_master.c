@@ -448,6 +448,16 @@ static void *master_main(void *arg)
 
 	while (!all_tasks_terminal(job))
 		pthread_cond_wait(&jm->cond, &jm->mu);
+	/* A TaskManager cancels a job on its own only when something broke (its JobManager
+	 * connection or a data connection): without a cancel request that is a failure. */
+	for (int k = 0; k < job->ntasks && !job->failure && !job->cancel_requested; k++)
+		if (job->tasks[k].state == EXEC_CANCELED) {
+			char name[512];
+			task_name(job, k, name, sizeof name, NULL, NULL);
+			job->failure = xasprintf("%s was canceled by TaskManager %s without a request "
+			                         "(a data connection failed)",
+			                         name, job->tasks[k].tm ? job->tasks[k].tm->resource_id : "?");
+		}
 	if (job->failure) {
 		set_status(job, JOB_FAILING);
 		set_status(job, JOB_FAILED);

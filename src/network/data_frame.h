@@ -35,9 +35,9 @@
 #define DATA_PROTOCOL_MAGIC 0x53504454u /* "SPDT" */
 #define DATA_PROTOCOL_VERSION 1u
 
-#define DATA_FRAME_HEADER_BYTES 5   /* u32 length + u8 type */
-#define DATA_FRAME_BUFFER_FIXED 9   /* receiver + kind + backlog, before the payload */
-#define DATA_FRAME_CONTROL_MAX 64   /* bytes of the largest frame other than BUFFER */
+#define DATA_FRAME_HEADER_BYTES 5 /* u32 length + u8 type */
+#define DATA_FRAME_BUFFER_FIXED 9 /* receiver + kind + backlog, before the payload */
+#define DATA_FRAME_CONTROL_MAX 64 /* bytes of the largest frame other than BUFFER */
 #define DATA_FRAME_MAX_LENGTH (1 + DATA_FRAME_BUFFER_FIXED + BUFFER_SIZE)
 #define DATA_FRAME_MAX_BYTES (4 + DATA_FRAME_MAX_LENGTH)
 
@@ -60,16 +60,16 @@ enum data_frame_type {
 
 struct data_frame {
 	enum data_frame_type type;
-	uint32_t receiver;              /* all but HELLO */
-	uint32_t magic;                 /* HELLO */
-	uint32_t version;               /* HELLO */
-	enum buffer_kind kind;          /* BUFFER */
-	uint32_t backlog;               /* BUFFER: buffers queued behind this one */
-	const uint8_t *payload;         /* BUFFER: borrowed from the parsed bytes */
-	uint32_t payload_len;           /* BUFFER: bytes, <= BUFFER_SIZE */
-	struct partition_id partition;  /* PARTITION_REQUEST */
-	uint32_t credit;                /* PARTITION_REQUEST (initial), ADD_CREDIT */
-	const char *error;              /* set when parsing failed: a static message */
+	uint32_t receiver;             /* all but HELLO */
+	uint32_t magic;                /* HELLO */
+	uint32_t version;              /* HELLO */
+	enum buffer_kind kind;         /* BUFFER */
+	uint32_t backlog;              /* BUFFER: buffers queued behind this one */
+	const uint8_t *payload;        /* BUFFER: borrowed from the parsed bytes */
+	uint32_t payload_len;          /* BUFFER: bytes, <= BUFFER_SIZE */
+	struct partition_id partition; /* PARTITION_REQUEST */
+	uint32_t credit;               /* PARTITION_REQUEST (initial), ADD_CREDIT */
+	const char *error;             /* set when parsing failed: a static message */
 };
 
 /*

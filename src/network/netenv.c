@@ -22,10 +22,10 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
-#define MAX_RECEIVERS 65536        /* receiver ids per connection */
-#define MAX_CREDIT (1 << 20)       /* credit a subpartition may hold */
-#define WRITE_BATCH 16             /* buffers per sendmsg */
-#define CONNECT_TIMEOUT_MS 5000    /* connecting to a peer's data port */
+#define MAX_RECEIVERS 65536     /* receiver ids per connection */
+#define MAX_CREDIT (1 << 20)    /* credit a subpartition may hold */
+#define WRITE_BATCH 16          /* buffers per sendmsg */
+#define CONNECT_TIMEOUT_MS 5000 /* connecting to a peer's data port */
 #define READ_BUFFER_BYTES (2 * DATA_FRAME_MAX_BYTES)
 
 struct conn;
@@ -87,9 +87,9 @@ struct conn {
 	struct conn *next; /* in ne->conns */
 	struct netenv *ne;
 	int fd;
-	bool client;    /* opened by us: consumer side */
-	char peer[96];  /* "host:port" for log lines */
-	char host[64];  /* client: the peer's data host and port (the sharing key) */
+	bool client;   /* opened by us: consumer side */
+	char peer[96]; /* "host:port" for log lines */
+	char host[64]; /* client: the peer's data host and port (the sharing key) */
 	int port;
 	pthread_t reader, writer;
 	int nthreads;         /* threads created (reader, then writer); guarded by ne->mu */
@@ -119,12 +119,12 @@ struct netenv {
 	int buffers_per_channel;
 	int floating_per_gate;
 	atomic_int handshake_timeout_ms;
-	bool stopping;                 /* guarded by mu */
-	struct conn *conns;            /* guarded by mu */
-	struct outbound *outbounds;    /* guarded by mu */
-	struct remote_gate *gates;     /* guarded by mu */
-	netenv_failure_fn on_failure;  /* guarded by mu */
-	void *on_failure_arg;          /* guarded by mu */
+	bool stopping;                /* guarded by mu */
+	struct conn *conns;           /* guarded by mu */
+	struct outbound *outbounds;   /* guarded by mu */
+	struct remote_gate *gates;    /* guarded by mu */
+	netenv_failure_fn on_failure; /* guarded by mu */
+	void *on_failure_arg;         /* guarded by mu */
 };
 
 static bool partition_id_equal(const struct partition_id *a, const struct partition_id *b)
@@ -1061,8 +1061,7 @@ static int dial(const char *host, int port, struct spate_error *err)
 }
 
 /* The live connection to host:port, opened (with its handshake) if needed. */
-static struct conn *get_conn(struct netenv *ne, const char *host, int port,
-                             struct spate_error *err)
+static struct conn *get_conn(struct netenv *ne, const char *host, int port, struct spate_error *err)
 {
 	pthread_mutex_lock(&ne->connect_mu);
 	pthread_mutex_lock(&ne->mu);
@@ -1122,9 +1121,10 @@ struct netenv *netenv_start(const char *bind_host, int port, int buffers_per_cha
                             int floating_per_gate, struct spate_error *err)
 {
 	if (buffers_per_channel < 1 || floating_per_gate < 0) {
-		error_set(err, SPATE_EINVAL,
-		          "invalid network buffers: %d per channel (at least 1), %d floating per gate",
-		          buffers_per_channel, floating_per_gate);
+		error_set(
+		    err, SPATE_EINVAL,
+		    "invalid network buffers: %d per channel (at least 1), %d floating per gate",
+		    buffers_per_channel, floating_per_gate);
 		return NULL;
 	}
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -1249,8 +1249,9 @@ int netenv_register_subpartition(struct netenv *ne, const struct partition_id *i
 		ob = ob->next;
 	if (ob && (ob->sp || ob->dropped)) {
 		pthread_mutex_unlock(&ne->mu);
-		return error_set(err, SPATE_EINVAL, "subpartition %u.%u.%u.%u is already registered",
-		                 id->vertex, id->subtask, id->output, id->subpartition);
+		return error_set(err, SPATE_EINVAL,
+		                 "subpartition %u.%u.%u.%u is already registered", id->vertex,
+		                 id->subtask, id->output, id->subpartition);
 	}
 	if (!ob) {
 		ob = xcalloc(1, sizeof *ob);
@@ -1328,8 +1329,8 @@ int netenv_connect_channel(struct netenv *ne, const char *host, int port,
 	if (rg) {
 		for (int i = 0; i < rg->nchans; i++)
 			if (rg->chans[i]->channel == channel) {
-				rc = error_set(err, SPATE_EINVAL, "input channel %d is already connected",
-				               channel);
+				rc = error_set(err, SPATE_EINVAL,
+				               "input channel %d is already connected", channel);
 				goto out;
 			}
 	}

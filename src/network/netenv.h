@@ -75,10 +75,10 @@ void netenv_set_handshake_timeout(struct netenv *ne, int timeout_ms);
 void netenv_set_failure_handler(struct netenv *ne, netenv_failure_fn fn, void *arg);
 /* Counts for tests and metrics (a snapshot). */
 struct netenv_stats {
-	int connections;       /* live connections, both directions */
-	int registered;        /* subpartitions registered by producers here */
-	int pending_requests;  /* partition requests waiting for their producer to register */
-	int remote_channels;   /* input channels of this process fed by a remote producer */
+	int connections;      /* live connections, both directions */
+	int registered;       /* subpartitions registered by producers here */
+	int pending_requests; /* partition requests waiting for their producer to register */
+	int remote_channels;  /* input channels of this process fed by a remote producer */
 };
 void netenv_get_stats(struct netenv *ne, struct netenv_stats *out);
 /* Closes all connections, joins all threads, frees everything still registered. Call after

@@ -42,19 +42,19 @@
 #define TEXT_PLAIN "text/plain; charset=UTF-8"
 
 struct route {
-	char *method;   /* owned */
-	char **segs;    /* owned; ":name" for a parameter */
+	char *method; /* owned */
+	char **segs;  /* owned; ":name" for a parameter */
 	int nsegs;
 	http_handler h;
 	void *arg;
 };
 
 struct http_server {
-	char *bind_address;    /* owned; as given, for messages */
-	int port;              /* requested, then bound */
-	size_t max_body_bytes; /* raw or multipart body limit */
+	char *bind_address;     /* owned; as given, for messages */
+	int port;               /* requested, then bound */
+	size_t max_body_bytes;  /* raw or multipart body limit */
 	unsigned int timeout_s; /* idle connection timeout, 0 = none */
-	struct route *routes;  /* written before start only */
+	struct route *routes;   /* written before start only */
 	int nroutes, routes_cap;
 	http_handler fallback;
 	void *fallback_arg;
@@ -64,17 +64,17 @@ struct http_server {
 /* One request; lives on its connection's thread from the first access call to completion. */
 struct request_state {
 	struct http_server *server;
-	bool multipart;                /* Content-Type multipart/form-data */
-	bool too_large;                /* more than max_body_bytes arrived */
-	bool malformed;                /* the multipart body did not parse */
-	bool responded;                /* a response was queued on the first call */
-	uint64_t received;             /* body bytes read, dropped ones included */
-	uint8_t *body;                 /* raw body, NUL-terminated */
-	size_t body_len, body_cap;     /* bytes */
-	struct MHD_PostProcessor *pp;  /* multipart only */
-	struct http_part *parts;       /* multipart parts */
+	bool multipart;               /* Content-Type multipart/form-data */
+	bool too_large;               /* more than max_body_bytes arrived */
+	bool malformed;               /* the multipart body did not parse */
+	bool responded;               /* a response was queued on the first call */
+	uint64_t received;            /* body bytes read, dropped ones included */
+	uint8_t *body;                /* raw body, NUL-terminated */
+	size_t body_len, body_cap;    /* bytes */
+	struct MHD_PostProcessor *pp; /* multipart only */
+	struct http_part *parts;      /* multipart parts */
 	int nparts, parts_cap;
-	size_t part_cap;               /* bytes allocated for parts[nparts - 1].data */
+	size_t part_cap; /* bytes allocated for parts[nparts - 1].data */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -184,8 +184,8 @@ static bool same_str(const char *a, const char *b)
 /* MHD's post processor calls this for every piece of every part, off = offset in the part. */
 static enum MHD_Result on_part_data(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *filename, const char *content_type,
-                                    const char *transfer_encoding, const char *data,
-                                    uint64_t off, size_t size)
+                                    const char *transfer_encoding, const char *data, uint64_t off,
+                                    size_t size)
 {
 	struct request_state *st = cls;
 	struct http_part *p = st->nparts ? &st->parts[st->nparts - 1] : NULL;
@@ -378,9 +378,8 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *s = cls;
 	struct request_state *st = *con_cls;
@@ -401,7 +400,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			if (declared - s->max_body_bytes > DRAIN_CAP_BYTES) {
 				/* Too much to read and drop: answer now; MHD closes afterwards. */
 				struct http_response resp = {0};
-				http_respond_error(&resp, 413, "request body is larger than %zu bytes",
+				http_respond_error(&resp, 413,
+				                   "request body is larger than %zu bytes",
 				                   s->max_body_bytes);
 				st->responded = true;
 				return send_response(conn, &resp, NULL);
@@ -411,7 +411,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (ct && strncasecmp(ct, MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA,
 		                      strlen(MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA)) == 0) {
 			st->multipart = true;
-			st->pp = MHD_create_post_processor(conn, POST_BUFFER_BYTES, on_part_data, st);
+			st->pp =
+			    MHD_create_post_processor(conn, POST_BUFFER_BYTES, on_part_data, st);
 			if (!st->pp)
 				st->malformed = true; /* e.g. no boundary */
 		} else if (declared > 0) {
@@ -432,7 +433,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				st->too_large = true;
 				request_state_drop_body(st);
 			}
-			return st->received - s->max_body_bytes > DRAIN_CAP_BYTES ? MHD_NO : MHD_YES;
+			return st->received - s->max_body_bytes > DRAIN_CAP_BYTES ? MHD_NO
+			                                                          : MHD_YES;
 		}
 		if (st->too_large || st->malformed)
 			return MHD_YES;
@@ -579,10 +581,9 @@ int http_server_start(struct http_server *s, struct spate_error *err)
 	                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
 	s->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_TIMEOUT, s->timeout_s,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-	    s, MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_TIMEOUT, s->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
 	if (!s->daemon) {
 		int e = probe_bind_errno(&sa);
 		if (e)
@@ -592,7 +593,8 @@ int http_server_start(struct http_server *s, struct spate_error *err)
 		                 "cannot listen on %s:%d: the HTTP server failed to start",
 		                 s->bind_address, s->port);
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	if (info && info->port)
 		s->port = info->port;
 	log_info("Rest endpoint listening at %s:%d", s->bind_address, s->port);

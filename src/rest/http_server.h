@@ -40,12 +40,12 @@ struct http_part {
 
 /* A request as a handler sees it. Everything is borrowed and valid only during the call. */
 struct http_request {
-	const char *method;   /* "GET", "POST", "PATCH", "DELETE", ... */
-	const char *path;     /* URL path, percent-decoded, without the query string */
-	char **params;        /* values of the route's :params, in pattern order */
-	int nparams;          /* 0 for the fallback handler */
-	const uint8_t *body;  /* raw body (non-multipart), NUL-terminated; "" when empty */
-	size_t body_len;      /* bytes, not counting the NUL */
+	const char *method;      /* "GET", "POST", "PATCH", "DELETE", ... */
+	const char *path;        /* URL path, percent-decoded, without the query string */
+	char **params;           /* values of the route's :params, in pattern order */
+	int nparams;             /* 0 for the fallback handler */
+	const uint8_t *body;     /* raw body (non-multipart), NUL-terminated; "" when empty */
+	size_t body_len;         /* bytes, not counting the NUL */
 	struct http_part *parts; /* multipart parts (files and plain fields), in body order */
 	int nparts;
 	void *impl; /* private: for http_query */
@@ -66,8 +66,7 @@ struct http_response {
 #define HTTP_JSON "application/json; charset=UTF-8"
 
 /* Runs on a connection thread (see above). arg is the pointer given at registration. */
-typedef void (*http_handler)(void *arg, const struct http_request *req,
-                             struct http_response *resp);
+typedef void (*http_handler)(void *arg, const struct http_request *req, struct http_response *resp);
 
 /*
  * Returns a new, not yet listening server (free with http_server_free). bind_address is an

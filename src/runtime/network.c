@@ -162,8 +162,8 @@ void input_gate_wake(struct input_gate *g)
 	pthread_mutex_unlock(&g->mu);
 }
 
-struct buffer *input_gate_steal(struct input_gate *g, bool (*match)(const struct buffer *b, void *arg),
-                                void *arg)
+struct buffer *input_gate_steal(struct input_gate *g,
+                                bool (*match)(const struct buffer *b, void *arg), void *arg)
 {
 	struct buffer *stolen = NULL, **stolen_tail = &stolen;
 	pthread_mutex_lock(&g->mu);

@@ -116,8 +116,8 @@ void input_gate_wake(struct input_gate *g);
  * rest; returns them as a list linked by next (returns new ownership of the buffers). Any
  * thread; match is called with gate.mu held and must not lock.
  */
-struct buffer *input_gate_steal(struct input_gate *g, bool (*match)(const struct buffer *b, void *arg),
-                                void *arg);
+struct buffer *input_gate_steal(struct input_gate *g,
+                                bool (*match)(const struct buffer *b, void *arg), void *arg);
 
 struct subpartition {
 	struct input_gate *gate; /* borrowed: the consumer's gate */

@@ -97,6 +97,26 @@ static void state_hook(void *arg, struct task *t, enum execution_state to)
 	             to == EXEC_FAILED ? t->failure : NULL);
 }
 
+/* netenv's handler: a remote input channel broke (its producer's TaskManager went away or
+ * sent bad data). The job cannot go on here: cancel its local subtasks; the JobMaster
+ * learns the cause from the lost TaskManager or sees the unrequested cancel. */
+static void channel_failed(void *arg, struct input_gate *g, int channel, const char *why)
+{
+	struct taskmanager *tm = arg;
+	pthread_mutex_lock(&tm->mu);
+	for (struct tm_job *j = tm->jobs; j; j = j->next) {
+		if (!j->lj)
+			continue;
+		for (int k = 0; k < j->lj->ntasks; k++)
+			if (j->lj->tasks[k].has_gate && &j->lj->tasks[k].gate == g) {
+				log_warn("Input channel %d of %s failed: %s. Cancelling job %s here.",
+				         channel, j->lj->tasks[k].name, why, j->id);
+				local_job_cancel(j->lj);
+			}
+	}
+	pthread_mutex_unlock(&tm->mu);
+}
+
 /* ---- one job ------------------------------------------------------------------------------- */
 
 static int write_file(const char *path, const void *data, size_t len)
@@ -590,6 +610,7 @@ int taskmanager_main(struct config *config)
 		fprintf(stderr, "spate: %s\n", err.msg);
 		goto out_dir;
 	}
+	netenv_set_failure_handler(tm->net, channel_failed, tm);
 	const char *rid = config_get(config, "taskmanager.resource-id");
 	if (rid)
 		snprintf(tm->resource_id, sizeof tm->resource_id, "%s", rid);
