@@ -467,11 +467,7 @@ int dispatcher_start(struct jobmanager *jm, struct spate_error *err)
 	http_server_route(jm->rest, "GET", "/overview", h_overview, jm);
 	http_server_route(jm->rest, "GET", "/taskmanagers", h_taskmanagers, jm);
 	http_server_route(jm->rest, "GET", "/config", h_config, jm);
-	int rc = http_server_start(jm->rest, err);
-	if (rc < 0)
-		return rc;
-	log_info("Rest endpoint listening at %s:%d", addr, http_server_port(jm->rest));
-	return 0;
+	return http_server_start(jm->rest, err); /* logs "Rest endpoint listening at ..." */
 }
 
 void dispatcher_stop(struct jobmanager *jm)
