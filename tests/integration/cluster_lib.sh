@@ -5,6 +5,8 @@
 # loop.
 
 CL_DIR="$TMP/cluster"
+# In ASan builds the daemons check for leaks when they shut down (see cluster_finish).
+export LSAN_OPTIONS="suppressions=$SPATE_SRC/tests/integration/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 REST=
 RPC_PORT=
 JM_PID=
@@ -125,4 +127,34 @@ hwm_kb() {
 probe_oracle() {
 	awk -v n="$1" -v k="$2" 'BEGIN { for (i = 0; i < n; i++) s[i % k] += i % 1000
 	                                 for (key in s) print key, s[key] }' | sort
+}
+
+# cluster_finish: stops every daemon still running with SIGTERM (a clean shutdown), waits
+# for each to exit, and fails if a daemon exited non-zero or its log shows a sanitizer
+# report (ASan, LSan at exit, UBSan, TSan). Cluster tests call it last.
+cluster_finish() {
+	local pid i=0 rc bad=0
+	for pid in "$JM_PID" "${TM_PIDS[@]}"; do
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${TM_PIDS[@]}" "$JM_PID"; do
+		[ -n "$pid" ] || continue
+		rc=0
+		# bounded by the test's own timeout; a daemon that hangs on SIGTERM fails the test there
+		wait "$pid" 2>/dev/null || rc=$?
+		# 137/143 = killed by the test itself (kill -9 / SIGTERM before exit): not a shutdown failure
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne 137 ] && [ "$rc" -ne 143 ] && [ "$rc" -ne 127 ]; then
+			note "daemon $pid exited with status $rc"
+			bad=1
+		fi
+	done
+	if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' \
+		"$CL_DIR"/*.log >/dev/null 2>&1; then
+		grep -hE -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' \
+			"$CL_DIR"/*.log | head -60 >&2
+		fail "a daemon's log shows a sanitizer report"
+	fi
+	[ "$bad" -eq 0 ] || { cluster_dump; fail "a daemon did not shut down cleanly"; }
+	JM_PID=
+	TM_PIDS=()
 }

@@ -52,3 +52,5 @@ for i in 0 1; do
 	# The rows generated (~300 MB) would not fit; bounded pools keep the peak far below.
 	[ "$hwm" -lt $((base + 65536)) ] || fail "tm-$i peaked at $hwm KiB (started at $base KiB)"
 done
+
+cluster_finish

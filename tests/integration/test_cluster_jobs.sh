@@ -63,3 +63,5 @@ expect_rc next 0
 cat "$TMP/next"/part-* | sort >"$TMP/next.actual"
 probe_oracle 50000 13 >"$TMP/next.expected"
 expect_same "$TMP/next.expected" "$TMP/next.actual" "the job after the failed one"
+
+cluster_finish

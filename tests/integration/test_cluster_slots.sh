@@ -69,3 +69,5 @@ cat "$TMP/groups"/part-* | sort >"$TMP/groups.actual"
 probe_oracle 200000 97 >"$TMP/groups.expected"
 expect_same "$TMP/groups.expected" "$TMP/groups.actual" "two slot sharing groups: per-key sums"
 wait_until 20 "all 9 slots free at the end" overview_is slots-available 9
+
+cluster_finish

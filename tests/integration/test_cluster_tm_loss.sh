@@ -61,3 +61,5 @@ cat "$TMP/after2"/part-* | sort >"$TMP/after2.actual"
 probe_oracle 40000 19 >"$TMP/after2.expected"
 expect_same "$TMP/after2.expected" "$TMP/after2.actual" "job after losing tm-2"
 kill -0 "$JM_PID" || fail "the JobManager died"
+
+cluster_finish
