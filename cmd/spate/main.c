@@ -182,8 +182,9 @@ static int cmd_run(int argc, char **argv, enum client_mode mode)
 	if (mode == CLIENT_RUN) {
 		have_cluster = cluster_client_address(cfg, m_option, cluster, sizeof cluster) == 0;
 		if (detached && !have_cluster) {
-			fprintf(stderr, "spate: detached mode needs a session cluster: start one with "
-			                "`spate cluster start` or pass -m host:port\n");
+			fprintf(stderr,
+			        "spate: detached mode needs a session cluster: start one with "
+			        "`spate cluster start` or pass -m host:port\n");
 			goto out;
 		}
 	}
@@ -283,7 +284,8 @@ static int cmd_cluster_tool(int argc, char **argv)
 	}
 	int nargs = argc - first;
 	if (is_cluster) {
-		if (nargs < 1 || (strcmp(argv[first], "start") != 0 && strcmp(argv[first], "stop") != 0)) {
+		if (nargs < 1 ||
+		    (strcmp(argv[first], "start") != 0 && strcmp(argv[first], "stop") != 0)) {
 			fprintf(stderr, "spate: usage: spate cluster start|stop [-D key=value]\n");
 			rc = EXIT_USAGE;
 			goto out;
@@ -293,7 +295,8 @@ static int cmd_cluster_tool(int argc, char **argv)
 		                        NULL, seen);
 		if (more < 0 || more < argc - first) {
 			if (more >= 0)
-				fprintf(stderr, "spate: unexpected argument '%s'\n", argv[first + more]);
+				fprintf(stderr, "spate: unexpected argument '%s'\n",
+				        argv[first + more]);
 			rc = EXIT_USAGE;
 			goto out;
 		}
@@ -329,8 +332,7 @@ static int cmd_cluster_tool(int argc, char **argv)
 		if (!which)
 			which = LIST_RUNNING | LIST_SCHEDULED;
 		rc = cluster_client_list(address, which, &err) < 0 ? 1 : 0;
-	} else if (strlen(argv[first]) != 32 ||
-	           strspn(argv[first], "0123456789abcdef") != 32) {
+	} else if (strlen(argv[first]) != 32 || strspn(argv[first], "0123456789abcdef") != 32) {
 		fprintf(stderr, "spate: bad job id '%s': expected 32 lowercase hex characters\n",
 		        argv[first]);
 		rc = 1;
@@ -365,9 +367,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1, CLIENT_RUN);
 	if (strcmp(cmd, "info") == 0)
 		return cmd_run(argc - 1, argv + 1, CLIENT_INFO);
-	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "cancel") == 0 ||
-	    strcmp(cmd, "cluster") == 0 || strcmp(cmd, "jobmanager") == 0 ||
-	    strcmp(cmd, "taskmanager") == 0)
+	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "cancel") == 0 || strcmp(cmd, "cluster") == 0 ||
+	    strcmp(cmd, "jobmanager") == 0 || strcmp(cmd, "taskmanager") == 0)
 		return cmd_cluster_tool(argc - 1, argv + 1);
 	fprintf(stderr, "spate: unknown command '%s' (see spate --help)\n", cmd);
 	return EXIT_USAGE;

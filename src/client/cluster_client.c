@@ -91,11 +91,19 @@ int cluster_client_submit(const char *address, struct job_graph *jg, const char 
 	snprintf(request, sizeof request, "{\"jobId\":\"%s\"}", jg->job_id);
 	const char *base = strrchr(lib_path, '/') ? strrchr(lib_path, '/') + 1 : lib_path;
 	struct http_upload parts[] = {
-	    {.name = "request", .data = request, .len = strlen(request),
+	    {.name = "request",
+	     .data = request,
+	     .len = strlen(request),
 	     .content_type = "application/json"},
-	    {.name = "jobgraph", .filename = "job.graph", .data = graph, .len = glen,
+	    {.name = "jobgraph",
+	     .filename = "job.graph",
+	     .data = graph,
+	     .len = glen,
 	     .content_type = "application/octet-stream"},
-	    {.name = "library", .filename = base, .data = lib, .len = lib_len,
+	    {.name = "library",
+	     .filename = base,
+	     .data = lib,
+	     .len = lib_len,
 	     .content_type = "application/octet-stream"},
 	};
 	struct http_result r = {0};
@@ -128,8 +136,8 @@ int cluster_client_submit(const char *address, struct job_graph *jg, const char 
 			return SPATE_EIO;
 		const char *s = json_string_value(json_object_get(st, "status"));
 		if (s && strcmp(s, last) != 0) {
-			printf("Job %s (%s) switched from state %s to %s.\n", jg->job_name, jg->job_id,
-			       last, s);
+			printf("Job %s (%s) switched from state %s to %s.\n", jg->job_name,
+			       jg->job_id, last, s);
 			fflush(stdout);
 			snprintf(last, sizeof last, "%s", s);
 		}
@@ -176,8 +184,7 @@ static int by_start(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static const char *const DASHES =
-    "--------------------------------------------------------------";
+static const char *const DASHES = "--------------------------------------------------------------";
 
 int cluster_client_list(const char *address, int which, struct spate_error *err)
 {
@@ -188,7 +195,8 @@ int cluster_client_list(const char *address, int which, struct spate_error *err)
 		return SPATE_EIO;
 	json_t *jobs = json_object_get(o, "jobs");
 	size_t n = json_array_size(jobs);
-	json_t **running = xcalloc(n + 1, sizeof *running), **scheduled = xcalloc(n + 1, sizeof *running),
+	json_t **running = xcalloc(n + 1, sizeof *running),
+	       **scheduled = xcalloc(n + 1, sizeof *running),
 	       **terminated = xcalloc(n + 1, sizeof *running);
 	size_t nr = 0, ns = 0, nt = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -66,10 +66,11 @@ static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_resu
 	if (x->opts->cluster) {
 		for (int i = 0; i < g->nnodes; i++)
 			if (g->nodes[i]->kind == OP_SINK_COLLECT) {
-				rc = error_set(&e, SPATE_EINVAL,
-				               "operator '%s' collects results into the client, which "
-				               "only the embedded local cluster supports",
-				               g->nodes[i]->name);
+				rc = error_set(
+				    &e, SPATE_EINVAL,
+				    "operator '%s' collects results into the client, which "
+				    "only the embedded local cluster supports",
+				    g->nodes[i]->name);
 				break;
 			}
 		if (rc == 0)

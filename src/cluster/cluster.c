@@ -120,8 +120,10 @@ static pid_t spawn_daemon(const char *daemon, int index, const char *logdir, cha
 	exe[n] = '\0';
 	char host[128];
 	host_name(host, sizeof host);
-	char *logf = xasprintf("%s/spate-%s-%s-%d-%s.log", logdir, user_name(), daemon, index, host);
-	char *outf = xasprintf("%s/spate-%s-%s-%d-%s.out", logdir, user_name(), daemon, index, host);
+	char *logf =
+	    xasprintf("%s/spate-%s-%s-%d-%s.log", logdir, user_name(), daemon, index, host);
+	char *outf =
+	    xasprintf("%s/spate-%s-%s-%d-%s.out", logdir, user_name(), daemon, index, host);
 	char **argv = xcalloc((size_t)(3 + 2 * (nextra + noverrides) + 1), sizeof *argv);
 	int a = 0;
 	argv[a++] = exe;
@@ -186,8 +188,7 @@ static int read_pids(const char *path, pid_t *pids, int cap)
 
 static bool is_local_host(const char *h)
 {
-	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
-	       strcmp(h, "::1") == 0;
+	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0;
 }
 
 int cluster_start(const struct config *c, char **overrides, int noverrides)
@@ -229,8 +230,9 @@ int cluster_start(const struct config *c, char **overrides, int noverrides)
 	while (now_ms() < deadline) {
 		int status;
 		if (waitpid(jm, &status, WNOHANG) == jm) {
-			fprintf(stderr, "spate: the JobManager exited at start-up; see %s/spate-%s-"
-			                "jobmanager-0-%s.log\n",
+			fprintf(stderr,
+			        "spate: the JobManager exited at start-up; see %s/spate-%s-"
+			        "jobmanager-0-%s.log\n",
 			        logdir, user_name(), host);
 			unlink(jm_pidf);
 			goto out;
@@ -241,7 +243,8 @@ int cluster_start(const struct config *c, char **overrides, int noverrides)
 		sleep_ms(5);
 	}
 	if (!rpc[0]) {
-		fprintf(stderr, "spate: the JobManager did not publish its addresses within 15 s\n");
+		fprintf(stderr,
+		        "spate: the JobManager did not publish its addresses within 15 s\n");
 		goto out;
 	}
 	char *colon = strrchr(rpc, ':');
@@ -273,13 +276,14 @@ int cluster_start(const struct config *c, char **overrides, int noverrides)
 			w = "localhost";
 		}
 		if (!is_local_host(w)) {
-			fprintf(stderr, "spate: skipping worker '%s': only local workers are started\n",
-			        w);
+			fprintf(stderr,
+			        "spate: skipping worker '%s': only local workers are started\n", w);
 			continue;
 		}
 		printf("Starting taskexecutor daemon on host %s.\n", host);
 		fflush(stdout);
-		pid_t tm = spawn_daemon("taskmanager", ntm, logdir, extra, 2, overrides, noverrides);
+		pid_t tm =
+		    spawn_daemon("taskmanager", ntm, logdir, extra, 2, overrides, noverrides);
 		if (tm < 0) {
 			fprintf(stderr, "spate: cannot start a TaskManager: %s\n", strerror(errno));
 			ok = false;
@@ -347,7 +351,8 @@ static int stop_pids(const char *pidf, const char *what, const char *host)
 	}
 	for (int i = 0; i < n; i++)
 		if (alive(pids[i])) {
-			printf("Stopping %s daemon (pid: %d) on host %s.\n", what, (int)pids[i], host);
+			printf("Stopping %s daemon (pid: %d) on host %s.\n", what, (int)pids[i],
+			       host);
 			kill(pids[i], SIGTERM);
 		}
 	fflush(stdout);
@@ -358,8 +363,8 @@ static int stop_pids(const char *pidf, const char *what, const char *host)
 			sleep_ms(5);
 		}
 		if (alive(pids[i])) {
-			fprintf(stderr, "spate: %s (pid %d) did not stop within 10 s: killing it\n", what,
-			        (int)pids[i]);
+			fprintf(stderr, "spate: %s (pid %d) did not stop within 10 s: killing it\n",
+			        what, (int)pids[i]);
 			kill(pids[i], SIGKILL);
 		}
 	}

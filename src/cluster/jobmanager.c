@@ -59,7 +59,8 @@ int jobmanager_main(struct config *config)
 	random_hex(jm->id);
 	jm->heartbeat_interval_ms = config_get_duration_ms(config, "heartbeat.interval", 10000);
 	jm->heartbeat_timeout_ms = config_get_duration_ms(config, "heartbeat.timeout", 50000);
-	jm->slot_request_timeout_ms = config_get_duration_ms(config, "slot.request.timeout", 300000);
+	jm->slot_request_timeout_ms =
+	    config_get_duration_ms(config, "slot.request.timeout", 300000);
 	int exit_code = 1;
 	struct spate_error err = {0};
 
@@ -68,8 +69,8 @@ int jobmanager_main(struct config *config)
 		jm->blob_dir = xasprintf("%s/blobStore-%s", bd, jm->id);
 		mkdir(bd, 0755);
 		if (mkdir(jm->blob_dir, 0700) < 0) {
-			fprintf(stderr, "spate: cannot create blob directory '%s': %s\n", jm->blob_dir,
-			        strerror(errno));
+			fprintf(stderr, "spate: cannot create blob directory '%s': %s\n",
+			        jm->blob_dir, strerror(errno));
 			goto out;
 		}
 	} else {

@@ -83,17 +83,17 @@ struct jobmanager {
 	struct config *config;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct tm_entry *tms;         /* guarded by: mu; registered TaskManagers */
-	struct jm_job *jobs;          /* guarded by: mu; newest first */
-	int readers;                  /* guarded by: mu; live TaskManager reader threads */
-	struct tm_entry *dead;        /* guarded by: mu; lost entries, freed at shutdown */
+	struct tm_entry *tms;  /* guarded by: mu; registered TaskManagers */
+	struct jm_job *jobs;   /* guarded by: mu; newest first */
+	int readers;           /* guarded by: mu; live TaskManager reader threads */
+	struct tm_entry *dead; /* guarded by: mu; lost entries, freed at shutdown */
 	atomic_bool stopping;
 	int rpc_fd;
 	int rpc_port;
 	char rpc_host[64];
 	pthread_t acceptor, heartbeater;
 	struct http_server *rest;
-	char *blob_dir; /* owned */
+	char *blob_dir;     /* owned */
 	char *address_file; /* owned: where the REST and RPC addresses were written */
 	int64_t heartbeat_interval_ms;
 	int64_t heartbeat_timeout_ms;
@@ -107,9 +107,9 @@ int jobmanager_main(struct config *config);
 /* ResourceManager (resource_manager.c). */
 int rm_start(struct jobmanager *jm, struct spate_error *err);
 void rm_stop(struct jobmanager *jm);
-int rm_total_slots(const struct jobmanager *jm);  /* caller holds mu */
-int rm_free_slots(const struct jobmanager *jm);   /* caller holds mu */
-int rm_count_tms(const struct jobmanager *jm);    /* caller holds mu */
+int rm_total_slots(const struct jobmanager *jm); /* caller holds mu */
+int rm_free_slots(const struct jobmanager *jm);  /* caller holds mu */
+int rm_count_tms(const struct jobmanager *jm);   /* caller holds mu */
 
 /* Blob store (blob_store.c): content-addressed job libraries. */
 int blob_put(const char *dir, const void *data, size_t len, char key[33], struct spate_error *err);

@@ -60,8 +60,7 @@ static bool is_shared_library(const uint8_t *p, size_t n)
 	return eh->e_type == ET_DYN;
 }
 
-static void count_tasks(const struct jm_job *job, int counts[EXEC_STATE_COUNT], int first,
-                        int n)
+static void count_tasks(const struct jm_job *job, int counts[EXEC_STATE_COUNT], int first, int n)
 {
 	memset(counts, 0, sizeof(int) * EXEC_STATE_COUNT);
 	for (int k = first; k < first + n && k < job->ntasks; k++)
@@ -99,16 +98,18 @@ static json_t *job_overview_json(const struct jm_job *job)
 			last = job->timestamps[s];
 	json_t *tasks = tasks_json(counts, true);
 	json_object_set_new(tasks, "total", json_integer(job->ntasks));
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "jid", job->id,
-	                 "name", job->name, "state", job_status_name(job->status), "start-time",
-	                 (json_int_t)job->start_ms, "end-time",
-	                 (json_int_t)(job->end_ms ? job->end_ms : -1), "duration",
-	                 (json_int_t)duration_of(job->start_ms, job->end_ms), "last-modification",
-	                 (json_int_t)last, "tasks", tasks, "jobType", "STREAMING",
-	                 "schedulerType", "Default");
+	return json_pack(
+	    "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "jid", job->id, "name", job->name,
+	    "state", job_status_name(job->status), "start-time", (json_int_t)job->start_ms,
+	    "end-time", (json_int_t)(job->end_ms ? job->end_ms : -1), "duration",
+	    (json_int_t)duration_of(job->start_ms, job->end_ms), "last-modification",
+	    (json_int_t)last, "tasks", tasks, "jobType", "STREAMING", "schedulerType", "Default");
 }
 
-static struct jobmanager *jm_of(void *arg) { return arg; }
+static struct jobmanager *jm_of(void *arg)
+{
+	return arg;
+}
 
 /* ---- handlers ----------------------------------------------------------------------------- */
 
@@ -136,7 +137,8 @@ static void h_submit(void *arg, const struct http_request *req, struct http_resp
 		const char *id = json_string_value(json_object_get(r, "jobId"));
 		if (id && !is_job_id(id)) {
 			json_decref(r);
-			http_respond_error(resp, 400, "bad jobId: expected 32 lowercase hex characters");
+			http_respond_error(resp, 400,
+			                   "bad jobId: expected 32 lowercase hex characters");
 			return;
 		}
 		if (id)
@@ -236,8 +238,8 @@ static struct jm_job *job_param(struct jobmanager *jm, const struct http_request
 {
 	const char *id = req->nparams > 0 ? req->params[0] : "";
 	if (!is_job_id(id)) {
-		http_respond_error(resp, 400, "bad job id '%s': expected 32 lowercase hex characters",
-		                   id);
+		http_respond_error(resp, 400,
+		                   "bad job id '%s': expected 32 lowercase hex characters", id);
 		return NULL;
 	}
 	pthread_mutex_lock(&jm->mu);
@@ -282,7 +284,7 @@ static void h_job(void *arg, const struct http_request *req, struct http_respons
 		/* A vertex's status: the "highest" of its subtasks' states, as Flink aggregates. */
 		enum execution_state vs = EXEC_CREATED;
 		static const enum execution_state order[] = {
-		    EXEC_FAILED,   EXEC_CANCELING,    EXEC_CANCELED, EXEC_RUNNING, EXEC_INITIALIZING,
+		    EXEC_FAILED,    EXEC_CANCELING, EXEC_CANCELED, EXEC_RUNNING, EXEC_INITIALIZING,
 		    EXEC_DEPLOYING, EXEC_SCHEDULED, EXEC_FINISHED, EXEC_CREATED};
 		for (size_t i = 0; i < sizeof order / sizeof *order; i++)
 			if (counts[order[i]] > 0) {
@@ -295,17 +297,16 @@ static void h_job(void *arg, const struct http_request *req, struct http_respons
 			maxp = jv->max_parallelism;
 		json_array_append_new(
 		    vertices,
-		    json_pack("{s:s, s:s, s:i, s:i, s:s, s:I, s:I, s:I, s:o, s:s}", "id", jv->id,
-		              "name", jv->name, "parallelism", jv->parallelism, "maxParallelism",
-		              jv->max_parallelism, "status", execution_state_name(vs), "start-time",
-		              (json_int_t)start, "end-time",
-		              (json_int_t)(vs == EXEC_FINISHED || vs == EXEC_CANCELED ||
-		                                   vs == EXEC_FAILED
-		                               ? end
-		                               : -1),
-		              "duration", (json_int_t)(start > 0 ? duration_of(start, end) : -1),
-		              "tasks", tasks_json(counts, false), "slotSharingGroupId",
-		              jv->slot_sharing_group));
+		    json_pack(
+		        "{s:s, s:s, s:i, s:i, s:s, s:I, s:I, s:I, s:o, s:s}", "id", jv->id, "name",
+		        jv->name, "parallelism", jv->parallelism, "maxParallelism",
+		        jv->max_parallelism, "status", execution_state_name(vs), "start-time",
+		        (json_int_t)start, "end-time",
+		        (json_int_t)(vs == EXEC_FINISHED || vs == EXEC_CANCELED || vs == EXEC_FAILED
+		                         ? end
+		                         : -1),
+		        "duration", (json_int_t)(start > 0 ? duration_of(start, end) : -1), "tasks",
+		        tasks_json(counts, false), "slotSharingGroupId", jv->slot_sharing_group));
 		base += jv->parallelism;
 	}
 	json_object_set_new(o, "maxParallelism", json_integer(maxp));
@@ -316,9 +317,9 @@ static void h_job(void *arg, const struct http_request *req, struct http_respons
 	json_t *pj = json_loads(plan, 0, NULL);
 	xfree(plan);
 	if (pj)
-		json_object_set_new(o, "plan", json_incref(json_object_get(pj, "plan")
-		                                               ? json_object_get(pj, "plan")
-		                                               : pj));
+		json_object_set_new(
+		    o, "plan",
+		    json_incref(json_object_get(pj, "plan") ? json_object_get(pj, "plan") : pj));
 	json_decref(pj);
 	http_respond_json(resp, 200, o);
 }
@@ -344,12 +345,12 @@ static void h_job_result(void *arg, const struct http_request *req, struct http_
 	if (!job_status_is_globally_terminal(job->status)) {
 		o = json_pack("{s:{s:s}}", "status", "id", "IN_PROGRESS");
 	} else {
-		json_t *r = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:{}}", "jobId", job->id,
-		                      "jobName", job->name, "jobStatus",
-		                      job_status_name(job->status), "netRuntime",
-		                      (json_int_t)(job->end_ms - job->start_ms), "startTime",
-		                      (json_int_t)job->start_ms, "endTime", (json_int_t)job->end_ms,
-		                      "success", job->status == JOB_FINISHED, "accumulatorResults");
+		json_t *r =
+		    json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:{}}", "jobId", job->id,
+		              "jobName", job->name, "jobStatus", job_status_name(job->status),
+		              "netRuntime", (json_int_t)(job->end_ms - job->start_ms), "startTime",
+		              (json_int_t)job->start_ms, "endTime", (json_int_t)job->end_ms,
+		              "success", job->status == JOB_FINISHED, "accumulatorResults");
 		if (job->failure)
 			json_object_set_new(r, "failure-cause",
 			                    json_pack("{s:s, s:s}", "class",
@@ -421,11 +422,11 @@ static void h_taskmanagers(void *arg, const struct http_request *req, struct htt
 		char path[128];
 		snprintf(path, sizeof path, "tcp://%s:%d", tm->host, tm->data_port);
 		json_array_append_new(
-		    arr, json_pack("{s:s, s:s, s:i, s:i, s:I, s:i, s:i, s:b}", "id", tm->resource_id,
-		                   "path", path, "dataPort", tm->data_port, "jmxPort", -1,
-		                   "timeSinceLastHeartbeat",
-		                   (json_int_t)(now - tm->last_heartbeat_ms), "slotsNumber",
-		                   tm->nslots, "freeSlots", nfree, "blocked", false));
+		    arr,
+		    json_pack("{s:s, s:s, s:i, s:i, s:I, s:i, s:i, s:b}", "id", tm->resource_id,
+		              "path", path, "dataPort", tm->data_port, "jmxPort", -1,
+		              "timeSinceLastHeartbeat", (json_int_t)(now - tm->last_heartbeat_ms),
+		              "slotsNumber", tm->nslots, "freeSlots", nfree, "blocked", false));
 	}
 	pthread_mutex_unlock(&jm->mu);
 	http_respond_json(resp, 200, json_pack("{s:o}", "taskmanagers", arr));
@@ -434,14 +435,14 @@ static void h_taskmanagers(void *arg, const struct http_request *req, struct htt
 static void h_config(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct jobmanager *jm = jm_of(arg);
-	json_t *o = json_pack(
-	    "{s:I, s:s, s:i, s:s, s:s, s:{s:b, s:b, s:b, s:b}}", "refresh-interval",
-	    (json_int_t)config_get_int(jm->config, "web.refresh-interval", 3000), "timezone-name",
-	    "Coordinated Universal Time", "timezone-offset", 0, "flink-version", "spate-0.1.0",
-	    "flink-revision", "", "features", "web-submit",
-	    config_get_bool(jm->config, "web.submit.enable", true), "web-cancel",
-	    config_get_bool(jm->config, "web.cancel.enable", true), "web-rescale", false,
-	    "web-history", false);
+	json_t *o =
+	    json_pack("{s:I, s:s, s:i, s:s, s:s, s:{s:b, s:b, s:b, s:b}}", "refresh-interval",
+	              (json_int_t)config_get_int(jm->config, "web.refresh-interval", 3000),
+	              "timezone-name", "Coordinated Universal Time", "timezone-offset", 0,
+	              "flink-version", "spate-0.1.0", "flink-revision", "", "features",
+	              "web-submit", config_get_bool(jm->config, "web.submit.enable", true),
+	              "web-cancel", config_get_bool(jm->config, "web.cancel.enable", true),
+	              "web-rescale", false, "web-history", false);
 	http_respond_json(resp, 200, o);
 }
 

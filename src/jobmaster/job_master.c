@@ -156,8 +156,8 @@ void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char
 	struct jm_job *job = find_job(jm, job_id);
 	int k = job && job->jg ? task_index(job, vertex, subtask) : -1;
 	if (k < 0 || job->tasks[k].tm != tm || job->tasks[k].attempt != attempt) {
-		log_warn("Ignoring a state update from %s for unknown task %s/%d/%d", tm->resource_id,
-		         job_id, vertex, subtask);
+		log_warn("Ignoring a state update from %s for unknown task %s/%d/%d",
+		         tm->resource_id, job_id, vertex, subtask);
 		return;
 	}
 	struct jm_task *t = &job->tasks[k];
@@ -240,8 +240,10 @@ static void add_involved(struct jm_job *job, struct tm_entry *tm)
 	for (int i = 0; i < job->ninvolved; i++)
 		if (job->involved[i] == tm)
 			return;
-	job->involved = xrealloc(job->involved, (size_t)(job->ninvolved + 1) * sizeof *job->involved);
-	job->released = xrealloc(job->released, (size_t)(job->ninvolved + 1) * sizeof *job->released);
+	job->involved =
+	    xrealloc(job->involved, (size_t)(job->ninvolved + 1) * sizeof *job->involved);
+	job->released =
+	    xrealloc(job->released, (size_t)(job->ninvolved + 1) * sizeof *job->released);
 	job->involved[job->ninvolved] = tm;
 	job->released[job->ninvolved] = false;
 	job->ninvolved++;
@@ -263,7 +265,8 @@ static void assign(struct jm_job *job, const struct slot_ref *slots)
 			groups[ngroups] = jg->vertices[v]->slot_sharing_group;
 			int maxp = 0;
 			for (int w = v; w < jg->nvertices; w++)
-				if (strcmp(jg->vertices[w]->slot_sharing_group, groups[ngroups]) == 0 &&
+				if (strcmp(jg->vertices[w]->slot_sharing_group, groups[ngroups]) ==
+				        0 &&
 				    jg->vertices[w]->parallelism > maxp)
 					maxp = jg->vertices[w]->parallelism;
 			base[ngroups++] = next;
@@ -303,7 +306,7 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 	}
 	Spate__Rpc__TaskDeployment *tds = xcalloc((size_t)job->ntasks, sizeof *tds);
 	Spate__Rpc__TaskDeployment **tdp = xcalloc((size_t)job->ntasks, sizeof *tdp);
-	char (*alloc_ids)[33] = xcalloc((size_t)job->ntasks, sizeof *alloc_ids);
+	char(*alloc_ids)[33] = xcalloc((size_t)job->ntasks, sizeof *alloc_ids);
 	for (int i = 0; i < job->ninvolved; i++) {
 		struct tm_entry *tm = job->involved[i];
 		Spate__Rpc__DeployTasks d = SPATE__RPC__DEPLOY_TASKS__INIT;
@@ -339,11 +342,11 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 			n++;
 			set_task(job, k, EXEC_DEPLOYING);
 			struct job_vertex *jv = job->jg->vertices[v];
-			log_info("Deploying %s (%d/%d) (attempt #%d) with attempt id %s and vertex id "
-			         "%s_%d to %s @ %s (dataPort=%d) with allocation id %s",
-			         jv->name, s + 1, jv->parallelism, t->attempt,
-			         attempt_id, jv->id, s,
-			         tm->resource_id, tm->host, tm->data_port, alloc_ids[k]);
+			log_info(
+			    "Deploying %s (%d/%d) (attempt #%d) with attempt id %s and vertex id "
+			    "%s_%d to %s @ %s (dataPort=%d) with allocation id %s",
+			    jv->name, s + 1, jv->parallelism, t->attempt, attempt_id, jv->id, s,
+			    tm->resource_id, tm->host, tm->data_port, alloc_ids[k]);
 		}
 		d.n_tasks = n;
 		if (rpc_send_body(tm->conn, SPATE__RPC__ENVELOPE__BODY_DEPLOY, &d) < 0) {
@@ -424,12 +427,13 @@ static void *master_main(void *arg)
 		goto done;
 	}
 	if (rm_free_slots(jm) < job->nslots_needed) {
-		char *why = xasprintf(
-		    "NoResourceAvailableException: Could not acquire the minimum required resources "
-		    "within slot.request.timeout (%lld ms): the job needs %d slots, the cluster has "
-		    "%d slots on %d TaskManagers, %d of them free",
-		    (long long)jm->slot_request_timeout_ms, job->nslots_needed, rm_total_slots(jm),
-		    rm_count_tms(jm), rm_free_slots(jm));
+		char *why = xasprintf("NoResourceAvailableException: Could not acquire the minimum "
+		                      "required resources "
+		                      "within slot.request.timeout (%lld ms): the job needs %d "
+		                      "slots, the cluster has "
+		                      "%d slots on %d TaskManagers, %d of them free",
+		                      (long long)jm->slot_request_timeout_ms, job->nslots_needed,
+		                      rm_total_slots(jm), rm_count_tms(jm), rm_free_slots(jm));
 		log_info("%s", why);
 		for (int k = 0; k < job->ntasks; k++) {
 			job->tasks[k].failure = xstrdup(why);
@@ -454,9 +458,10 @@ static void *master_main(void *arg)
 		if (job->tasks[k].state == EXEC_CANCELED) {
 			char name[512];
 			task_name(job, k, name, sizeof name, NULL, NULL);
-			job->failure = xasprintf("%s was canceled by TaskManager %s without a request "
-			                         "(a data connection failed)",
-			                         name, job->tasks[k].tm ? job->tasks[k].tm->resource_id : "?");
+			job->failure =
+			    xasprintf("%s was canceled by TaskManager %s without a request "
+			              "(a data connection failed)",
+			              name, job->tasks[k].tm ? job->tasks[k].tm->resource_id : "?");
 		}
 	if (job->failure) {
 		set_status(job, JOB_FAILING);

@@ -786,13 +786,15 @@ static void server_writer(struct conn *c)
 		}
 		pthread_mutex_unlock(&ne->mu);
 		int rc = send_all(c->fd, iov, niov);
+		/* Recycle before giving up the in-flight count: once it drops to zero,
+		 * netenv_unregister_subpartition may return and the pool be freed. */
+		for (int i = 0; i < n; i++)
+			buffer_recycle(bufs[i]);
 		pthread_mutex_lock(&ne->mu);
 		for (int i = 0; i < n; i++)
 			owners[i]->inflight--;
 		pthread_cond_broadcast(&ne->cond);
 		pthread_mutex_unlock(&ne->mu);
-		for (int i = 0; i < n; i++)
-			buffer_recycle(bufs[i]);
 		if (rc < 0) {
 			conn_fail(c, true, "write failed: %s", strerror(-rc));
 			return;

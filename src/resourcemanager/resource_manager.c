@@ -135,8 +135,7 @@ static struct tm_entry *register_tm(struct jobmanager *jm, struct rpc_conn *c,
                                     size_t why_cap)
 {
 	if (!r->resource_id || !*r->resource_id || strlen(r->resource_id) >= 80 ||
-	    r->num_slots < 1 || r->num_slots > 4096 || r->data_port == 0 ||
-	    r->data_port > 65535) {
+	    r->num_slots < 1 || r->num_slots > 4096 || r->data_port == 0 || r->data_port > 65535) {
 		snprintf(why, why_cap, "malformed registration");
 		return NULL;
 	}
@@ -185,8 +184,8 @@ static void *reader_main(void *arg)
 	int hs_timeout = jm->heartbeat_timeout_ms < HANDSHAKE_TIMEOUT_MS
 	                     ? (int)jm->heartbeat_timeout_ms
 	                     : HANDSHAKE_TIMEOUT_MS;
-	if (rpc_handshake(c, "jobmanager", jm->id, hs_timeout, peer, sizeof peer, why,
-	                  sizeof why) < 0) {
+	if (rpc_handshake(c, "jobmanager", jm->id, hs_timeout, peer, sizeof peer, why, sizeof why) <
+	    0) {
 		log_warn("Closing RPC connection from %s: %s", c->peer, why);
 		goto out;
 	}
@@ -232,7 +231,8 @@ static void *reader_main(void *arg)
 out:
 	pthread_mutex_lock(&jm->mu);
 	if (tm)
-		unregister_locked(jm, tm, atomic_load(&jm->stopping) ? "JobManager shutting down" : why);
+		unregister_locked(jm, tm,
+		                  atomic_load(&jm->stopping) ? "JobManager shutting down" : why);
 	else
 		rpc_conn_free(c);
 	jm->readers--;

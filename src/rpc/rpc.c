@@ -120,7 +120,8 @@ int rpc_listen(const char *host, int port, int *bound, struct spate_error *err)
 {
 	struct sockaddr_in sa;
 	if (resolve(host, port, &sa) < 0)
-		return error_set(err, SPATE_EIO, "cannot listen on %s:%d: unknown host", host, port);
+		return error_set(err, SPATE_EIO, "cannot listen on %s:%d: unknown host", host,
+		                 port);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return error_set(err, SPATE_EIO, "cannot listen on %s:%d: %s", host, port,
@@ -272,8 +273,8 @@ rpc_msg *rpc_recv(struct rpc_conn *c, int timeout_ms, char *why, size_t why_cap)
 	uint8_t hdr[4];
 	if (read_exact(c, hdr, 4, timeout_ms, why, why_cap, true) <= 0)
 		return NULL;
-	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
-	             hdr[3];
+	uint32_t n =
+	    (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
 	if (n > RPC_MAX_FRAME) {
 		snprintf(why, why_cap, "frame length %u exceeds the limit of %u bytes", n,
 		         RPC_MAX_FRAME);

@@ -137,8 +137,7 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
 
 struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_graph *eg,
                                         void *lib_handle, const struct config *config,
-                                        spate_result *result,
-                                        const struct local_job_options *opts)
+                                        spate_result *result, const struct local_job_options *opts)
 {
 	struct local_job *job = xcalloc(1, sizeof *job);
 	job->jg = jg;
@@ -227,7 +226,8 @@ struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_g
 					if (job->local && !job->local[ct - job->tasks])
 						continue; /* remote: wired by the TaskManager */
 					rp->subs[c].gate = &ct->gate;
-					rp->subs[c].channel = local_job_channel_index(e, first + c, i);
+					rp->subs[c].channel =
+					    local_job_channel_index(e, first + c, i);
 				}
 			}
 		}

@@ -63,8 +63,7 @@ struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg
  * local get no producer: the caller connects both through the network before running. */
 struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_graph *eg,
                                         void *lib_handle, const struct config *config,
-                                        spate_result *result,
-                                        const struct local_job_options *opts);
+                                        spate_result *result, const struct local_job_options *opts);
 /* The task of subtask `subtask` of job vertex `jv`. */
 struct task *local_job_task(struct local_job *job, const struct job_vertex *jv, int subtask);
 /* Channel index in the consumer's gate of producer `producer` on input edge `e`. */

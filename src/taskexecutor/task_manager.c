@@ -109,8 +109,9 @@ static void channel_failed(void *arg, struct input_gate *g, int channel, const c
 			continue;
 		for (int k = 0; k < j->lj->ntasks; k++)
 			if (j->lj->tasks[k].has_gate && &j->lj->tasks[k].gate == g) {
-				log_warn("Input channel %d of %s failed: %s. Cancelling job %s here.",
-				         channel, j->lj->tasks[k].name, why, j->id);
+				log_warn(
+				    "Input channel %d of %s failed: %s. Cancelling job %s here.",
+				    channel, j->lj->tasks[k].name, why, j->id);
 				local_job_cancel(j->lj);
 			}
 	}
@@ -171,10 +172,11 @@ static int fetch_library(struct tm_job *j, const char *key, uint64_t size, const
 		blob_key_of(m->blob_reply->data.data, m->blob_reply->data.len, got);
 		if (strcmp(got, key) != 0 || m->blob_reply->data.len != size)
 			rc = error_set(err, SPATE_ECORRUPT,
-			               "blob %s failed verification: got %zu bytes hashing to %s", key,
-			               m->blob_reply->data.len, got);
+			               "blob %s failed verification: got %zu bytes hashing to %s",
+			               key, m->blob_reply->data.len, got);
 		else if (write_file(path, m->blob_reply->data.data, m->blob_reply->data.len) < 0)
-			rc = error_set(err, SPATE_EIO, "cannot write '%s': %s", path, strerror(errno));
+			rc = error_set(err, SPATE_EIO, "cannot write '%s': %s", path,
+			               strerror(errno));
 	}
 	rpc_msg_free(m);
 	return rc;
@@ -227,8 +229,9 @@ static int wire_remote(struct taskmanager *tm, struct local_job *lj,
 				struct partition_id pid;
 				pid_of(lj, pt, je->source_output, t->ev->subtask - cfirst, &pid);
 				int ch = local_job_channel_index(je, t->ev->subtask, p);
-				if (netenv_connect_channel(tm->net, locs[pk]->host, (int)locs[pk]->data_port,
-				                           &pid, &t->gate, ch, err) < 0)
+				if (netenv_connect_channel(tm->net, locs[pk]->host,
+				                           (int)locs[pk]->data_port, &pid, &t->gate,
+				                           ch, err) < 0)
 					return SPATE_EIO;
 			}
 		}
@@ -276,7 +279,8 @@ static void *job_main(void *arg)
 	if (rc == 0) {
 		handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 		if (!handle)
-			rc = error_set(&err, SPATE_EIO, "cannot load the job library: %s", dlerror());
+			rc = error_set(&err, SPATE_EIO, "cannot load the job library: %s",
+			               dlerror());
 	}
 	if (rc == 0) {
 		sg = stream_graph_decode(d->graph.data, d->graph.len, &err);
@@ -294,8 +298,8 @@ static void *job_main(void *arg)
 		for (size_t i = 0; i < d->n_tasks; i++) {
 			int v = (int)d->tasks[i]->vertex, s = (int)d->tasks[i]->subtask;
 			if (v >= jg->nvertices || s >= jg->vertices[v]->parallelism) {
-				rc = error_set(&err, SPATE_EINVAL, "deployment names unknown subtask %d/%d",
-				               v, s);
+				rc = error_set(&err, SPATE_EINVAL,
+				               "deployment names unknown subtask %d/%d", v, s);
 				break;
 			}
 			int base = 0;
@@ -424,10 +428,11 @@ static int handle(struct taskmanager *tm, rpc_msg *m, char *why, size_t why_cap)
 		j->tm = tm;
 		j->msg = m;
 		for (size_t i = 0; i < m->deploy->n_tasks; i++)
-			log_info("Received task %s subtask %u of vertex %u (slot %u, allocation %s).",
-			         m->deploy->job_name, m->deploy->tasks[i]->subtask,
-			         m->deploy->tasks[i]->vertex, m->deploy->tasks[i]->slot,
-			         m->deploy->tasks[i]->allocation_id);
+			log_info(
+			    "Received task %s subtask %u of vertex %u (slot %u, allocation %s).",
+			    m->deploy->job_name, m->deploy->tasks[i]->subtask,
+			    m->deploy->tasks[i]->vertex, m->deploy->tasks[i]->slot,
+			    m->deploy->tasks[i]->allocation_id);
 		if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
 			pthread_mutex_unlock(&tm->mu);
 			log_error("cannot start a thread for job %s", id);
@@ -471,7 +476,8 @@ static int handle(struct taskmanager *tm, rpc_msg *m, char *why, size_t why_cap)
 		return 0;
 	}
 	default:
-		snprintf(why, why_cap, "unexpected message type %d from the JobManager", m->body_case);
+		snprintf(why, why_cap, "unexpected message type %d from the JobManager",
+		         m->body_case);
 		rpc_msg_free(m);
 		return -1;
 	}
@@ -595,17 +601,16 @@ int taskmanager_main(struct config *config)
 	struct spate_error err = {0};
 	char tmpl[] = "/tmp/spate-taskmanager-XXXXXX";
 	if (!mkdtemp(tmpl)) {
-		fprintf(stderr, "spate: cannot create a work directory in /tmp: %s\n", strerror(errno));
+		fprintf(stderr, "spate: cannot create a work directory in /tmp: %s\n",
+		        strerror(errno));
 		goto out;
 	}
 	tm->work_dir = xstrdup(tmpl);
-	tm->net = netenv_start(bind ? bind : tm->host,
-	                       (int)config_get_int(config, "taskmanager.data.port", 0),
-	                       (int)config_get_int(config,
-	                                           "taskmanager.network.memory.buffers-per-channel", 2),
-	                       (int)config_get_int(
-	                           config, "taskmanager.network.memory.floating-buffers-per-gate", 8),
-	                       &err);
+	tm->net = netenv_start(
+	    bind ? bind : tm->host, (int)config_get_int(config, "taskmanager.data.port", 0),
+	    (int)config_get_int(config, "taskmanager.network.memory.buffers-per-channel", 2),
+	    (int)config_get_int(config, "taskmanager.network.memory.floating-buffers-per-gate", 8),
+	    &err);
 	if (!tm->net) {
 		fprintf(stderr, "spate: %s\n", err.msg);
 		goto out_dir;

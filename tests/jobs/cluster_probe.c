@@ -102,7 +102,8 @@ int probe_end(spate_ctx *ctx, spate_collector *out)
 		} else {
 			for (int64_t k = 0; k < s->k; k++)
 				if (s->sums[k] >= 0)
-					fprintf(f, "%lld %lld\n", (long long)k, (long long)s->sums[k]);
+					fprintf(f, "%lld %lld\n", (long long)k,
+					        (long long)s->sums[k]);
 			if (fclose(f) != 0 || rename(tmp, final) != 0)
 				rc = spate_ctx_fail(ctx, "cannot write '%s'", final);
 		}
@@ -156,7 +157,8 @@ static int probe_main(spate_env *env, int argc, char **argv)
 	s = spate_stream_name(s, "probe-source");
 	spate_stream_set_param(s, "k", k);
 	spate_stream_set_param(s, "pad", padb);
-	s = spate_stream_name(spate_stream_sum(spate_stream_key_by(s, "key"), "value"), "probe-sum");
+	s = spate_stream_name(spate_stream_sum(spate_stream_key_by(s, "key"), "value"),
+	                      "probe-sum");
 	if (sum_p > 0)
 		spate_stream_set_parallelism(s, sum_p);
 	if (group)
