@@ -22,9 +22,9 @@ void blob_key_of(const void *data, size_t len, char key[33])
 	         (unsigned long long)h.low64);
 }
 
-static int write_file(const char *path, const void *data, size_t len)
+int blob_write_file(const char *path, const void *data, size_t len)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	const uint8_t *p = data;
@@ -56,7 +56,7 @@ int blob_put(const char *dir, const void *data, size_t len, char key[33], struct
 	if (stat(path, &st) == 0 && (size_t)st.st_size == len)
 		goto out; /* already stored */
 	char *tmp = xasprintf("%s/.%s.%d.tmp", dir, key, (int)getpid());
-	if (write_file(tmp, data, len) < 0 || rename(tmp, path) < 0) {
+	if (blob_write_file(tmp, data, len) < 0 || rename(tmp, path) < 0) {
 		rc = error_set(err, SPATE_EIO, "cannot store blob '%s' in '%s': %s", key, dir,
 		               strerror(errno));
 		unlink(tmp);

@@ -116,6 +116,8 @@ int blob_put(const char *dir, const void *data, size_t len, char key[33], struct
 /* Reads a blob (xmalloc'd) or NULL. */
 uint8_t *blob_get(const char *dir, const char *key, size_t *len);
 void blob_key_of(const void *data, size_t len, char key[33]);
+/* Writes data to path (mode 0600) and fsyncs it. 0, or -1 with errno. */
+int blob_write_file(const char *path, const void *data, size_t len);
 
 /* JobMaster (job_master.c). Caller holds mu for all but start. */
 int jobmaster_start(struct jobmanager *jm, struct jm_job *job, struct spate_error *err);

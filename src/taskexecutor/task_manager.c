@@ -120,26 +120,6 @@ static void channel_failed(void *arg, struct input_gate *g, int channel, const c
 
 /* ---- one job ------------------------------------------------------------------------------- */
 
-static int write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
-	if (fd < 0)
-		return -1;
-	const uint8_t *p = data;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return close(fd);
-}
-
 /* Fetches the job library from the blob server and checks it; writes it to `path`. */
 static int fetch_library(struct tm_job *j, const char *key, uint64_t size, const char *path,
                          struct spate_error *err)
@@ -174,7 +154,8 @@ static int fetch_library(struct tm_job *j, const char *key, uint64_t size, const
 			rc = error_set(err, SPATE_ECORRUPT,
 			               "blob %s failed verification: got %zu bytes hashing to %s",
 			               key, m->blob_reply->data.len, got);
-		else if (write_file(path, m->blob_reply->data.data, m->blob_reply->data.len) < 0)
+		else if (blob_write_file(path, m->blob_reply->data.data, m->blob_reply->data.len) <
+		         0)
 			rc = error_set(err, SPATE_EIO, "cannot write '%s': %s", path,
 			               strerror(errno));
 	}
