@@ -34,7 +34,7 @@ int flush_probe_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 
 static int flush_probe_main(spate_env *env, int argc, char **argv)
 {
-	const char *port = NULL, *expect = NULL, *marker = NULL;
+	const char *port = NULL, *expect = NULL, *marker = NULL, *group = NULL;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--port") == 0)
@@ -43,9 +43,13 @@ static int flush_probe_main(spate_env *env, int argc, char **argv)
 			expect = argv[i + 1];
 		else if (strcmp(argv[i], "--marker") == 0)
 			marker = argv[i + 1];
+		else if (strcmp(argv[i], "--sink-group") == 0) /* own slot: on a cluster, */
+			group = argv[i + 1];                   /* possibly another process */
 	}
 	if (port == NULL || expect == NULL || marker == NULL || argc % 2 == 0) {
-		fprintf(stderr, "flush_probe: usage: --port N --expect ROWS --marker PATH\n");
+		fprintf(
+		    stderr,
+		    "flush_probe: usage: --port N --expect ROWS --marker PATH [--sink-group G]\n");
 		return 2;
 	}
 	spate_stream *lines = spate_env_socket_text_stream(env, "127.0.0.1", atoi(port));
@@ -53,6 +57,8 @@ static int flush_probe_main(spate_env *env, int argc, char **argv)
 	sink = spate_stream_name(spate_stream_set_parallelism(sink, 1), "probe");
 	spate_stream_set_param(sink, "expect", expect);
 	spate_stream_set_param(sink, "marker", marker);
+	if (group)
+		spate_stream_slot_sharing_group(sink, group);
 	return spate_env_execute(env, "FlushProbe", NULL);
 }
 
