@@ -18,6 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "runtime/local_job.h"
 
 static void set_peer_name(struct rpc_conn *c)
 {
@@ -81,6 +82,10 @@ static int resolve(const char *host, int port, struct sockaddr_in *sa)
 struct rpc_conn *rpc_connect(const char *host, int port, int timeout_ms, struct spate_error *err)
 {
 	struct sockaddr_in sa;
+	if (port < 1 || port > 65535) {
+		error_set(err, SPATE_EINVAL, "cannot connect to %s:%d: bad port", host, port);
+		return NULL;
+	}
 	if (resolve(host, port, &sa) < 0) {
 		error_set(err, SPATE_EIO, "cannot connect to %s:%d: unknown host", host, port);
 		return NULL;
@@ -119,6 +124,8 @@ struct rpc_conn *rpc_connect(const char *host, int port, int timeout_ms, struct 
 int rpc_listen(const char *host, int port, int *bound, struct spate_error *err)
 {
 	struct sockaddr_in sa;
+	if (port < 0 || port > 65535)
+		return error_set(err, SPATE_EINVAL, "cannot listen on %s:%d: bad port", host, port);
 	if (resolve(host, port, &sa) < 0)
 		return error_set(err, SPATE_EIO, "cannot listen on %s:%d: unknown host", host,
 		                 port);
@@ -226,6 +233,13 @@ rpc_msg *rpc_decode(const uint8_t *buf, size_t len, char *why, size_t why_cap)
 		spate__rpc__envelope__free_unpacked(m, NULL);
 		return NULL;
 	}
+	/* Our peers write canonical encodings; protobuf-c accepts some invalid ones (a field
+	 * number 0 in a two-byte key) that would not survive re-encoding. */
+	if (protobuf_c_message_get_packed_size(&m->base) != len) {
+		snprintf(why, why_cap, "non-canonical message encoding of %zu bytes", len);
+		spate__rpc__envelope__free_unpacked(m, NULL);
+		return NULL;
+	}
 	return m;
 }
 
@@ -235,15 +249,23 @@ void rpc_msg_free(rpc_msg *m)
 		spate__rpc__envelope__free_unpacked(m, NULL);
 }
 
-/* Reads exactly n bytes; 1 ok, 0 closed, -1 error/timeout. deadline_ms < 0: none. */
-static int read_exact(struct rpc_conn *c, uint8_t *p, size_t n, int timeout_ms, char *why,
-                      size_t why_cap, bool first)
+/* Reads exactly n bytes before deadline_ms (< 0: no deadline); 1 ok, 0 closed, -1 error or
+ * timeout. The deadline covers the whole read, so a peer trickling bytes cannot hold it. */
+static int read_exact(struct rpc_conn *c, uint8_t *p, size_t n, int64_t deadline_ms, int timeout_ms,
+                      char *why, size_t why_cap, bool first)
 {
 	size_t got = 0;
 	while (got < n) {
-		if (timeout_ms >= 0) {
+		if (deadline_ms >= 0) {
+			int64_t left = deadline_ms - now_ms();
 			struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-			int r = poll(&pfd, 1, timeout_ms);
+			int r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				snprintf(why, why_cap, "%s", strerror(errno));
+				return -1;
+			}
 			if (r == 0) {
 				snprintf(why, why_cap, "no message within %d ms", timeout_ms);
 				return -1;
@@ -268,26 +290,32 @@ static int read_exact(struct rpc_conn *c, uint8_t *p, size_t n, int timeout_ms, 
 	return 1;
 }
 
-rpc_msg *rpc_recv(struct rpc_conn *c, int timeout_ms, char *why, size_t why_cap)
+static rpc_msg *recv_limited(struct rpc_conn *c, int timeout_ms, uint32_t max, char *why,
+                             size_t why_cap)
 {
+	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
 	uint8_t hdr[4];
-	if (read_exact(c, hdr, 4, timeout_ms, why, why_cap, true) <= 0)
+	if (read_exact(c, hdr, 4, deadline, timeout_ms, why, why_cap, true) <= 0)
 		return NULL;
 	uint32_t n =
 	    (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-	if (n > RPC_MAX_FRAME) {
-		snprintf(why, why_cap, "frame length %u exceeds the limit of %u bytes", n,
-		         RPC_MAX_FRAME);
+	if (n > max) {
+		snprintf(why, why_cap, "frame length %u exceeds the limit of %u bytes", n, max);
 		return NULL;
 	}
 	uint8_t *buf = xmalloc(n ? n : 1);
-	if (read_exact(c, buf, n, timeout_ms, why, why_cap, false) <= 0) {
+	if (read_exact(c, buf, n, deadline, timeout_ms, why, why_cap, false) <= 0) {
 		xfree(buf);
 		return NULL;
 	}
 	rpc_msg *m = rpc_decode(buf, n, why, why_cap);
 	xfree(buf);
 	return m;
+}
+
+rpc_msg *rpc_recv(struct rpc_conn *c, int timeout_ms, char *why, size_t why_cap)
+{
+	return recv_limited(c, timeout_ms, RPC_MAX_FRAME, why, why_cap);
 }
 
 int rpc_handshake(struct rpc_conn *c, const char *role, const char *name, int timeout_ms,
@@ -301,7 +329,8 @@ int rpc_handshake(struct rpc_conn *c, const char *role, const char *name, int ti
 		snprintf(why, why_cap, "cannot send the handshake");
 		return -1;
 	}
-	rpc_msg *m = rpc_recv(c, timeout_ms, why, why_cap);
+	/* Before the handshake a peer is unknown: no large allocations on its word. */
+	rpc_msg *m = recv_limited(c, timeout_ms, RPC_HANDSHAKE_MAX_FRAME, why, why_cap);
 	if (!m)
 		return -1;
 	int rc = 0;
@@ -321,6 +350,9 @@ int rpc_handshake(struct rpc_conn *c, const char *role, const char *name, int ti
 
 void job_id_to_bytes(const char hex[33], uint8_t out[16])
 {
+	memset(out, 0, 16);
+	if (strnlen(hex, 33) != 32)
+		return;
 	for (int i = 0; i < 16; i++) {
 		unsigned v = 0;
 		sscanf(hex + 2 * i, "%2x", &v);

@@ -24,7 +24,8 @@
 #include "proto/rpc.pb-c.h"
 
 #define RPC_PROTOCOL_VERSION 1
-#define RPC_MAX_FRAME (256u << 20) /* job libraries travel in one frame */
+#define RPC_MAX_FRAME (256u << 20)          /* job libraries travel in one frame */
+#define RPC_HANDSHAKE_MAX_FRAME (64u << 10) /* the first frame, from a peer not yet known */
 
 typedef Spate__Rpc__Envelope rpc_msg;
 
@@ -48,13 +49,14 @@ int rpc_listen(const char *host, int port, int *bound, struct spate_error *err);
 
 /* Sends one envelope; 0 or a negative code (the peer is gone). */
 int rpc_send(struct rpc_conn *c, const rpc_msg *m);
-/* Receives one envelope (free with rpc_msg_free). timeout_ms < 0 waits forever. Returns
- * NULL on close, timeout or a bad frame, with `why` saying which. */
+/* Receives one envelope (free with rpc_msg_free). timeout_ms < 0 waits forever; otherwise
+ * the whole frame must arrive within it. Returns NULL on close, timeout or a bad frame,
+ * with `why` saying which. */
 rpc_msg *rpc_recv(struct rpc_conn *c, int timeout_ms, char *why, size_t why_cap);
 void rpc_msg_free(rpc_msg *m);
 
-/* Decodes one frame's payload (pure, fuzzed): NULL with `why` on bad bytes or an envelope
- * with no known body. */
+/* Decodes one frame's payload (pure, fuzzed): NULL with `why` on bad bytes, an envelope
+ * with no known body, or an encoding that is not canonical (re-encoding would differ). */
 rpc_msg *rpc_decode(const uint8_t *buf, size_t len, char *why, size_t why_cap);
 
 /* Handshake: sends our Hello, expects the peer's within timeout_ms. 0, or -1 with why. */
