@@ -119,8 +119,9 @@ struct netenv {
 	int buffers_per_channel;
 	int floating_per_gate;
 	atomic_int handshake_timeout_ms;
-	bool stopping;                /* guarded by mu */
-	struct conn *conns;           /* guarded by mu */
+	bool stopping;      /* guarded by mu */
+	int notifying;      /* guarded by mu: conn_fail calls in progress outside the lock */
+	struct conn *conns; /* guarded by mu */
 	struct outbound *outbounds;   /* guarded by mu */
 	struct remote_gate *gates;    /* guarded by mu */
 	netenv_failure_fn on_failure; /* guarded by mu */
@@ -478,6 +479,7 @@ static void conn_fail(struct conn *c, bool warn, const char *fmt, ...)
 	struct buffer *recycle = conn_kill(ne, c, &failed, &nfailed);
 	netenv_failure_fn fn = ne->on_failure;
 	void *arg = ne->on_failure_arg;
+	ne->notifying++; /* netenv_release_gate waits for us: the gates stay valid */
 	pthread_mutex_unlock(&ne->mu);
 	recycle_list(recycle);
 	for (int i = 0; i < nfailed; i++) {
@@ -486,6 +488,10 @@ static void conn_fail(struct conn *c, bool warn, const char *fmt, ...)
 		input_gate_wake(failed[i].gate);
 	}
 	xfree(failed);
+	pthread_mutex_lock(&ne->mu);
+	ne->notifying--;
+	pthread_cond_broadcast(&ne->cond);
+	pthread_mutex_unlock(&ne->mu);
 }
 
 /* ---- frames ------------------------------------------------------------------------------ */
@@ -1439,6 +1445,10 @@ void netenv_release_gate(struct netenv *ne, struct input_gate *g)
 	struct remote_gate *rg = find_gate(ne, g);
 	if (rg)
 		gate_release_locked(ne, rg);
+	/* A failing connection may still be notifying or waking this gate outside the lock:
+	 * the caller frees the gate next. */
+	while (ne->notifying > 0)
+		pthread_cond_wait(&ne->cond, &ne->mu);
 	pthread_mutex_unlock(&ne->mu);
 }
 
