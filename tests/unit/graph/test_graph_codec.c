@@ -33,6 +33,7 @@
 #include "graph/graph_codec.h"
 #include "graph/job_graph.h"
 #include "proto/graph.pb-c.h"
+#include "unit/corpus.h"
 
 /* ---- user functions (named by the API, never called) ------------------------------------ */
 
@@ -791,63 +792,25 @@ static void test_random_garbage_and_bit_flips(void **state)
 
 /* ---- the stored fuzz corpus --------------------------------------------------------------- */
 
-static uint8_t *read_whole_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t cap = 0, n = 0, got;
-	if (!f)
-		fail_msg("cannot open '%s'", path);
-	do {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 4096;
-			buf = realloc(buf, cap);
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
 /*
  * Replays tests/fuzz/corpus/graph_decode: valid_* seeds must decode, invalid_* seeds must
  * be refused, and whatever else the fuzzer adds must at least not crash or leak.
  */
+static void check_seed(const char *name, enum corpus_kind kind, const uint8_t *data, size_t len)
+{
+	bool ok = exercise(data, len);
+	if (kind == CORPUS_VALID && !ok)
+		fail_msg("seed '%s' was rejected", name);
+	if (kind == CORPUS_INVALID && ok)
+		fail_msg("seed '%s' was accepted", name);
+}
+
 static void test_corpus(void **state)
 {
-	const char *src = getenv("SPATE_SRC");
-	char dir[PATH_MAX], path[PATH_MAX + 512];
-	int valid = 0, invalid = 0;
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/graph_decode", src ? src : ".");
-	d = opendir(dir);
-	if (!d)
-		fail_msg("cannot open corpus '%s' (is SPATE_SRC set?)", dir);
-	while ((de = readdir(d))) {
-		size_t len;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		uint8_t *data = read_whole_file(path, &len);
-		bool ok = exercise(data, len);
-		if (strncmp(de->d_name, "valid_", 6) == 0) {
-			if (!ok)
-				fail_msg("seed '%s' was rejected", de->d_name);
-			valid++;
-		} else if (strncmp(de->d_name, "invalid_", 8) == 0) {
-			if (ok)
-				fail_msg("seed '%s' was accepted", de->d_name);
-			invalid++;
-		}
-		free(data);
-	}
-	closedir(d);
-	assert_true(valid >= 3);
-	assert_true(invalid >= 5);
+	int counts[CORPUS_KINDS];
+	corpus_replay("graph_decode", check_seed, counts);
+	assert_true(counts[CORPUS_VALID] >= 3);
+	assert_true(counts[CORPUS_INVALID] >= 5);
 }
 
 int main(void)

@@ -34,6 +34,7 @@
 #include "network/netenv.h"
 #include "runtime/network.h"
 #include "types/row.h"
+#include "unit/corpus.h"
 
 #define BPC 2      /* buffers per channel */
 #define FLOATING 8 /* floating buffers per gate */
@@ -820,65 +821,25 @@ static void test_garbage_is_rejected(void **unused)
 
 /* ---- stored fuzz corpus of the frame parser -------------------------------------------- */
 
-static uint8_t *read_whole(const char *path, size_t *len)
+static void check_frame_seed(const char *name, enum corpus_kind kind, const uint8_t *data,
+                             size_t len)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t cap = 0, n = 0, got;
-	if (!f)
-		fail_msg("cannot open '%s'", path);
-	do {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 4096;
-			buf = realloc(buf, cap);
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	fclose(f);
-	*len = n;
-	return buf;
+	struct data_frame_outcome o = data_frame_exercise(data, len);
+	if (kind == CORPUS_VALID && (o.last_rc != 0 || o.used != len || o.frames < 1))
+		fail_msg("seed '%s' was not parsed whole", name);
+	if (kind == CORPUS_INVALID && o.last_rc != SPATE_ECORRUPT)
+		fail_msg("seed '%s' was accepted", name);
+	if (kind == CORPUS_PARTIAL && o.last_rc != SPATE_EAGAIN)
+		fail_msg("seed '%s' did not ask for more", name);
 }
 
 static void test_data_frame_corpus(void **unused)
 {
-	const char *src = getenv("SPATE_SRC");
-	char dir[PATH_MAX], path[PATH_MAX + 512];
-	int valid = 0, invalid = 0, partial = 0;
-	struct dirent *de;
-	snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/data_frame", src ? src : ".");
-	DIR *d = opendir(dir);
-	if (!d)
-		fail_msg("cannot open corpus '%s' (is SPATE_SRC set?)", dir);
-	while ((de = readdir(d))) {
-		size_t len;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		uint8_t *data = read_whole(path, &len);
-		uint8_t *copy = malloc(len ? len : 1); /* exact size: ASan catches overreads */
-		memcpy(copy, data, len);
-		struct data_frame_outcome o = data_frame_exercise(copy, len);
-		if (strncmp(de->d_name, "valid_", 6) == 0) {
-			if (o.last_rc != 0 || o.used != len || o.frames < 1)
-				fail_msg("seed '%s' was not parsed whole", de->d_name);
-			valid++;
-		} else if (strncmp(de->d_name, "invalid_", 8) == 0) {
-			if (o.last_rc != SPATE_ECORRUPT)
-				fail_msg("seed '%s' was accepted", de->d_name);
-			invalid++;
-		} else if (strncmp(de->d_name, "partial_", 8) == 0) {
-			if (o.last_rc != SPATE_EAGAIN)
-				fail_msg("seed '%s' did not ask for more", de->d_name);
-			partial++;
-		}
-		free(copy);
-		free(data);
-	}
-	closedir(d);
-	assert_true(valid >= 5);
-	assert_true(invalid >= 5);
-	assert_true(partial >= 1);
+	int counts[CORPUS_KINDS];
+	corpus_replay("data_frame", check_frame_seed, counts);
+	assert_true(counts[CORPUS_VALID] >= 5);
+	assert_true(counts[CORPUS_INVALID] >= 5);
+	assert_true(counts[CORPUS_PARTIAL] >= 1);
 }
 
 int main(void)

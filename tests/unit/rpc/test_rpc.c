@@ -36,6 +36,7 @@
 
 #include "fuzz/rpc_exercise.h"
 #include "rpc/rpc.h"
+#include "unit/corpus.h"
 
 #define JOB_HEX "0123456789abcdeffedcba9876543210"
 
@@ -372,26 +373,6 @@ static void assert_sample_equal(struct samples *s, const rpc_msg *got,
 
 /* ---- 1. the stored fuzz corpus ---------------------------------------------------------- */
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t cap = 0, n = 0, got;
-	if (!f)
-		fail_msg("cannot open '%s'", path);
-	do {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 4096;
-			buf = realloc(buf, cap);
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
 static void write_file(const char *dir, const char *name, const uint8_t *data, size_t len)
 {
 	char path[PATH_MAX + 256];
@@ -448,50 +429,25 @@ static void write_seeds(const char *dir)
 	free(deploy);
 }
 
+static void check_seed(const char *name, enum corpus_kind kind, const uint8_t *data, size_t len)
+{
+	int ok = rpc_exercise(data, len);
+	if (kind == CORPUS_VALID && !ok)
+		fail_msg("seed '%s' was rejected", name);
+	if (kind == CORPUS_INVALID && ok)
+		fail_msg("seed '%s' was accepted", name);
+}
+
 static void test_corpus(void **unused)
 {
 	(void)unused;
-	const char *src = getenv("SPATE_SRC");
 	const char *out = getenv("SPATE_RPC_CORPUS_OUT");
-	char dir[PATH_MAX], path[PATH_MAX + 512];
-	int files = 0, valid_seeds = 0, invalid_seeds = 0;
-	struct dirent *de;
-	DIR *d;
-
+	int counts[CORPUS_KINDS];
 	if (out && *out)
 		write_seeds(out);
-	snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/rpc_decode", src ? src : ".");
-	d = opendir(dir);
-	if (!d)
-		fail_msg("cannot open corpus '%s' (is SPATE_SRC set?)", dir);
-	while ((de = readdir(d))) {
-		size_t len;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		uint8_t *data = read_file(path, &len);
-		/* an exact-size block, so reads past the end are caught by ASan */
-		uint8_t *copy = malloc(len ? len : 1);
-		if (len)
-			memcpy(copy, data, len);
-		int ok = rpc_exercise(copy, len);
-		if (strncmp(de->d_name, "valid_", 6) == 0) {
-			if (!ok)
-				fail_msg("seed '%s' was rejected", de->d_name);
-			valid_seeds++;
-		} else if (strncmp(de->d_name, "invalid_", 8) == 0) {
-			if (ok)
-				fail_msg("seed '%s' was accepted", de->d_name);
-			invalid_seeds++;
-		}
-		free(copy);
-		free(data);
-		files++;
-	}
-	closedir(d);
-	assert_true(valid_seeds >= (int)N_CASES);
-	assert_true(invalid_seeds >= 5);
-	assert_true(files >= valid_seeds + invalid_seeds);
+	corpus_replay("rpc_decode", check_seed, counts);
+	assert_true(counts[CORPUS_VALID] >= (int)N_CASES);
+	assert_true(counts[CORPUS_INVALID] >= 5);
 }
 
 /* The valid_<type> seeds decode to exactly the sample messages. */
@@ -506,7 +462,7 @@ static void test_corpus_values(void **unused)
 		size_t len;
 		snprintf(path, sizeof path, "%s/tests/fuzz/corpus/rpc_decode/valid_%s",
 		         src ? src : ".", CASES[i].name);
-		uint8_t *data = read_file(path, &len);
+		uint8_t *data = corpus_read_file(path, &len);
 		rpc_msg *m = rpc_decode(data, len, why, sizeof why);
 		if (!m)
 			fail_msg("valid_%s: %s", CASES[i].name, why);

@@ -21,68 +21,25 @@
 
 #include "fuzz/row_exercise.h"
 #include "types/row.h"
+#include "unit/corpus.h"
 
-static uint8_t *read_file(const char *path, size_t *len)
+static void check_seed(const char *name, enum corpus_kind kind, const uint8_t *data, size_t len)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t cap = 0, n = 0, got;
-	if (!f)
-		fail_msg("cannot open '%s'", path);
-	do {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 4096;
-			buf = realloc(buf, cap);
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	fclose(f);
-	*len = n;
-	return buf;
+	int rc = row_validate(data, len);
+	if (kind == CORPUS_VALID && rc != 0)
+		fail_msg("seed '%s' was rejected", name);
+	if (kind == CORPUS_INVALID && rc != SPATE_ECORRUPT)
+		fail_msg("seed '%s' was accepted", name);
+	if (rc == 0)
+		row_exercise((const spate_row *)data, len);
 }
 
 static void test_corpus(void **state)
 {
-	const char *src = getenv("SPATE_SRC");
-	char dir[PATH_MAX], path[PATH_MAX + 512];
-	int files = 0, valid_seeds = 0, invalid_seeds = 0;
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/row_validate", src ? src : ".");
-	d = opendir(dir);
-	if (!d)
-		fail_msg("cannot open corpus '%s' (is SPATE_SRC set?)", dir);
-	while ((de = readdir(d))) {
-		size_t len;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		uint8_t *data = read_file(path, &len);
-		/* an exact-size block, so reads past the end are caught by ASan */
-		uint8_t *row = malloc(len ? len : 1);
-		memcpy(row, data, len);
-		int rc = row_validate(row, len);
-		if (strncmp(de->d_name, "valid_", 6) == 0) {
-			if (rc != 0)
-				fail_msg("seed '%s' was rejected", de->d_name);
-			valid_seeds++;
-		} else if (strncmp(de->d_name, "invalid_", 8) == 0) {
-			if (rc != SPATE_ECORRUPT)
-				fail_msg("seed '%s' was accepted", de->d_name);
-			invalid_seeds++;
-		}
-		if (rc == 0)
-			row_exercise((const spate_row *)row, len);
-		free(row);
-		free(data);
-		files++;
-	}
-	closedir(d);
-	assert_true(valid_seeds >= 5);
-	assert_true(invalid_seeds >= 5);
-	assert_true(files >= valid_seeds + invalid_seeds);
+	int counts[CORPUS_KINDS];
+	corpus_replay("row_validate", check_seed, counts);
+	assert_true(counts[CORPUS_VALID] >= 5);
+	assert_true(counts[CORPUS_INVALID] >= 5);
 }
 
 static void test_valid_seed_values(void **state)
@@ -93,7 +50,7 @@ static void test_valid_seed_values(void **state)
 	size_t len, n;
 	snprintf(path, sizeof path, "%s/tests/fuzz/corpus/row_validate/valid_all_types",
 	         src ? src : ".");
-	uint8_t *row = read_file(path, &len);
+	uint8_t *row = corpus_read_file(path, &len);
 	const spate_row *r = (const spate_row *)row;
 	assert_int_equal(row_validate(row, len), 0);
 	assert_int_equal(spate_row_field_count(r), 7);
