@@ -332,7 +332,7 @@ static int cmd_cluster_tool(int argc, char **argv)
 		if (!which)
 			which = LIST_RUNNING | LIST_SCHEDULED;
 		rc = cluster_client_list(address, which, &err) < 0 ? 1 : 0;
-	} else if (strlen(argv[first]) != 32 || strspn(argv[first], "0123456789abcdef") != 32) {
+	} else if (!job_id_is_valid(argv[first])) {
 		fprintf(stderr, "spate: bad job id '%s': expected 32 lowercase hex characters\n",
 		        argv[first]);
 		rc = 1;

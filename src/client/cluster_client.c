@@ -72,12 +72,6 @@ static json_t *get_json(const char *address, const char *path, struct spate_erro
 	return o;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
 int cluster_client_submit(const char *address, struct job_graph *jg, const char *lib_path,
                           bool detached, spate_result *res, struct spate_error *err)
 {

@@ -90,12 +90,6 @@ int cluster_read_address(const struct config *c, const char *key, char *out, siz
 	return rc;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
 static const char *user_name(void)
 {
 	struct passwd *pw = getpwuid(getuid());

@@ -4,7 +4,9 @@
  * <env.log.dir>/jobmanager.address (ports may be ephemeral), and runs until SIGTERM or
  * SIGINT, then stops every component and removes what it wrote.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,27 +21,17 @@
 #include "rest/http_server.h"
 #include "runtime/local_job.h"
 
-static void random_hex(char out[33])
+/* Removes the blob directory: flat, files only. */
+static void remove_blob_dir(const char *dir)
 {
-	uint8_t b[16];
-	FILE *f = fopen("/dev/urandom", "rb");
-	if (!f || fread(b, 1, 16, f) != 16) {
-		uint64_t x = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
-		memcpy(b, &x, 8);
-		memcpy(b + 8, &x, 8);
-	}
-	if (f)
-		fclose(f);
-	for (int i = 0; i < 16; i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
-static int remove_tree(const char *dir)
-{
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-	int rc = system(cmd);
-	xfree(cmd);
-	return rc;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+	rmdir(dir);
 }
 
 int jobmanager_main(struct config *config)
@@ -56,13 +48,16 @@ int jobmanager_main(struct config *config)
 	jm->config = config;
 	pthread_mutex_init(&jm->mu, NULL);
 	pthread_cond_init(&jm->cond, NULL);
-	random_hex(jm->id);
 	jm->heartbeat_interval_ms = config_get_duration_ms(config, "heartbeat.interval", 10000);
 	jm->heartbeat_timeout_ms = config_get_duration_ms(config, "heartbeat.timeout", 50000);
 	jm->slot_request_timeout_ms =
 	    config_get_duration_ms(config, "slot.request.timeout", 300000);
 	int exit_code = 1;
 	struct spate_error err = {0};
+	if (random_job_id(jm->id, &err) < 0) {
+		fprintf(stderr, "spate: %s\n", err.msg);
+		goto out;
+	}
 
 	const char *bd = config_get(config, "blob.storage.directory");
 	if (bd) {
@@ -123,7 +118,7 @@ int jobmanager_main(struct config *config)
 	unlink(jm->address_file);
 	exit_code = 0;
 out_blob:
-	remove_tree(jm->blob_dir);
+	remove_blob_dir(jm->blob_dir);
 out:
 	while (jm->jobs) {
 		struct jm_job *j = jm->jobs;

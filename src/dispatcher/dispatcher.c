@@ -33,16 +33,6 @@ struct jm_job *dispatcher_find(struct jobmanager *jm, const char *id)
 	return NULL;
 }
 
-static bool is_job_id(const char *s)
-{
-	if (!s || strlen(s) != 32)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 static const struct http_part *find_part(const struct http_request *req, const char *name)
 {
 	for (int i = 0; i < req->nparts; i++)
@@ -135,7 +125,7 @@ static void h_submit(void *arg, const struct http_request *req, struct http_resp
 			return;
 		}
 		const char *id = json_string_value(json_object_get(r, "jobId"));
-		if (id && !is_job_id(id)) {
+		if (id && !job_id_is_valid(id)) {
 			json_decref(r);
 			http_respond_error(resp, 400,
 			                   "bad jobId: expected 32 lowercase hex characters");
@@ -237,7 +227,7 @@ static struct jm_job *job_param(struct jobmanager *jm, const struct http_request
                                 struct http_response *resp)
 {
 	const char *id = req->nparams > 0 ? req->params[0] : "";
-	if (!is_job_id(id)) {
+	if (!job_id_is_valid(id)) {
 		http_respond_error(resp, 400,
 		                   "bad job id '%s': expected 32 lowercase hex characters", id);
 		return NULL;

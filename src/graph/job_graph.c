@@ -189,8 +189,7 @@ static void vertex_compute_id(struct job_vertex *v)
 	xfree(buf);
 }
 
-/* A random job id, like Flink's JobID: 16 random bytes as 32 lowercase hex chars. */
-static int random_job_id(char out[33], struct spate_error *err)
+int random_job_id(char out[33], struct spate_error *err)
 {
 	unsigned char raw[16];
 	size_t got = 0;

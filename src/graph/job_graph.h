@@ -58,6 +58,9 @@ struct job_graph {
  * "Spate Streaming Job". On success *out is new (free with job_graph_free). */
 int job_graph_build(struct stream_graph *sg, struct job_graph **out, struct spate_error *err);
 void job_graph_free(struct job_graph *jg);
+/* A random id, like Flink's JobID: 16 random bytes as 32 lowercase hex chars. 0 or
+ * SPATE_EIO with err set. */
+int random_job_id(char out[33], struct spate_error *err);
 /* Slots the job needs: the sum over slot sharing groups of the largest parallelism in it. */
 int job_graph_slots_needed(const struct job_graph *jg);
 /* Total subtasks: the sum of the vertices' parallelism. */

@@ -31,21 +31,29 @@ static void set_status(struct jm_job *job, enum job_status to)
 	}
 }
 
-static void task_name(const struct jm_job *job, int k, char *buf, size_t cap, int *vertex,
-                      int *subtask)
+/* Subtask k's vertex and index; its attempt id (Flink's
+ * <execution graph id>_<vertex id>_<subtask>_<attempt>) in attempt (may be NULL). */
+static struct job_vertex *locate_task(const struct jm_job *job, int k, int *subtask,
+                                      char attempt[160])
 {
 	int v = 0, base = 0;
 	while (v < job->jg->nvertices && base + job->jg->vertices[v]->parallelism <= k)
 		base += job->jg->vertices[v++]->parallelism;
 	struct job_vertex *jv = job->jg->vertices[v];
-	char egid[33];
-	snprintf(egid, sizeof egid, "%.16s%.16s", job->id + 16, job->id);
-	snprintf(buf, cap, "%s (%d/%d) (%s_%s_%d_%d)", jv->name, k - base + 1, jv->parallelism,
-	         egid, jv->id, k - base, job->tasks[k].attempt);
-	if (vertex)
-		*vertex = v;
-	if (subtask)
-		*subtask = k - base;
+	*subtask = k - base;
+	if (attempt)
+		snprintf(attempt, 160, "%.16s%.16s_%s_%d_%d", job->id + 16, job->id, jv->id,
+		         k - base, job->tasks[k].attempt);
+	return jv;
+}
+
+/* "<vertex name> (i/n) (<attempt id>)", as Flink's task log lines name a subtask. */
+static void task_name(const struct jm_job *job, int k, char *buf, size_t cap)
+{
+	int s;
+	char attempt[160];
+	struct job_vertex *jv = locate_task(job, k, &s, attempt);
+	snprintf(buf, cap, "%s (%d/%d) (%s)", jv->name, s + 1, jv->parallelism, attempt);
 }
 
 static void set_task(struct jm_job *job, int k, enum execution_state to)
@@ -54,7 +62,7 @@ static void set_task(struct jm_job *job, int k, enum execution_state to)
 	if (t->state == to || execution_state_is_terminal(t->state))
 		return;
 	char name[512];
-	task_name(job, k, name, sizeof name, NULL, NULL);
+	task_name(job, k, name, sizeof name);
 	if (to == EXEC_FAILED && t->tm)
 		log_info("%s switched from %s to %s on %s @ %s (dataPort=%d).", name,
 		         execution_state_name(t->state), execution_state_name(to),
@@ -129,14 +137,6 @@ void jobmaster_cancel(struct jobmanager *jm, struct jm_job *job)
 	pthread_cond_broadcast(&jm->cond);
 }
 
-static struct jm_job *find_job(struct jobmanager *jm, const char *id)
-{
-	for (struct jm_job *j = jm->jobs; j; j = j->next)
-		if (strcmp(j->id, id) == 0)
-			return j;
-	return NULL;
-}
-
 static int task_index(const struct jm_job *job, int vertex, int subtask)
 {
 	if (vertex < 0 || vertex >= job->jg->nvertices)
@@ -153,7 +153,7 @@ void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char
                           int vertex, int subtask, int attempt, enum execution_state to,
                           const char *failure)
 {
-	struct jm_job *job = find_job(jm, job_id);
+	struct jm_job *job = dispatcher_find(jm, job_id);
 	int k = job && job->jg ? task_index(job, vertex, subtask) : -1;
 	if (k < 0 || job->tasks[k].tm != tm || job->tasks[k].attempt != attempt) {
 		log_warn("Ignoring a state update from %s for unknown task %s/%d/%d",
@@ -177,7 +177,7 @@ void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char
 
 void jobmaster_released(struct jobmanager *jm, struct tm_entry *tm, const char *job_id)
 {
-	struct jm_job *job = find_job(jm, job_id);
+	struct jm_job *job = dispatcher_find(jm, job_id);
 	if (!job)
 		return;
 	for (int i = 0; i < job->ninvolved; i++)
@@ -325,15 +325,12 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 			struct jm_task *t = &job->tasks[k];
 			if (t->tm != tm)
 				continue;
-			int v, s;
-			char name[512];
-			task_name(job, k, name, sizeof name, &v, &s);
+			int s;
 			char attempt_id[160];
-			snprintf(attempt_id, sizeof attempt_id, "%s", strrchr(name, '(') + 1);
-			attempt_id[strcspn(attempt_id, ")")] = '\0';
+			struct job_vertex *jv = locate_task(job, k, &s, attempt_id);
 			allocation_id(job, t, alloc_ids[k]);
 			spate__rpc__task_deployment__init(&tds[n]);
-			tds[n].vertex = (uint32_t)v;
+			tds[n].vertex = (uint32_t)jv->index;
 			tds[n].subtask = (uint32_t)s;
 			tds[n].attempt = (uint32_t)t->attempt;
 			tds[n].slot = (uint32_t)t->slot;
@@ -341,7 +338,6 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 			tdp[n] = &tds[n];
 			n++;
 			set_task(job, k, EXEC_DEPLOYING);
-			struct job_vertex *jv = job->jg->vertices[v];
 			log_info(
 			    "Deploying %s (%d/%d) (attempt #%d) with attempt id %s and vertex id "
 			    "%s_%d to %s @ %s (dataPort=%d) with allocation id %s",
@@ -457,7 +453,7 @@ static void *master_main(void *arg)
 	for (int k = 0; k < job->ntasks && !job->failure && !job->cancel_requested; k++)
 		if (job->tasks[k].state == EXEC_CANCELED) {
 			char name[512];
-			task_name(job, k, name, sizeof name, NULL, NULL);
+			task_name(job, k, name, sizeof name);
 			job->failure =
 			    xasprintf("%s was canceled by TaskManager %s without a request "
 			              "(a data connection failed)",

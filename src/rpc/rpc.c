@@ -348,6 +348,11 @@ int rpc_handshake(struct rpc_conn *c, const char *role, const char *name, int ti
 	return rc;
 }
 
+bool job_id_is_valid(const char *s)
+{
+	return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
+}
+
 void job_id_to_bytes(const char hex[33], uint8_t out[16])
 {
 	memset(out, 0, 16);

@@ -66,7 +66,8 @@ int rpc_handshake(struct rpc_conn *c, const char *role, const char *name, int ti
 /* Convenience: sends an envelope with one body case set. */
 int rpc_send_body(struct rpc_conn *c, Spate__Rpc__Envelope__BodyCase which, void *body);
 
-/* Job ids: 16 bytes <-> 32 hex chars. */
+/* Job ids: 16 bytes <-> 32 lowercase hex chars. */
+bool job_id_is_valid(const char *s);
 void job_id_to_bytes(const char hex[33], uint8_t out[16]);
 int job_id_from_bytes(ProtobufCBinaryData b, char out[33]);
 

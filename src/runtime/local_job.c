@@ -22,6 +22,12 @@ int64_t now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
 static void set_job_status(struct local_job *job, enum job_status to)
 {
 	/* caller holds job->mu (or no other thread runs yet) */

@@ -78,5 +78,7 @@ void local_job_task_state(struct local_job *job, struct task *t, enum execution_
 void local_job_cancel(struct local_job *job);
 
 int64_t now_ms(void);
+/* Sleeps ms milliseconds (the CLI's polling loops). */
+void sleep_ms(int ms);
 
 #endif

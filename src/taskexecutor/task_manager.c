@@ -178,7 +178,6 @@ static void pid_of(const struct local_job *lj, const struct task *t, int output,
 static int wire_remote(struct taskmanager *tm, struct local_job *lj,
                        Spate__Rpc__SubtaskLocation **locs, struct spate_error *err)
 {
-	struct job_graph *jg = lj->jg;
 	for (int k = 0; k < lj->ntasks; k++) {
 		struct task *t = &lj->tasks[k];
 		if (!lj->local[k])
@@ -217,7 +216,6 @@ static int wire_remote(struct taskmanager *tm, struct local_job *lj,
 			}
 		}
 	}
-	(void)jg;
 	return 0;
 }
 
