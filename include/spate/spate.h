@@ -59,7 +59,9 @@ extern "C" {
 	X(EVERSION, -1005, "API version mismatch") \
 	X(ECORRUPT, -1006, "corrupt data")         \
 	X(ECONNECT, -1007, "cannot connect")       \
-	X(EJOBFAIL, -1008, "job failed")
+	X(EJOBFAIL, -1008, "job failed")           \
+	X(EEXIST, -17, "already exists")           \
+	X(EBUSY, -16, "busy")
 
 enum {
 #define SPATE_ERR_ENUM(name, val, msg) SPATE_##name = (val),

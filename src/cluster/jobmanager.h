@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "graph/execution_graph.h"
 #include "graph/status.h"
+#include "metrics/metrics.h"
 #include "rpc/rpc.h"
 
 struct jm_job;
@@ -39,7 +40,8 @@ struct tm_entry {
 	struct rpc_conn *conn;
 	int64_t registered_ms;
 	int64_t last_heartbeat_ms;
-	bool registered; /* in jm->tms; false once lost or unregistered */
+	bool registered;           /* in jm->tms; false once lost or unregistered */
+	struct tm_metrics metrics; /* the latest MetricReport */
 	struct tm_entry *next;
 };
 
@@ -51,6 +53,7 @@ struct jm_task {
 	int slot;
 	char *failure; /* owned */
 	int64_t start_ms, end_ms;
+	struct task_metrics metrics; /* the latest MetricReport of this attempt */
 };
 
 struct jm_job {
@@ -133,5 +136,14 @@ void jm_job_free(struct jm_job *job);
 int dispatcher_start(struct jobmanager *jm, struct spate_error *err);
 void dispatcher_stop(struct jobmanager *jm);
 struct jm_job *dispatcher_find(struct jobmanager *jm, const char *id); /* caller holds mu */
+/* Submits a job: graph is an encoded StreamGraph, lib the job library's bytes, job_id a
+ * wanted id or NULL/"". On success out_id gets the job's id and its JobMaster runs.
+ * Errors: SPATE_EINVAL (bad graph or library), SPATE_EEXIST (id taken), SPATE_EBUSY
+ * (shutting down), SPATE_EIO (blob store); dispatcher_http_status maps them to 400, 409,
+ * 503 and 500. Takes jm->mu itself. */
+int dispatcher_submit(struct jobmanager *jm, const uint8_t *graph, size_t graph_len,
+                      const uint8_t *lib, size_t lib_len, const char *job_id, char out_id[33],
+                      struct spate_error *err);
+int dispatcher_http_status(int rc);
 
 #endif

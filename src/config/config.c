@@ -106,6 +106,12 @@ const struct config_key config_keys[] = {
 	{"web.cancel.enable", CONFIG_BOOL, "true", NULL, NULL},
 	{"web.rescale.enable", CONFIG_BOOL, "true", NULL, NULL},
 	{"web.history", CONFIG_POSINT, "5", NULL, NULL},
+	{"web.upload.dir", CONFIG_STRING, NULL, NULL, NULL},
+	{"rest.auth.token", CONFIG_STRING, NULL, NULL, NULL},
+	/* metrics */
+	{"metrics.reporter.prom.port", CONFIG_STRING, "9249", NULL, NULL},
+	{"metrics.reporter.prom.enabled", CONFIG_BOOL, "true", NULL, NULL},
+	{"metrics.fetcher.update-interval", CONFIG_DURATION, "1000", NULL, NULL},
 	/* Spate's own */
 	{"log.level", CONFIG_ENUM, "info", "debug|info|warn|error|off", NULL},
 	{NULL, 0, NULL, NULL, NULL},

@@ -22,6 +22,7 @@
 #include "graph/graph_codec.h"
 #include "rest/http_server.h"
 #include "runtime/local_job.h"
+#include "dispatcher/rest.h"
 
 #define MAX_SUBMISSION (256u << 20)
 
@@ -33,7 +34,7 @@ struct jm_job *dispatcher_find(struct jobmanager *jm, const char *id)
 	return NULL;
 }
 
-static const struct http_part *find_part(const struct http_request *req, const char *name)
+const struct http_part *rest_find_part(const struct http_request *req, const char *name)
 {
 	for (int i = 0; i < req->nparts; i++)
 		if (strcmp(req->parts[i].name, name) == 0)
@@ -42,7 +43,7 @@ static const struct http_part *find_part(const struct http_request *req, const c
 }
 
 /* An ELF shared object for this machine's word size. */
-static bool is_shared_library(const uint8_t *p, size_t n)
+bool rest_is_shared_library(const uint8_t *p, size_t n)
 {
 	if (n < sizeof(Elf64_Ehdr) || memcmp(p, ELFMAG, SELFMAG) != 0 || p[EI_CLASS] != ELFCLASS64)
 		return false;
@@ -50,14 +51,14 @@ static bool is_shared_library(const uint8_t *p, size_t n)
 	return eh->e_type == ET_DYN;
 }
 
-static void count_tasks(const struct jm_job *job, int counts[EXEC_STATE_COUNT], int first, int n)
+void rest_count_tasks(const struct jm_job *job, int counts[EXEC_STATE_COUNT], int first, int n)
 {
 	memset(counts, 0, sizeof(int) * EXEC_STATE_COUNT);
 	for (int k = first; k < first + n && k < job->ntasks; k++)
 		counts[job->tasks[k].state]++;
 }
 
-static json_t *tasks_json(const int counts[EXEC_STATE_COUNT], bool lower)
+json_t *rest_tasks_json(const int counts[EXEC_STATE_COUNT], bool lower)
 {
 	json_t *o = json_object();
 	for (int s = 0; s < EXEC_STATE_COUNT; s++) {
@@ -71,28 +72,28 @@ static json_t *tasks_json(const int counts[EXEC_STATE_COUNT], bool lower)
 	return o;
 }
 
-static int64_t duration_of(int64_t start, int64_t end)
+int64_t rest_duration(int64_t start, int64_t end)
 {
 	if (start <= 0)
 		return -1;
 	return (end > 0 ? end : now_ms()) - start;
 }
 
-static json_t *job_overview_json(const struct jm_job *job)
+json_t *rest_job_overview_json(const struct jm_job *job)
 {
 	int counts[EXEC_STATE_COUNT];
-	count_tasks(job, counts, 0, job->ntasks);
+	rest_count_tasks(job, counts, 0, job->ntasks);
 	int64_t last = 0;
 	for (int s = 0; s < JOB_STATUS_COUNT; s++)
 		if (job->timestamps[s] > last)
 			last = job->timestamps[s];
-	json_t *tasks = tasks_json(counts, true);
+	json_t *tasks = rest_tasks_json(counts, true);
 	json_object_set_new(tasks, "total", json_integer(job->ntasks));
 	return json_pack(
 	    "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "jid", job->id, "name", job->name,
 	    "state", job_status_name(job->status), "start-time", (json_int_t)job->start_ms,
 	    "end-time", (json_int_t)(job->end_ms ? job->end_ms : -1), "duration",
-	    (json_int_t)duration_of(job->start_ms, job->end_ms), "last-modification",
+	    (json_int_t)rest_duration(job->start_ms, job->end_ms), "last-modification",
 	    (json_int_t)last, "tasks", tasks, "jobType", "STREAMING", "schedulerType", "Default");
 }
 
@@ -103,12 +104,86 @@ static struct jobmanager *jm_of(void *arg)
 
 /* ---- handlers ----------------------------------------------------------------------------- */
 
+int dispatcher_submit(struct jobmanager *jm, const uint8_t *graph, size_t graph_len,
+                      const uint8_t *lib, size_t lib_len, const char *job_id, char out_id[33],
+                      struct spate_error *err)
+{
+	if (!rest_is_shared_library(lib, lib_len))
+		return error_set(err, SPATE_EINVAL, "the job library is not an ELF shared library");
+	struct jm_job *job = xcalloc(1, sizeof *job);
+	job->sg = stream_graph_decode(graph, graph_len, err);
+	if (!job->sg || job_graph_build(job->sg, &job->jg, err) < 0 ||
+	    execution_graph_build(job->jg, &job->eg, err) < 0) {
+		jm_job_free(job);
+		return SPATE_EINVAL;
+	}
+	if (job_id && job_id[0])
+		memcpy(job->jg->job_id, job_id, 33);
+	memcpy(job->id, job->jg->job_id, 33);
+	job->name = xstrdup(job->jg->job_name);
+	job->graph = xmalloc(graph_len);
+	memcpy(job->graph, graph, graph_len);
+	job->graph_len = graph_len;
+	job->ntasks = job->eg->nsubtasks;
+	job->tasks = xcalloc((size_t)job->ntasks, sizeof *job->tasks);
+	job->nslots_needed = job_graph_slots_needed(job->jg);
+	job->status = JOB_INITIALIZING;
+	job->start_ms = now_ms();
+	job->timestamps[JOB_INITIALIZING] = job->start_ms;
+	if (blob_put(jm->blob_dir, lib, lib_len, job->blob_key, err) < 0) {
+		jm_job_free(job);
+		return SPATE_EIO;
+	}
+	job->blob_size = lib_len;
+
+	pthread_mutex_lock(&jm->mu);
+	if (dispatcher_find(jm, job->id)) {
+		pthread_mutex_unlock(&jm->mu);
+		error_set(err, SPATE_EEXIST, "job %s was already submitted", job->id);
+		jm_job_free(job);
+		return SPATE_EEXIST;
+	}
+	if (atomic_load(&jm->stopping)) {
+		pthread_mutex_unlock(&jm->mu);
+		error_set(err, SPATE_EBUSY, "the JobManager is shutting down");
+		jm_job_free(job);
+		return SPATE_EBUSY;
+	}
+	log_info("Received JobGraph submission '%s' (%s).", job->name, job->id);
+	job->next = jm->jobs;
+	jm->jobs = job;
+	log_info("Submitting job '%s' (%s).", job->name, job->id);
+	struct spate_error serr = {0};
+	if (jobmaster_start(jm, job, &serr) < 0) {
+		job->failure = xstrdup(serr.msg);
+		job->status = JOB_FAILED;
+		job->end_ms = now_ms();
+	}
+	memcpy(out_id, job->id, 33);
+	pthread_mutex_unlock(&jm->mu);
+	return 0;
+}
+
+int dispatcher_http_status(int rc)
+{
+	switch (rc) {
+	case SPATE_EEXIST:
+		return 409;
+	case SPATE_EBUSY:
+		return 503;
+	case SPATE_EIO:
+		return 500;
+	default:
+		return 400;
+	}
+}
+
 static void h_submit(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct jobmanager *jm = jm_of(arg);
-	const struct http_part *reqp = find_part(req, "request");
-	const struct http_part *graph = find_part(req, "jobgraph");
-	const struct http_part *lib = find_part(req, "library");
+	const struct http_part *reqp = rest_find_part(req, "request");
+	const struct http_part *graph = rest_find_part(req, "jobgraph");
+	const struct http_part *lib = rest_find_part(req, "library");
 	if (!graph || !lib) {
 		http_respond_error(resp, 400,
 		                   "a job submission needs the multipart fields 'jobgraph' and "
@@ -135,66 +210,21 @@ static void h_submit(void *arg, const struct http_request *req, struct http_resp
 			snprintf(job_id, sizeof job_id, "%s", id);
 		json_decref(r);
 	}
-	if (!is_shared_library(lib->data, lib->len)) {
+	if (!rest_is_shared_library(lib->data, lib->len)) {
 		http_respond_error(resp, 400, "the job library '%s' is not an ELF shared library",
 		                   lib->filename ? lib->filename : "library");
 		return;
 	}
 	struct spate_error err = {0};
-	struct jm_job *job = xcalloc(1, sizeof *job);
-	job->sg = stream_graph_decode(graph->data, graph->len, &err);
-	if (!job->sg || job_graph_build(job->sg, &job->jg, &err) < 0 ||
-	    execution_graph_build(job->jg, &job->eg, &err) < 0) {
-		http_respond_error(resp, 400, "%s", err.msg);
-		jm_job_free(job);
-		return;
-	}
-	if (job_id[0])
-		memcpy(job->jg->job_id, job_id, 33);
-	memcpy(job->id, job->jg->job_id, 33);
-	job->name = xstrdup(job->jg->job_name);
-	job->graph = xmalloc(graph->len);
-	memcpy(job->graph, graph->data, graph->len);
-	job->graph_len = graph->len;
-	job->ntasks = job->eg->nsubtasks;
-	job->tasks = xcalloc((size_t)job->ntasks, sizeof *job->tasks);
-	job->nslots_needed = job_graph_slots_needed(job->jg);
-	job->status = JOB_INITIALIZING;
-	job->start_ms = now_ms();
-	job->timestamps[JOB_INITIALIZING] = job->start_ms;
-	if (blob_put(jm->blob_dir, lib->data, lib->len, job->blob_key, &err) < 0) {
-		http_respond_error(resp, 500, "%s", err.msg);
-		jm_job_free(job);
-		return;
-	}
-	job->blob_size = lib->len;
-
-	pthread_mutex_lock(&jm->mu);
-	if (dispatcher_find(jm, job->id)) {
-		pthread_mutex_unlock(&jm->mu);
-		http_respond_error(resp, 409, "job %s was already submitted", job->id);
-		jm_job_free(job);
-		return;
-	}
-	if (atomic_load(&jm->stopping)) {
-		pthread_mutex_unlock(&jm->mu);
-		http_respond_error(resp, 503, "the JobManager is shutting down");
-		jm_job_free(job);
-		return;
-	}
-	log_info("Received JobGraph submission '%s' (%s).", job->name, job->id);
-	job->next = jm->jobs;
-	jm->jobs = job;
-	log_info("Submitting job '%s' (%s).", job->name, job->id);
-	int rc = jobmaster_start(jm, job, &err);
+	char id[33];
+	int rc =
+	    dispatcher_submit(jm, graph->data, graph->len, lib->data, lib->len, job_id, id, &err);
 	if (rc < 0) {
-		job->failure = xstrdup(err.msg);
-		job->status = JOB_FAILED;
-		job->end_ms = now_ms();
+		http_respond_error(resp, dispatcher_http_status(rc), "%s", err.msg);
+		return;
 	}
-	pthread_mutex_unlock(&jm->mu);
 	char url[64];
-	snprintf(url, sizeof url, "/jobs/%s", job->id);
+	snprintf(url, sizeof url, "/jobs/%s", id);
 	http_respond_json(resp, 202, json_pack("{s:s}", "jobUrl", url));
 }
 
@@ -216,15 +246,15 @@ static void h_jobs_overview(void *arg, const struct http_request *req, struct ht
 	json_t *arr = json_array();
 	pthread_mutex_lock(&jm->mu);
 	for (struct jm_job *j = jm->jobs; j; j = j->next)
-		json_array_append_new(arr, job_overview_json(j));
+		json_array_append_new(arr, rest_job_overview_json(j));
 	pthread_mutex_unlock(&jm->mu);
 	http_respond_json(resp, 200, json_pack("{s:o}", "jobs", arr));
 }
 
 /* Looks the job up; answers 404 (or 400 for a malformed id) and returns NULL if absent.
  * On success returns with jm->mu held. */
-static struct jm_job *job_param(struct jobmanager *jm, const struct http_request *req,
-                                struct http_response *resp)
+struct jm_job *rest_job_param(struct jobmanager *jm, const struct http_request *req,
+                              struct http_response *resp)
 {
 	const char *id = req->nparams > 0 ? req->params[0] : "";
 	if (!job_id_is_valid(id)) {
@@ -241,83 +271,10 @@ static struct jm_job *job_param(struct jobmanager *jm, const struct http_request
 	return job;
 }
 
-static void h_job(void *arg, const struct http_request *req, struct http_response *resp)
-{
-	struct jobmanager *jm = jm_of(arg);
-	struct jm_job *job = job_param(jm, req, resp);
-	if (!job)
-		return;
-	json_t *o = job_overview_json(job);
-	json_object_del(o, "tasks");
-	json_object_set_new(o, "isStoppable", json_false());
-	json_object_set_new(o, "now", json_integer(now_ms()));
-	json_object_set_new(o, "job-type", json_string("STREAMING"));
-	json_t *ts = json_object();
-	for (int s = 0; s < JOB_STATUS_COUNT; s++)
-		json_object_set_new(ts, job_status_name((enum job_status)s),
-		                    json_integer(job->timestamps[s]));
-	json_object_set_new(o, "timestamps", ts);
-	json_t *vertices = json_array();
-	int base = 0, maxp = 0;
-	int all[EXEC_STATE_COUNT] = {0};
-	for (int v = 0; v < job->jg->nvertices; v++) {
-		struct job_vertex *jv = job->jg->vertices[v];
-		int counts[EXEC_STATE_COUNT];
-		count_tasks(job, counts, base, jv->parallelism);
-		int64_t start = -1, end = -1;
-		for (int k = base; k < base + jv->parallelism; k++) {
-			if (job->tasks[k].start_ms && (start < 0 || job->tasks[k].start_ms < start))
-				start = job->tasks[k].start_ms;
-			if (job->tasks[k].end_ms > end)
-				end = job->tasks[k].end_ms;
-		}
-		/* A vertex's status: the "highest" of its subtasks' states, as Flink aggregates. */
-		enum execution_state vs = EXEC_CREATED;
-		static const enum execution_state order[] = {
-		    EXEC_FAILED,    EXEC_CANCELING, EXEC_CANCELED, EXEC_RUNNING, EXEC_INITIALIZING,
-		    EXEC_DEPLOYING, EXEC_SCHEDULED, EXEC_FINISHED, EXEC_CREATED};
-		for (size_t i = 0; i < sizeof order / sizeof *order; i++)
-			if (counts[order[i]] > 0) {
-				vs = order[i];
-				break;
-			}
-		for (int s = 0; s < EXEC_STATE_COUNT; s++)
-			all[s] += counts[s];
-		if (jv->max_parallelism > maxp)
-			maxp = jv->max_parallelism;
-		json_array_append_new(
-		    vertices,
-		    json_pack(
-		        "{s:s, s:s, s:i, s:i, s:s, s:I, s:I, s:I, s:o, s:s}", "id", jv->id, "name",
-		        jv->name, "parallelism", jv->parallelism, "maxParallelism",
-		        jv->max_parallelism, "status", execution_state_name(vs), "start-time",
-		        (json_int_t)start, "end-time",
-		        (json_int_t)(vs == EXEC_FINISHED || vs == EXEC_CANCELED || vs == EXEC_FAILED
-		                         ? end
-		                         : -1),
-		        "duration", (json_int_t)(start > 0 ? duration_of(start, end) : -1), "tasks",
-		        tasks_json(counts, false), "slotSharingGroupId", jv->slot_sharing_group));
-		base += jv->parallelism;
-	}
-	json_object_set_new(o, "maxParallelism", json_integer(maxp));
-	json_object_set_new(o, "vertices", vertices);
-	json_object_set_new(o, "status-counts", tasks_json(all, false));
-	char *plan = job_graph_plan_json(job->jg);
-	pthread_mutex_unlock(&jm->mu);
-	json_t *pj = json_loads(plan, 0, NULL);
-	xfree(plan);
-	if (pj)
-		json_object_set_new(
-		    o, "plan",
-		    json_incref(json_object_get(pj, "plan") ? json_object_get(pj, "plan") : pj));
-	json_decref(pj);
-	http_respond_json(resp, 200, o);
-}
-
 static void h_job_status(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct jobmanager *jm = jm_of(arg);
-	struct jm_job *job = job_param(jm, req, resp);
+	struct jm_job *job = rest_job_param(jm, req, resp);
 	if (!job)
 		return;
 	json_t *o = json_pack("{s:s}", "status", job_status_name(job->status));
@@ -328,7 +285,7 @@ static void h_job_status(void *arg, const struct http_request *req, struct http_
 static void h_job_result(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct jobmanager *jm = jm_of(arg);
-	struct jm_job *job = job_param(jm, req, resp);
+	struct jm_job *job = rest_job_param(jm, req, resp);
 	if (!job)
 		return;
 	json_t *o;
@@ -365,7 +322,7 @@ static void h_job_patch(void *arg, const struct http_request *req, struct http_r
 		http_respond_error(resp, 403, "cancelling jobs is disabled (web.cancel.enable)");
 		return;
 	}
-	struct jm_job *job = job_param(jm, req, resp);
+	struct jm_job *job = rest_job_param(jm, req, resp);
 	if (!job)
 		return;
 	log_info("Cancelling job %s.", job->id);
@@ -394,7 +351,7 @@ static void h_overview(void *arg, const struct http_request *req, struct http_re
 	                      "slots-available", rm_free_slots(jm), "slots-free-and-blocked", 0,
 	                      "taskmanagers-blocked", 0, "jobs-running", running, "jobs-finished",
 	                      finished, "jobs-cancelled", canceled, "jobs-failed", failed,
-	                      "flink-version", "spate-0.1.0", "flink-commit", "");
+	                      "flink-version", SPATE_VERSION_STRING, "flink-commit", "");
 	pthread_mutex_unlock(&jm->mu);
 	http_respond_json(resp, 200, o);
 }
@@ -429,7 +386,7 @@ static void h_config(void *arg, const struct http_request *req, struct http_resp
 	    json_pack("{s:I, s:s, s:i, s:s, s:s, s:{s:b, s:b, s:b, s:b}}", "refresh-interval",
 	              (json_int_t)config_get_int(jm->config, "web.refresh-interval", 3000),
 	              "timezone-name", "Coordinated Universal Time", "timezone-offset", 0,
-	              "flink-version", "spate-0.1.0", "flink-revision", "", "features",
+	              "flink-version", SPATE_VERSION_STRING, "flink-revision", "", "features",
 	              "web-submit", config_get_bool(jm->config, "web.submit.enable", true),
 	              "web-cancel", config_get_bool(jm->config, "web.cancel.enable", true),
 	              "web-rescale", false, "web-history", false);
@@ -451,13 +408,16 @@ int dispatcher_start(struct jobmanager *jm, struct spate_error *err)
 	http_server_route(jm->rest, "POST", "/jobs", h_submit, jm);
 	http_server_route(jm->rest, "GET", "/jobs", h_jobs, jm);
 	http_server_route(jm->rest, "GET", "/jobs/overview", h_jobs_overview, jm);
-	http_server_route(jm->rest, "GET", "/jobs/:jobid", h_job, jm);
 	http_server_route(jm->rest, "PATCH", "/jobs/:jobid", h_job_patch, jm);
 	http_server_route(jm->rest, "GET", "/jobs/:jobid/status", h_job_status, jm);
 	http_server_route(jm->rest, "GET", "/jobs/:jobid/execution-result", h_job_result, jm);
 	http_server_route(jm->rest, "GET", "/overview", h_overview, jm);
 	http_server_route(jm->rest, "GET", "/taskmanagers", h_taskmanagers, jm);
 	http_server_route(jm->rest, "GET", "/config", h_config, jm);
+	rest_jobs_register(jm, jm->rest);
+	rest_cluster_register(jm, jm->rest);
+	rest_jars_register(jm, jm->rest);
+	rest_web_register(jm, jm->rest);
 	return http_server_start(jm->rest, err); /* logs "Rest endpoint listening at ..." */
 }
 
