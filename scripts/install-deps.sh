@@ -21,6 +21,9 @@ PACKAGES=(
 	libmicrohttpd-dev  # the JobManager's REST server
 	libcurl4-gnutls-dev # the client's HTTP calls to the REST server
 	curl             # integration tests call the REST API
+	chromium         # headless browser for the dashboard tests
+	chromium-driver  # WebDriver for the dashboard tests (driven with curl)
+	prometheus       # a real Prometheus server scrapes /metrics in the tests
 )
 
 missing=()

@@ -79,7 +79,7 @@ taskmanager_start() {
 	local n=${#TM_PIDS[@]}
 	"$SPATE" taskmanager -D jobmanager.rpc.address=127.0.0.1 -D jobmanager.rpc.port="$RPC_PORT" \
 		-D taskmanager.numberOfTaskSlots="$slots" -D taskmanager.host=127.0.0.1 \
-		-D taskmanager.resource-id="tm-$n" "$@" \
+		-D taskmanager.resource-id="tm-$n" -D metrics.reporter.prom.port=0 "$@" \
 		>"$CL_DIR/taskmanager-$n.out" 2>"$CL_DIR/taskmanager-$n.log" </dev/null &
 	TM_PIDS+=($!)
 	BG_PIDS+=($!)
