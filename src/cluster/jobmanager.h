@@ -82,14 +82,38 @@ struct jm_job {
 	struct jm_job *next;
 };
 
+/* A REST handler waiting for a TaskManager's LogReply (see rm_fetch_log). */
+struct log_file_info {
+	char *name; /* owned */
+	int64_t size;
+};
+
+struct log_result {
+	char *error;                 /* owned; NULL on success */
+	struct log_file_info *files; /* owned, nfiles entries (a listing) */
+	int nfiles;
+	uint8_t *data; /* owned (a file's content), len bytes */
+	size_t len;
+};
+
+struct log_wait {
+	uint64_t id;
+	bool done;
+	struct log_result result;
+	struct log_wait *next;
+};
+
 struct jobmanager {
 	struct config *config;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct tm_entry *tms;  /* guarded by: mu; registered TaskManagers */
-	struct jm_job *jobs;   /* guarded by: mu; newest first */
-	int readers;           /* guarded by: mu; live TaskManager reader threads */
-	struct tm_entry *dead; /* guarded by: mu; lost entries, freed at shutdown */
+	struct tm_entry *tms;           /* guarded by: mu; registered TaskManagers */
+	struct jm_job *jobs;            /* guarded by: mu; newest first */
+	int readers;                    /* guarded by: mu; live TaskManager reader threads */
+	struct tm_entry *dead;          /* guarded by: mu; lost entries, freed at shutdown */
+	struct log_wait *log_waits;     /* guarded by: mu; REST handlers waiting for a LogReply */
+	uint64_t next_log_request;      /* guarded by: mu */
+	struct proc_sample last_sample; /* guarded by: mu; for the JobManager's CPU load */
 	atomic_bool stopping;
 	int rpc_fd;
 	int rpc_port;
@@ -113,6 +137,15 @@ void rm_stop(struct jobmanager *jm);
 int rm_total_slots(const struct jobmanager *jm); /* caller holds mu */
 int rm_free_slots(const struct jobmanager *jm);  /* caller holds mu */
 int rm_count_tms(const struct jobmanager *jm);   /* caller holds mu */
+/* Asks TaskManager tm_id for the list of its log files (name NULL) or the last max_bytes of
+ * one (special "log" or "stdout": its own files, name NULL); waits up to timeout_ms for the answer.
+ * Returns 0 with *out filled (out->error set when the TaskManager refused), SPATE_ENOENT for an
+ * unknown TaskManager, SPATE_EAGAIN on timeout or loss. Free *out with log_result_free. Takes
+ * jm->mu itself. */
+int rm_fetch_log(struct jobmanager *jm, const char *tm_id, const char *name, const char *special,
+                 int64_t max_bytes, int64_t timeout_ms, struct log_result *out);
+void rm_log_reply(struct jobmanager *jm, const Spate__Rpc__LogReply *r); /* reader thread */
+void log_result_free(struct log_result *r);
 
 /* Blob store (blob_store.c): content-addressed job libraries. */
 int blob_put(const char *dir, const void *data, size_t len, char key[33], struct spate_error *err);
@@ -127,6 +160,9 @@ int jobmaster_start(struct jobmanager *jm, struct jm_job *job, struct spate_erro
 void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char *job_id,
                           int vertex, int subtask, int attempt, enum execution_state to,
                           const char *failure);
+/* Stores a subtask's metric sample from TaskManager tm (ignored unless it runs there). */
+void jobmaster_task_metrics(struct jobmanager *jm, struct tm_entry *tm,
+                            const Spate__Rpc__TaskMetricsSample *s);
 void jobmaster_released(struct jobmanager *jm, struct tm_entry *tm, const char *job_id);
 void jobmaster_tm_lost(struct jobmanager *jm, struct tm_entry *tm, const char *reason);
 void jobmaster_cancel(struct jobmanager *jm, struct jm_job *job);

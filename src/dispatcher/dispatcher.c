@@ -356,29 +356,6 @@ static void h_overview(void *arg, const struct http_request *req, struct http_re
 	http_respond_json(resp, 200, o);
 }
 
-static void h_taskmanagers(void *arg, const struct http_request *req, struct http_response *resp)
-{
-	struct jobmanager *jm = jm_of(arg);
-	json_t *arr = json_array();
-	pthread_mutex_lock(&jm->mu);
-	int64_t now = now_ms();
-	for (struct tm_entry *tm = jm->tms; tm; tm = tm->next) {
-		int nfree = 0;
-		for (int s = 0; s < tm->nslots; s++)
-			nfree += tm->slot_job[s] == NULL;
-		char path[128];
-		snprintf(path, sizeof path, "tcp://%s:%d", tm->host, tm->data_port);
-		json_array_append_new(
-		    arr,
-		    json_pack("{s:s, s:s, s:i, s:i, s:I, s:i, s:i, s:b}", "id", tm->resource_id,
-		              "path", path, "dataPort", tm->data_port, "jmxPort", -1,
-		              "timeSinceLastHeartbeat", (json_int_t)(now - tm->last_heartbeat_ms),
-		              "slotsNumber", tm->nslots, "freeSlots", nfree, "blocked", false));
-	}
-	pthread_mutex_unlock(&jm->mu);
-	http_respond_json(resp, 200, json_pack("{s:o}", "taskmanagers", arr));
-}
-
 static void h_config(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct jobmanager *jm = jm_of(arg);
@@ -412,7 +389,6 @@ int dispatcher_start(struct jobmanager *jm, struct spate_error *err)
 	http_server_route(jm->rest, "GET", "/jobs/:jobid/status", h_job_status, jm);
 	http_server_route(jm->rest, "GET", "/jobs/:jobid/execution-result", h_job_result, jm);
 	http_server_route(jm->rest, "GET", "/overview", h_overview, jm);
-	http_server_route(jm->rest, "GET", "/taskmanagers", h_taskmanagers, jm);
 	http_server_route(jm->rest, "GET", "/config", h_config, jm);
 	rest_jobs_register(jm, jm->rest);
 	rest_cluster_register(jm, jm->rest);

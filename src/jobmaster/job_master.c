@@ -149,6 +149,36 @@ static int task_index(const struct jm_job *job, int vertex, int subtask)
 	return base + subtask;
 }
 
+void jobmaster_task_metrics(struct jobmanager *jm, struct tm_entry *tm,
+                            const Spate__Rpc__TaskMetricsSample *s)
+{
+	char job_id[33];
+	if (job_id_from_bytes(s->job_id, job_id) < 0)
+		return;
+	struct jm_job *job = dispatcher_find(jm, job_id);
+	int k = job && job->jg ? task_index(job, (int)s->vertex, (int)s->subtask) : -1;
+	if (k < 0 || job->tasks[k].tm != tm || job->tasks[k].attempt != (int)s->attempt)
+		return; /* a stale sample (the job or attempt is gone): dropped */
+	struct task_metrics *m = &job->tasks[k].metrics;
+	m->records_in = s->records_in;
+	m->records_out = s->records_out;
+	m->bytes_in = s->bytes_in;
+	m->bytes_out = s->bytes_out;
+	m->busy_ms = s->busy_ms;
+	m->idle_ms = s->idle_ms;
+	m->backpressured_ms = s->backpressured_ms;
+	m->records_in_per_s = s->records_in_per_s;
+	m->records_out_per_s = s->records_out_per_s;
+	m->bytes_in_per_s = s->bytes_in_per_s;
+	m->bytes_out_per_s = s->bytes_out_per_s;
+	m->busy_ms_per_s = s->busy_ms_per_s;
+	m->idle_ms_per_s = s->idle_ms_per_s;
+	m->backpressured_ms_per_s = s->backpressured_ms_per_s;
+	m->in_pool_usage = s->in_pool_usage;
+	m->out_pool_usage = s->out_pool_usage;
+	m->updated_ms = now_ms();
+}
+
 void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char *job_id,
                           int vertex, int subtask, int attempt, enum execution_state to,
                           const char *failure)

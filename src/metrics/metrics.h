@@ -49,27 +49,60 @@ int64_t metrics_now_ns(void);
 
 /* The latest sample of one subtask, as the JobManager keeps it. */
 struct task_metrics {
-	int64_t records_in, records_out, bytes_in, bytes_out;   /* accumulated */
-	int64_t busy_ms, idle_ms, backpressured_ms;             /* accumulated */
-	double records_in_per_s, records_out_per_s;             /* over the last interval */
-	double bytes_in_per_s, bytes_out_per_s;                 /* over the last interval */
+	int64_t records_in, records_out, bytes_in, bytes_out;        /* accumulated */
+	int64_t busy_ms, idle_ms, backpressured_ms;                  /* accumulated */
+	double records_in_per_s, records_out_per_s;                  /* over the last interval */
+	double bytes_in_per_s, bytes_out_per_s;                      /* over the last interval */
 	double busy_ms_per_s, idle_ms_per_s, backpressured_ms_per_s; /* 0..1000 */
-	double in_pool_usage, out_pool_usage;                   /* 0..1 */
+	double in_pool_usage, out_pool_usage;                        /* 0..1 */
 	int64_t updated_ms; /* wall clock of the sample, 0 = never reported */
 };
 
 /* The latest sample of one TaskManager process. */
 struct tm_metrics {
-	double cpu_load;          /* CPU time / wall time over the last interval (1.0 = a core) */
-	int64_t cpu_time_ms;      /* user + system, accumulated */
-	int64_t rss_bytes;        /* resident set size */
-	int64_t physical_memory;  /* bytes of RAM on the host */
-	int64_t free_memory;      /* bytes available on the host */
-	int cpu_cores;            /* online CPUs on the host */
-	int64_t net_buffers_total;     /* network buffers allocated by running tasks */
+	double cpu_load;           /* CPU time / wall time over the last interval (1.0 = a core) */
+	int64_t cpu_time_ms;       /* user + system, accumulated */
+	int64_t rss_bytes;         /* resident set size */
+	int64_t physical_memory;   /* bytes of RAM on the host */
+	int64_t free_memory;       /* bytes available on the host */
+	int cpu_cores;             /* online CPUs on the host */
+	int64_t net_buffers_total; /* network buffers allocated by running tasks */
 	int64_t net_buffers_available; /* of which free */
-	int prometheus_port;      /* its /metrics endpoint, 0 = none */
-	int64_t updated_ms;       /* 0 = never reported */
+	int prometheus_port;           /* its /metrics endpoint, 0 = none */
+	int64_t updated_ms;            /* 0 = never reported */
 };
+
+/* ---- process and host ------------------------------------------------------------------ */
+
+struct proc_sample {
+	int64_t wall_ns;     /* monotonic time of the sample */
+	int64_t cpu_ns;      /* user + system CPU time of this process */
+	int64_t rss_bytes;   /* resident set size */
+	int64_t phys_bytes;  /* RAM on the host */
+	int64_t avail_bytes; /* RAM available on the host (MemAvailable) */
+	int cpu_cores;       /* online CPUs */
+};
+
+/* Samples this process and the host. Fields it cannot read are 0. */
+void proc_sample_read(struct proc_sample *s);
+/* CPU load between two samples: CPU time / wall time (1.0 = one core busy). */
+double proc_cpu_load(const struct proc_sample *prev, const struct proc_sample *now);
+
+/* ---- Prometheus text exposition format (version 0.0.4) --------------------------------- */
+
+#define PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* A growing text buffer (xrealloc'd). */
+struct prom_buf {
+	char *data;
+	size_t len, cap;
+};
+
+/* "# HELP name help" and "# TYPE name type" (type: "gauge" or "counter"). Each metric
+ * family once, before its samples. */
+void prom_family(struct prom_buf *b, const char *name, const char *type, const char *help);
+/* One sample: name{k1="v1",...} value. labels is a NULL-terminated array of alternating
+ * keys and values (NULL for none); values are escaped as the format requires. */
+void prom_sample(struct prom_buf *b, const char *name, const char *const *labels, double value);
 
 #endif

@@ -67,6 +67,89 @@ static void unregister_locked(struct jobmanager *jm, struct tm_entry *tm, const 
 	pthread_cond_broadcast(&jm->cond);
 }
 
+void log_result_free(struct log_result *r)
+{
+	xfree(r->error);
+	for (int i = 0; i < r->nfiles; i++)
+		xfree(r->files[i].name);
+	xfree(r->files);
+	xfree(r->data);
+	memset(r, 0, sizeof *r);
+}
+
+int rm_fetch_log(struct jobmanager *jm, const char *tm_id, const char *name, const char *special,
+                 int64_t max_bytes, int64_t timeout_ms, struct log_result *out)
+{
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&jm->mu);
+	struct tm_entry *tm = jm->tms;
+	while (tm && strcmp(tm->resource_id, tm_id) != 0)
+		tm = tm->next;
+	if (!tm) {
+		pthread_mutex_unlock(&jm->mu);
+		return SPATE_ENOENT;
+	}
+	struct log_wait w = {.id = ++jm->next_log_request, .next = jm->log_waits};
+	jm->log_waits = &w;
+	Spate__Rpc__LogRequest req = SPATE__RPC__LOG_REQUEST__INIT;
+	req.request_id = w.id;
+	req.name = (char *)(name ? name : "");
+	req.max_bytes = max_bytes;
+	req.special = (char *)(special ? special : "");
+	int rc = rpc_send_body(tm->conn, SPATE__RPC__ENVELOPE__BODY_LOG_REQUEST, &req);
+	int64_t deadline = now_ms() + timeout_ms;
+	while (rc == 0 && !w.done && tm->registered && !atomic_load(&jm->stopping)) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t ns = ts.tv_nsec + (left > 200 ? 200 : left) * 1000000;
+		ts.tv_sec += ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pthread_cond_timedwait(&jm->cond, &jm->mu, &ts);
+	}
+	for (struct log_wait **pp = &jm->log_waits; *pp; pp = &(*pp)->next)
+		if (*pp == &w) {
+			*pp = w.next;
+			break;
+		}
+	pthread_mutex_unlock(&jm->mu);
+	if (!w.done) {
+		log_result_free(&w.result);
+		return SPATE_EAGAIN;
+	}
+	*out = w.result;
+	return 0;
+}
+
+void rm_log_reply(struct jobmanager *jm, const Spate__Rpc__LogReply *r)
+{
+	pthread_mutex_lock(&jm->mu);
+	struct log_wait *w = jm->log_waits;
+	while (w && w->id != r->request_id)
+		w = w->next;
+	if (w && !w->done) {
+		struct log_result *res = &w->result;
+		if (r->error && *r->error)
+			res->error = xstrdup(r->error);
+		res->nfiles = (int)r->n_files;
+		res->files = xcalloc(r->n_files ? r->n_files : 1, sizeof *res->files);
+		for (size_t i = 0; i < r->n_files; i++) {
+			res->files[i].name = xstrdup(r->files[i]->name ? r->files[i]->name : "");
+			res->files[i].size = r->files[i]->size;
+		}
+		if (r->data.len) {
+			res->data = xmalloc(r->data.len);
+			memcpy(res->data, r->data.data, r->data.len);
+			res->len = r->data.len;
+		}
+		w->done = true;
+		pthread_cond_broadcast(&jm->cond);
+	}
+	pthread_mutex_unlock(&jm->mu);
+}
+
 static int serve_blob(struct jobmanager *jm, struct rpc_conn *c, const char *key)
 {
 	size_t len = 0;
@@ -106,6 +189,8 @@ static int handle(struct jobmanager *jm, struct tm_entry *tm, const rpc_msg *m, 
 			return -1;
 		}
 		pthread_mutex_lock(&jm->mu);
+		if (u->final_metrics)
+			jobmaster_task_metrics(jm, tm, u->final_metrics);
 		jobmaster_task_state(jm, tm, job_id, (int)u->vertex, (int)u->subtask,
 		                     (int)u->attempt, (enum execution_state)to, u->failure);
 		pthread_mutex_unlock(&jm->mu);
@@ -122,6 +207,28 @@ static int handle(struct jobmanager *jm, struct tm_entry *tm, const rpc_msg *m, 
 		return 0;
 	case SPATE__RPC__ENVELOPE__BODY_BLOB_REQUEST:
 		serve_blob(jm, tm->conn, m->blob_request->key ? m->blob_request->key : "");
+		return 0;
+	case SPATE__RPC__ENVELOPE__BODY_METRIC_REPORT: {
+		const Spate__Rpc__MetricReport *r = m->metric_report;
+		pthread_mutex_lock(&jm->mu);
+		struct tm_metrics *tmm = &tm->metrics;
+		tmm->cpu_load = r->cpu_load;
+		tmm->cpu_time_ms = r->cpu_time_ms;
+		tmm->rss_bytes = r->rss_bytes;
+		tmm->physical_memory = r->physical_memory;
+		tmm->free_memory = r->free_memory;
+		tmm->cpu_cores = (int)r->cpu_cores;
+		tmm->net_buffers_total = r->net_buffers_total;
+		tmm->net_buffers_available = r->net_buffers_available;
+		tmm->prometheus_port = r->prometheus_port <= 65535 ? (int)r->prometheus_port : 0;
+		tmm->updated_ms = now_ms();
+		for (size_t i = 0; i < r->n_tasks; i++)
+			jobmaster_task_metrics(jm, tm, r->tasks[i]);
+		pthread_mutex_unlock(&jm->mu);
+		return 0;
+	}
+	case SPATE__RPC__ENVELOPE__BODY_LOG_REPLY:
+		rm_log_reply(jm, m->log_reply);
 		return 0;
 	default:
 		snprintf(why, why_cap, "unexpected message type %d from a TaskManager",
@@ -147,6 +254,7 @@ static struct tm_entry *register_tm(struct jobmanager *jm, struct rpc_conn *c,
 	tm->slot_job = xcalloc((size_t)tm->nslots, sizeof *tm->slot_job);
 	tm->conn = c;
 	tm->registered_ms = tm->last_heartbeat_ms = now_ms();
+	tm->metrics.prometheus_port = r->metrics_port <= 65535 ? (int)r->metrics_port : 0;
 
 	pthread_mutex_lock(&jm->mu);
 	for (struct tm_entry *old = jm->tms; old; old = old->next)

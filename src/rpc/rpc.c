@@ -215,6 +215,15 @@ int rpc_send_body(struct rpc_conn *c, Spate__Rpc__Envelope__BodyCase which, void
 	case SPATE__RPC__ENVELOPE__BODY_BLOB_REPLY:
 		m.blob_reply = body;
 		break;
+	case SPATE__RPC__ENVELOPE__BODY_METRIC_REPORT:
+		m.metric_report = body;
+		break;
+	case SPATE__RPC__ENVELOPE__BODY_LOG_REQUEST:
+		m.log_request = body;
+		break;
+	case SPATE__RPC__ENVELOPE__BODY_LOG_REPLY:
+		m.log_reply = body;
+		break;
 	default:
 		return SPATE_EINVAL;
 	}

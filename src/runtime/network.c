@@ -47,9 +47,15 @@ void buffer_pool_release(struct buffer_pool *p)
 struct buffer *buffer_pool_request(struct buffer_pool *p)
 {
 	struct buffer *b = NULL;
+	int64_t t0 = 0; /* when this request began to wait, timed only if it does */
 	pthread_mutex_lock(&p->mu);
-	while (!p->free && !atomic_load_explicit(p->canceled, memory_order_acquire))
+	while (!p->free && !atomic_load_explicit(p->canceled, memory_order_acquire)) {
+		if (p->wait_ns && !t0)
+			t0 = metrics_now_ns();
 		pthread_cond_wait(&p->cond, &p->mu);
+	}
+	if (t0)
+		counter_add(p->wait_ns, metrics_now_ns() - t0);
 	if (p->free) {
 		b = p->free;
 		p->free = b->next;
@@ -125,6 +131,7 @@ void input_gate_push(struct input_gate *g, struct buffer *b, int channel)
 	else
 		g->head = b;
 	g->tail = b;
+	atomic_fetch_add_explicit(&g->queued, 1, memory_order_relaxed);
 	pthread_cond_signal(&g->cond);
 	pthread_mutex_unlock(&g->mu);
 }
@@ -132,6 +139,7 @@ void input_gate_push(struct input_gate *g, struct buffer *b, int channel)
 struct buffer *input_gate_take(struct input_gate *g, bool *woken)
 {
 	struct buffer *b = NULL;
+	int64_t t0 = 0; /* when the consumer began to wait, timed only if it does */
 	*woken = false;
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
@@ -140,6 +148,7 @@ struct buffer *input_gate_take(struct input_gate *g, bool *woken)
 			g->head = b->next;
 			if (!g->head)
 				g->tail = NULL;
+			atomic_fetch_sub_explicit(&g->queued, 1, memory_order_relaxed);
 			break;
 		}
 		if (atomic_load_explicit(g->canceled, memory_order_acquire))
@@ -148,9 +157,13 @@ struct buffer *input_gate_take(struct input_gate *g, bool *woken)
 			*woken = true;
 			break;
 		}
+		if (g->idle_ns && !t0)
+			t0 = metrics_now_ns();
 		pthread_cond_wait(&g->cond, &g->mu);
 	}
 	pthread_mutex_unlock(&g->mu);
+	if (t0)
+		counter_add(g->idle_ns, metrics_now_ns() - t0);
 	return b;
 }
 
@@ -174,6 +187,7 @@ struct buffer *input_gate_steal(struct input_gate *g,
 		if (match(b, arg)) {
 			*link = b->next;
 			b->next = NULL;
+			atomic_fetch_sub_explicit(&g->queued, 1, memory_order_relaxed);
 			*stolen_tail = b;
 			stolen_tail = &b->next;
 		} else {
@@ -319,13 +333,13 @@ int result_partition_emit(struct result_partition *rp, const spate_row *row)
 	const uint8_t *bytes = (const uint8_t *)row;
 	uint32_t size = row_size_of(row);
 	int rc;
-	rp->records_out++;
+	counter_add(&rp->records_out, 1);
 	if (rp->partitioner == PART_BROADCAST) {
 		for (int i = 0; i < rp->nsubs; i++) {
 			rc = write_row(rp, &rp->subs[i], bytes, size);
 			if (rc < 0)
 				return rc;
-			rp->bytes_out += size;
+			counter_add(&rp->bytes_out, size);
 		}
 		return 0;
 	}
@@ -333,7 +347,7 @@ int result_partition_emit(struct result_partition *rp, const spate_row *row)
 	rc = select_channel(rp, row, &ch);
 	if (rc < 0)
 		return rc;
-	rp->bytes_out += size;
+	counter_add(&rp->bytes_out, size);
 	return write_row(rp, &rp->subs[ch], bytes, size);
 }
 

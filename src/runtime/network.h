@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "graph/stream_graph.h"
+#include "metrics/metrics.h"
 #include "spate/spate.h"
 
 #define BUFFER_SIZE (32 * 1024) /* taskmanager.memory.segment-size */
@@ -70,6 +71,9 @@ struct buffer_pool {
 	 * owner then guards free/nfree with its own lock. NULL for ordinary pools. */
 	void (*recycle_hook)(struct buffer_pool *p, struct buffer *b);
 	void *hook_arg; /* borrowed: for the hook */
+	/* Optional: where the time a requester spends waiting for a free buffer is added
+	 * (the producing task's backpressured time). Set before use; NULL = not timed. */
+	_Atomic int64_t *wait_ns;
 };
 
 int buffer_pool_init(struct buffer_pool *p, int capacity, const atomic_bool *canceled);
@@ -98,6 +102,11 @@ struct input_gate {
 	int nended;                     /* consumer thread only */
 	struct input_channel *channels; /* owned */
 	const atomic_bool *canceled;    /* borrowed */
+	atomic_int queued;              /* buffers queued now (metrics: inPoolUsage) */
+	int capacity;                   /* buffers that can be queued at most (for usage) */
+	/* Optional: where the consumer's time blocked in input_gate_take is added (its idle
+	 * time). Set before use; NULL = not timed. */
+	_Atomic int64_t *idle_ns;
 };
 
 void input_gate_init(struct input_gate *g, int nchannels, const atomic_bool *canceled);
@@ -143,8 +152,8 @@ struct result_partition {
 	uint64_t rng;                 /* shuffle / rebalance start */
 	bool flush_always;            /* buffer timeout 0: flush after every row */
 	struct buffer_pool pool;
-	int64_t bytes_out; /* row bytes written (metrics) */
-	int64_t records_out;
+	_Atomic int64_t bytes_out;   /* row bytes written (metrics: single writer) */
+	_Atomic int64_t records_out; /* rows written (metrics: single writer) */
 	/* For key selector functions: computes the key hash of a row. Set by the task. */
 	int (*key_hash)(void *arg, const spate_row *row, int32_t *hash);
 	void *key_hash_arg;

@@ -50,11 +50,43 @@ int task_poll(struct task *t)
 	return 0;
 }
 
+void task_read_counters(struct task *t, struct task_counters *c)
+{
+	memset(c, 0, sizeof *c);
+	c->records_in = counter_get(&t->io.records_in);
+	c->bytes_in = counter_get(&t->io.bytes_in);
+	c->idle_ns = counter_get(&t->io.idle_ns);
+	c->backpressured_ns = counter_get(&t->io.backpressured_ns);
+	int64_t start = counter_get(&t->io.start_ns), end = counter_get(&t->io.end_ns);
+	if (start) {
+		int64_t busy =
+		    (end ? end : metrics_now_ns()) - start - c->idle_ns - c->backpressured_ns;
+		c->busy_ns = busy > 0 ? busy : 0;
+	}
+	for (int i = 0; i < t->npartitions; i++) {
+		struct result_partition *rp = &t->partitions[i];
+		c->records_out += counter_get(&rp->records_out);
+		c->bytes_out += counter_get(&rp->bytes_out);
+		pthread_mutex_lock(&rp->pool.mu);
+		c->buffers_free += rp->pool.nfree;
+		pthread_mutex_unlock(&rp->pool.mu);
+		c->buffers_total += rp->pool.capacity;
+	}
+	if (c->buffers_total > 0)
+		c->out_pool_usage =
+		    (double)(c->buffers_total - c->buffers_free) / (double)c->buffers_total;
+	if (t->has_gate && t->gate.capacity > 0) {
+		int q = atomic_load_explicit(&t->gate.queued, memory_order_relaxed);
+		c->in_pool_usage = q >= t->gate.capacity ? 1.0 : (double)q / t->gate.capacity;
+	}
+}
+
 /* Hands every row of a data buffer to the head operator, in place. */
 static int process_buffer(struct task *t, const struct buffer *b)
 {
 	struct operator* head = & t->ops[0];
 	uint32_t off = 0;
+	counter_add(&t->io.bytes_in, b->size);
 	while (off < b->size) {
 		const spate_row *row = (const spate_row *)(b->data + off);
 		uint32_t size = row_size_of(row);
@@ -64,6 +96,7 @@ static int process_buffer(struct task *t, const struct buffer *b)
 			return SPATE_ECORRUPT;
 		}
 		head->records_in++;
+		counter_add(&t->io.records_in, 1);
 		int rc = head->process(head, row);
 		if (rc < 0)
 			return rc;
@@ -93,6 +126,7 @@ static int process_span(struct task *t, const struct buffer *b)
 		task_fail(t, NULL, SPATE_ECORRUPT, "corrupt span buffer");
 		return SPATE_ECORRUPT;
 	}
+	counter_add(&t->io.bytes_in, b->size);
 	memcpy(ch->span + ch->span_len, b->data, b->size);
 	ch->span_len += b->size;
 	if (ch->span_len < ch->span_need)
@@ -100,6 +134,7 @@ static int process_span(struct task *t, const struct buffer *b)
 	ch->span_need = 0;
 	struct operator* head = & t->ops[0];
 	head->records_in++;
+	counter_add(&t->io.records_in, 1);
 	return head->process(head, (const spate_row *)ch->span);
 }
 
@@ -179,6 +214,7 @@ void *task_main(void *arg)
 	local_job_task_state(job, t, EXEC_INITIALIZING);
 	int rc = task_setup_operators(t, job->lib_handle);
 	if (rc == 0) {
+		atomic_store_explicit(&t->io.start_ns, metrics_now_ns(), memory_order_relaxed);
 		local_job_task_state(job, t, EXEC_RUNNING);
 		if (op_kind_is_source(t->ops[0].node->kind))
 			rc = source_run(&t->ops[0]);
@@ -187,6 +223,8 @@ void *task_main(void *arg)
 		if (rc == 0)
 			rc = end_of_input(t);
 	}
+	if (atomic_load_explicit(&t->io.start_ns, memory_order_relaxed))
+		atomic_store_explicit(&t->io.end_ns, metrics_now_ns(), memory_order_relaxed);
 	for (int i = 0; i < t->nops; i++)
 		if (op_kind_is_sink(t->ops[i].node->kind))
 			sink_abort(&t->ops[i]); /* after a successful finish this only frees */

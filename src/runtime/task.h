@@ -22,6 +22,7 @@
 
 #include "graph/execution_graph.h"
 #include "graph/status.h"
+#include "metrics/metrics.h"
 #include "runtime/network.h"
 #include "runtime/state_backend.h"
 #include "types/row.h"
@@ -102,7 +103,20 @@ struct task {
 	atomic_int flush_requested; /* set by the flusher thread */
 	char *failure;              /* why it failed (owned), first wins */
 	char *user_msg;             /* message from spate_ctx_fail, pending (owned) */
+	/* Written only by the task's thread (records and bytes in; idle and backpressured
+	 * time through the gate's and the partitions' pools' pointers); any thread reads. */
+	struct io_counters io;
 };
+
+/* A consistent-enough reading of a task's counters, taken by any thread. */
+struct task_counters {
+	int64_t records_in, records_out, bytes_in, bytes_out;
+	int64_t busy_ns, idle_ns, backpressured_ns; /* since the task started running */
+	double in_pool_usage, out_pool_usage;       /* 0..1 */
+	int64_t buffers_total, buffers_free;        /* of the task's output pools */
+};
+/* Reads t's counters. Any thread, while the task exists (its thread may run). */
+void task_read_counters(struct task *t, struct task_counters *c);
 
 /* Emits a row from `op` to its chained successors and its result partitions. */
 int op_emit(struct operator* op, const spate_row *row);

@@ -15,6 +15,7 @@
  * Locks: tm->mu (jobs list, blob replies) may be held while taking a job's local_job mu;
  * task state hooks run under that mu and take only tm->send_mu. Order: mu, job mu, send_mu.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@
 #include "graph/graph_codec.h"
 #include "network/netenv.h"
 #include "rpc/rpc.h"
+#include "rest/http_server.h"
 #include "runtime/local_job.h"
 
 struct taskmanager;
@@ -42,12 +44,21 @@ struct tm_job {
 	struct taskmanager *tm;
 	rpc_msg *msg; /* the DeployTasks envelope (owned) */
 	pthread_t thread;
-	struct local_job *lj; /* guarded by: tm->mu; set while the job runs */
-	bool cancel;          /* guarded by: tm->mu */
-	bool blob_done;       /* guarded by: tm->mu */
-	rpc_msg *blob;        /* guarded by: tm->mu; the BlobReply envelope */
-	bool finished;        /* guarded by: tm->mu; its thread may be joined */
+	struct local_job *lj;     /* guarded by: tm->mu; set while the job runs */
+	bool cancel;              /* guarded by: tm->mu */
+	bool blob_done;           /* guarded by: tm->mu */
+	rpc_msg *blob;            /* guarded by: tm->mu; the BlobReply envelope */
+	bool finished;            /* guarded by: tm->mu; its thread may be joined */
+	struct task_rates *rates; /* guarded by: tm->mu; per subtask of lj: the last sample */
 	struct tm_job *next;
+};
+
+/* A subtask's counters at the last report and the rates derived then. */
+struct task_rates {
+	int64_t wall_ns; /* 0 = not sampled yet */
+	struct task_counters c;
+	double records_in, records_out, bytes_in, bytes_out; /* per second */
+	double busy, idle, backpressured;                    /* ms per second */
 };
 
 struct taskmanager {
@@ -64,6 +75,18 @@ struct taskmanager {
 	struct rpc_conn *jm; /* guarded by: send_mu; NULL while disconnected */
 	atomic_bool stopping;
 	int64_t heartbeat_timeout_ms;
+	/* metrics */
+	int64_t report_interval_ms;
+	pthread_t reporter;
+	bool reporter_started;
+	struct proc_sample proc_prev; /* guarded by: mu; the reporter's last process sample */
+	double cpu_load;              /* guarded by: mu; from the last two samples */
+	struct http_server *prom;     /* its Prometheus endpoint, or NULL */
+	int prom_port;
+	/* logs: the directory listed by LogRequests, and its .log and .out files */
+	char *log_dir;  /* owned, or NULL when unknown */
+	char *log_file; /* owned: the file stderr writes to, or NULL */
+	char *out_file; /* owned: the file stdout writes to, or NULL */
 };
 
 static int send_to_jm(struct taskmanager *tm, Spate__Rpc__Envelope__BodyCase which, void *body)
@@ -74,8 +97,38 @@ static int send_to_jm(struct taskmanager *tm, Spate__Rpc__Envelope__BodyCase whi
 	return rc;
 }
 
+/* Fills a metric sample of task t from counters c and rates r (NULL: rates 0). The
+ * sample borrows job_id (16 bytes). */
+static void fill_sample(Spate__Rpc__TaskMetricsSample *s, uint8_t *job_id, const struct task *t,
+                        const struct task_counters *c, const struct task_rates *r)
+{
+	spate__rpc__task_metrics_sample__init(s);
+	s->job_id.data = job_id;
+	s->job_id.len = 16;
+	s->vertex = (uint32_t)t->ev->job_vertex->index;
+	s->subtask = (uint32_t)t->ev->subtask;
+	s->records_in = c->records_in;
+	s->records_out = c->records_out;
+	s->bytes_in = c->bytes_in;
+	s->bytes_out = c->bytes_out;
+	s->busy_ms = c->busy_ns / 1000000;
+	s->idle_ms = c->idle_ns / 1000000;
+	s->backpressured_ms = c->backpressured_ns / 1000000;
+	s->in_pool_usage = c->in_pool_usage;
+	s->out_pool_usage = c->out_pool_usage;
+	if (r) {
+		s->records_in_per_s = r->records_in;
+		s->records_out_per_s = r->records_out;
+		s->bytes_in_per_s = r->bytes_in;
+		s->bytes_out_per_s = r->bytes_out;
+		s->busy_ms_per_s = r->busy;
+		s->idle_ms_per_s = r->idle;
+		s->backpressured_ms_per_s = r->backpressured;
+	}
+}
+
 static void report_state(struct tm_job *j, int vertex, int subtask, enum execution_state to,
-                         const char *failure)
+                         const char *failure, Spate__Rpc__TaskMetricsSample *final_metrics)
 {
 	Spate__Rpc__TaskStateUpdate u = SPATE__RPC__TASK_STATE_UPDATE__INIT;
 	uint8_t id[16];
@@ -87,14 +140,27 @@ static void report_state(struct tm_job *j, int vertex, int subtask, enum executi
 	u.attempt = 0;
 	u.state = (char *)execution_state_name(to);
 	u.failure = (char *)(failure ? failure : "");
+	u.final_metrics = final_metrics;
 	send_to_jm(j->tm, SPATE__RPC__ENVELOPE__BODY_TASK_STATE, &u);
 }
 
 /* local_job's hook: every state change of a local task goes to the JobMaster. */
 static void state_hook(void *arg, struct task *t, enum execution_state to)
 {
-	report_state(arg, t->ev->job_vertex->index, t->ev->subtask, to,
-	             to == EXEC_FAILED ? t->failure : NULL);
+	struct tm_job *j = arg;
+	Spate__Rpc__TaskMetricsSample s, *final = NULL;
+	uint8_t id[16];
+	if (execution_state_is_terminal(to)) {
+		/* The last counters travel with the terminal state, so the JobMaster never
+		 * shows a finished task with stale numbers. Its rates are 0: it has stopped. */
+		struct task_counters c;
+		task_read_counters(t, &c);
+		job_id_to_bytes(j->id, id);
+		fill_sample(&s, id, t, &c, NULL);
+		final = &s;
+	}
+	report_state(j, t->ev->job_vertex->index, t->ev->subtask, to,
+	             to == EXEC_FAILED ? t->failure : NULL, final);
 }
 
 /* netenv's handler: a remote input channel broke (its producer's TaskManager went away or
@@ -297,6 +363,7 @@ static void *job_main(void *arg)
 		log_info("Running %zu subtasks of job %s (%s).", d->n_tasks, d->job_name, j->id);
 		pthread_mutex_lock(&tm->mu);
 		j->lj = lj;
+		j->rates = xcalloc((size_t)lj->ntasks, sizeof *j->rates);
 		if (j->cancel)
 			local_job_cancel(lj);
 		pthread_mutex_unlock(&tm->mu);
@@ -310,7 +377,7 @@ static void *job_main(void *arg)
 		log_warn("Cannot run job %s: %s", j->id, err.msg);
 		for (size_t i = 0; i < d->n_tasks; i++)
 			report_state(j, (int)d->tasks[i]->vertex, (int)d->tasks[i]->subtask,
-			             j->cancel ? EXEC_CANCELED : EXEC_FAILED, err.msg);
+			             j->cancel ? EXEC_CANCELED : EXEC_FAILED, err.msg, NULL);
 		if (lj)
 			unwire_remote(tm, lj);
 	}
@@ -349,6 +416,7 @@ static void reap_jobs(struct taskmanager *tm)
 			pthread_join(j->thread, NULL);
 			rpc_msg_free(j->msg);
 			rpc_msg_free(j->blob);
+			xfree(j->rates);
 			xfree(j);
 		} else {
 			pp = &j->next;
@@ -369,6 +437,390 @@ static void cancel_job_locked(struct tm_job *j)
 	j->cancel = true;
 	if (j->lj)
 		local_job_cancel(j->lj);
+}
+
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+/* One local subtask's reading, taken under tm->mu for a report or a scrape. */
+struct task_reading {
+	struct tm_job *job;
+	struct task *task;
+	struct task_counters c;
+	struct task_rates r;
+};
+
+/* Reads every running local subtask; with `advance`, derives rates against the previous
+ * reading and remembers this one (the reporter's tick). Caller holds tm->mu. Returns an
+ * xmalloc'd array of *n readings. */
+static struct task_reading *read_tasks(struct taskmanager *tm, bool advance, int *n)
+{
+	int cap = 0;
+	for (struct tm_job *j = tm->jobs; j; j = j->next)
+		if (j->lj)
+			cap += j->lj->ntasks;
+	struct task_reading *out = xcalloc((size_t)(cap ? cap : 1), sizeof *out);
+	int64_t now = metrics_now_ns();
+	*n = 0;
+	for (struct tm_job *j = tm->jobs; j; j = j->next) {
+		if (!j->lj)
+			continue;
+		for (int k = 0; k < j->lj->ntasks; k++) {
+			if (!j->lj->local[k])
+				continue;
+			struct task_reading *x = &out[(*n)++];
+			x->job = j;
+			x->task = &j->lj->tasks[k];
+			task_read_counters(x->task, &x->c);
+			struct task_rates *prev = &j->rates[k];
+			if (advance) {
+				double dt = prev->wall_ns ? (double)(now - prev->wall_ns) / 1e9 : 0;
+				struct task_rates r = {.wall_ns = now, .c = x->c};
+				if (dt > 0) {
+					r.records_in =
+					    (double)(x->c.records_in - prev->c.records_in) / dt;
+					r.records_out =
+					    (double)(x->c.records_out - prev->c.records_out) / dt;
+					r.bytes_in =
+					    (double)(x->c.bytes_in - prev->c.bytes_in) / dt;
+					r.bytes_out =
+					    (double)(x->c.bytes_out - prev->c.bytes_out) / dt;
+					r.busy =
+					    (double)(x->c.busy_ns - prev->c.busy_ns) / 1e6 / dt;
+					r.idle =
+					    (double)(x->c.idle_ns - prev->c.idle_ns) / 1e6 / dt;
+					r.backpressured = (double)(x->c.backpressured_ns -
+					                           prev->c.backpressured_ns) /
+					                  1e6 / dt;
+				}
+				*prev = r;
+			}
+			x->r = *prev;
+		}
+	}
+	return out;
+}
+
+/* Every metrics.fetcher.update-interval: samples the process and the running subtasks and
+ * sends a MetricReport to the JobManager. */
+static void *reporter_main(void *arg)
+{
+	struct taskmanager *tm = arg;
+	log_set_thread_name("metrics");
+	pthread_mutex_lock(&tm->mu);
+	int64_t next = now_ms();
+	while (!atomic_load(&tm->stopping)) {
+		if (now_ms() < next) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t left = next - now_ms();
+			int64_t ns = ts.tv_nsec + (left > 0 ? left : 0) * 1000000;
+			ts.tv_sec += ns / 1000000000;
+			ts.tv_nsec = ns % 1000000000;
+			pthread_cond_timedwait(&tm->cond, &tm->mu, &ts);
+			continue;
+		}
+		next = now_ms() + tm->report_interval_ms;
+		struct proc_sample ps;
+		proc_sample_read(&ps);
+		tm->cpu_load = proc_cpu_load(&tm->proc_prev, &ps);
+		tm->proc_prev = ps;
+		int n;
+		struct task_reading *x = read_tasks(tm, true, &n);
+		Spate__Rpc__TaskMetricsSample *samples =
+		    xcalloc((size_t)(n ? n : 1), sizeof *samples);
+		Spate__Rpc__TaskMetricsSample **ptrs = xcalloc((size_t)(n ? n : 1), sizeof *ptrs);
+		uint8_t(*ids)[16] = xcalloc((size_t)(n ? n : 1), 16);
+		Spate__Rpc__MetricReport r = SPATE__RPC__METRIC_REPORT__INIT;
+		for (int i = 0; i < n; i++) {
+			job_id_to_bytes(x[i].job->id, ids[i]);
+			fill_sample(&samples[i], ids[i], x[i].task, &x[i].c, &x[i].r);
+			ptrs[i] = &samples[i];
+			r.net_buffers_total += x[i].c.buffers_total;
+			r.net_buffers_available += x[i].c.buffers_free;
+		}
+		r.n_tasks = (size_t)n;
+		r.tasks = ptrs;
+		r.cpu_load = tm->cpu_load;
+		r.cpu_time_ms = ps.cpu_ns / 1000000;
+		r.rss_bytes = ps.rss_bytes;
+		r.physical_memory = ps.phys_bytes;
+		r.free_memory = ps.avail_bytes;
+		r.cpu_cores = (uint32_t)ps.cpu_cores;
+		r.prometheus_port = (uint32_t)tm->prom_port;
+		pthread_mutex_unlock(&tm->mu);
+		send_to_jm(tm, SPATE__RPC__ENVELOPE__BODY_METRIC_REPORT, &r);
+		xfree(samples);
+		xfree(ptrs);
+		xfree(ids);
+		xfree(x);
+		pthread_mutex_lock(&tm->mu);
+	}
+	pthread_mutex_unlock(&tm->mu);
+	return NULL;
+}
+
+/* GET /metrics on the Prometheus port: the TaskManager's and its subtasks' metrics. */
+static void h_prometheus(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct taskmanager *tm = arg;
+	(void)req;
+	struct prom_buf b = {0};
+	struct proc_sample ps;
+	proc_sample_read(&ps);
+	pthread_mutex_lock(&tm->mu);
+	int n;
+	struct task_reading *x = read_tasks(tm, false, &n);
+	double cpu_load = tm->cpu_load;
+	int64_t total = 0, avail = 0;
+	for (int i = 0; i < n; i++) {
+		total += x[i].c.buffers_total;
+		avail += x[i].c.buffers_free;
+	}
+	const char *tml[] = {"tm_id", tm->resource_id, NULL};
+	prom_family(&b, "spate_taskmanager_Status_CPU_Load", "gauge",
+	            "CPU time of the process over wall time in the last interval (1 = one core)");
+	prom_sample(&b, "spate_taskmanager_Status_CPU_Load", tml, cpu_load);
+	prom_family(&b, "spate_taskmanager_Status_CPU_Time", "counter",
+	            "CPU time used by the process, in milliseconds");
+	prom_sample(&b, "spate_taskmanager_Status_CPU_Time", tml, (double)(ps.cpu_ns / 1000000));
+	prom_family(&b, "spate_taskmanager_Status_Memory_RSS", "gauge",
+	            "Resident set size of the process, in bytes");
+	prom_sample(&b, "spate_taskmanager_Status_Memory_RSS", tml, (double)ps.rss_bytes);
+	prom_family(&b, "spate_taskmanager_Status_Slots_Total", "gauge", "Task slots offered");
+	prom_sample(&b, "spate_taskmanager_Status_Slots_Total", tml, tm->nslots);
+	prom_family(&b, "spate_taskmanager_Status_Shuffle_Netty_TotalMemorySegments", "gauge",
+	            "Network buffers of the running subtasks' output pools");
+	prom_sample(&b, "spate_taskmanager_Status_Shuffle_Netty_TotalMemorySegments", tml,
+	            (double)total);
+	prom_family(&b, "spate_taskmanager_Status_Shuffle_Netty_AvailableMemorySegments", "gauge",
+	            "Free network buffers of the running subtasks' output pools");
+	prom_sample(&b, "spate_taskmanager_Status_Shuffle_Netty_AvailableMemorySegments", tml,
+	            (double)avail);
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+	    {"numRecordsIn", "counter", "Records the subtask received"},
+	    {"numRecordsOut", "counter", "Records the subtask sent to the network"},
+	    {"numBytesIn", "counter", "Bytes the subtask received"},
+	    {"numBytesOut", "counter", "Bytes the subtask sent to the network"},
+	    {"numRecordsInPerSecond", "gauge", "Records received per second"},
+	    {"numRecordsOutPerSecond", "gauge", "Records sent per second"},
+	    {"numBytesInPerSecond", "gauge", "Bytes received per second"},
+	    {"numBytesOutPerSecond", "gauge", "Bytes sent per second"},
+	    {"busyTimeMsPerSecond", "gauge", "Milliseconds per second the subtask was busy"},
+	    {"idleTimeMsPerSecond", "gauge", "Milliseconds per second it waited for input"},
+	    {"backPressuredTimeMsPerSecond", "gauge",
+	     "Milliseconds per second it waited for output buffers"},
+	    {"buffers_inPoolUsage", "gauge", "Share of its input buffers in use"},
+	    {"buffers_outPoolUsage", "gauge", "Share of its output buffers in use"},
+	};
+	for (size_t f = 0; f < sizeof fams / sizeof *fams; f++) {
+		char name[128];
+		snprintf(name, sizeof name, "spate_taskmanager_job_task_%s", fams[f].name);
+		prom_family(&b, name, fams[f].type, fams[f].help);
+		for (int i = 0; i < n; i++) {
+			const struct task_counters *c = &x[i].c;
+			const struct task_rates *r = &x[i].r;
+			double v[] = {(double)c->records_in,
+			              (double)c->records_out,
+			              (double)c->bytes_in,
+			              (double)c->bytes_out,
+			              r->records_in,
+			              r->records_out,
+			              r->bytes_in,
+			              r->bytes_out,
+			              r->busy,
+			              r->idle,
+			              r->backpressured,
+			              c->in_pool_usage,
+			              c->out_pool_usage};
+			char sub[16];
+			snprintf(sub, sizeof sub, "%d", x[i].task->ev->subtask);
+			const char *l[] = {"job_id",
+			                   x[i].job->id,
+			                   "job_name",
+			                   x[i].job->msg->deploy->job_name,
+			                   "task_name",
+			                   x[i].task->ev->job_vertex->name,
+			                   "subtask_index",
+			                   sub,
+			                   "task_attempt_num",
+			                   "0",
+			                   "tm_id",
+			                   tm->resource_id,
+			                   NULL};
+			prom_sample(&b, name, l, v[f]);
+		}
+	}
+	pthread_mutex_unlock(&tm->mu);
+	xfree(x);
+	resp->status = 200;
+	resp->body = b.data ? b.data : xstrdup("");
+	resp->body_len = b.len;
+	resp->content_type = PROMETHEUS_CONTENT_TYPE;
+}
+
+/* Starts the Prometheus endpoint on metrics.reporter.prom.port: a port, a range "a-b" (the
+ * first free one) or 0 (ephemeral). A port that cannot be bound is logged, not fatal. */
+static void start_prometheus(struct taskmanager *tm, const char *bind)
+{
+	if (!config_get_bool(tm->config, "metrics.reporter.prom.enabled", true))
+		return;
+	const char *spec = config_get(tm->config, "metrics.reporter.prom.port");
+	if (!spec)
+		spec = "9249";
+	int lo, hi;
+	char dash;
+	if (sscanf(spec, "%d %c %d", &lo, &dash, &hi) == 3 && dash == '-') {
+	} else if (sscanf(spec, "%d", &lo) == 1) {
+		hi = lo;
+	} else {
+		log_warn("Bad metrics.reporter.prom.port '%s': expected a port or a range a-b; "
+		         "no Prometheus endpoint.",
+		         spec);
+		return;
+	}
+	struct spate_error err = {0};
+	for (int port = lo; port <= hi && port >= 0 && port <= 65535; port++) {
+		struct http_server *s = http_server_new(bind, port, 4096);
+		http_server_route(s, "GET", "/metrics", h_prometheus, tm);
+		if (http_server_start(s, &err) == 0) {
+			tm->prom = s;
+			tm->prom_port = http_server_port(s);
+			log_info("Prometheus metrics at http://%s:%d/metrics", bind, tm->prom_port);
+			return;
+		}
+		http_server_free(s);
+	}
+	log_warn("No Prometheus endpoint: %s", err.msg);
+}
+
+/* ---- logs ---------------------------------------------------------------------------------- */
+
+/* A plain file name in the log directory: no directories, no hidden files, no '..'. */
+static bool log_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 255 || name[0] == '.')
+		return false;
+	for (const char *c = name; *c; c++)
+		if (*c == '/' || *c == '\\' || (unsigned char)*c < 0x20)
+			return false;
+	return true;
+}
+
+/* Where stdout or stderr writes, when that is a regular file. */
+static char *fd_file(int fd)
+{
+	char link[64], path[4096];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	struct stat st;
+	if (n <= 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	path[n] = '\0';
+	return xstrdup(path);
+}
+
+static void find_logs(struct taskmanager *tm)
+{
+	tm->log_file = fd_file(2);
+	tm->out_file = fd_file(1);
+	const char *dir = config_get(tm->config, "env.log.dir");
+	if (dir) {
+		tm->log_dir = xstrdup(dir);
+	} else if (tm->log_file) {
+		char *slash = strrchr(tm->log_file, '/');
+		tm->log_dir = xasprintf("%.*s", (int)(slash - tm->log_file), tm->log_file);
+	}
+}
+
+/* Answers a LogRequest: the log directory's listing, or the tail of one file. */
+static void serve_log(struct taskmanager *tm, const Spate__Rpc__LogRequest *q)
+{
+	Spate__Rpc__LogReply r = SPATE__RPC__LOG_REPLY__INIT;
+	r.request_id = q->request_id;
+	const char *name = q->name ? q->name : "";
+	const char *special = q->special ? q->special : "";
+	char errbuf[256] = "";
+	Spate__Rpc__LogFile *files = NULL, **fptrs = NULL;
+	char **names = NULL;
+	uint8_t *data = NULL;
+	int dfd = tm->log_dir ? open(tm->log_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (*special) {
+		const char *path = strcmp(special, "log") == 0      ? tm->log_file
+		                   : strcmp(special, "stdout") == 0 ? tm->out_file
+		                                                    : NULL;
+		const char *slash = path ? strrchr(path, '/') : NULL;
+		if (!path || !slash || !tm->log_dir ||
+		    strncmp(path, tm->log_dir, (size_t)(slash - path)) != 0 ||
+		    strlen(tm->log_dir) != (size_t)(slash - path))
+			snprintf(errbuf, sizeof errbuf,
+			         "this TaskManager does not write its %s to a file", special);
+		else
+			name = slash + 1;
+	}
+	if (errbuf[0]) {
+	} else if (dfd < 0) {
+		snprintf(errbuf, sizeof errbuf, "this TaskManager has no log directory");
+	} else if (!*name) {
+		DIR *d = fdopendir(dup(dfd));
+		int cap = 0, nf = 0;
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			struct stat st;
+			if (!log_name_ok(e->d_name) ||
+			    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			if (nf == cap) {
+				cap = cap ? cap * 2 : 16;
+				files = xrealloc(files, (size_t)cap * sizeof *files);
+				names = xrealloc(names, (size_t)cap * sizeof *names);
+			}
+			spate__rpc__log_file__init(&files[nf]);
+			names[nf] = xstrdup(e->d_name);
+			files[nf].name = names[nf];
+			files[nf].size = st.st_size;
+			nf++;
+		}
+		if (d)
+			closedir(d);
+		fptrs = xcalloc((size_t)(nf ? nf : 1), sizeof *fptrs);
+		for (int i = 0; i < nf; i++)
+			fptrs[i] = &files[i];
+		r.files = fptrs;
+		r.n_files = (size_t)nf;
+	} else if (!log_name_ok(name)) {
+		snprintf(errbuf, sizeof errbuf, "bad log file name");
+	} else {
+		int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			snprintf(errbuf, sizeof errbuf, "no log file '%s'", name);
+		} else {
+			int64_t max = q->max_bytes > 0 && q->max_bytes < (64 << 20) ? q->max_bytes
+			                                                            : (64 << 20);
+			int64_t off = st.st_size > max ? st.st_size - max : 0;
+			size_t want = (size_t)(st.st_size - off);
+			data = xmalloc(want ? want : 1);
+			ssize_t got = pread(fd, data, want, off);
+			r.data.data = data;
+			r.data.len = got > 0 ? (size_t)got : 0;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	r.error = errbuf;
+	send_to_jm(tm, SPATE__RPC__ENVELOPE__BODY_LOG_REPLY, &r);
+	for (size_t i = 0; i < r.n_files; i++)
+		xfree(names[i]);
+	xfree(names);
+	xfree(files);
+	xfree(fptrs);
+	xfree(data);
 }
 
 /* ---- the JobManager connection ------------------------------------------------------------- */
@@ -454,6 +906,10 @@ static int handle(struct taskmanager *tm, rpc_msg *m, char *why, size_t why_cap)
 		pthread_mutex_unlock(&tm->mu);
 		return 0;
 	}
+	case SPATE__RPC__ENVELOPE__BODY_LOG_REQUEST:
+		serve_log(tm, m->log_request);
+		rpc_msg_free(m);
+		return 0;
 	default:
 		snprintf(why, why_cap, "unexpected message type %d from the JobManager",
 		         m->body_case);
@@ -487,6 +943,7 @@ static void serve_jobmanager(struct taskmanager *tm, const char *host, int port,
 	r.data_port = (uint32_t)netenv_port(tm->net);
 	r.num_slots = (uint32_t)tm->nslots;
 	r.pid = (uint64_t)getpid();
+	r.metrics_port = (uint32_t)tm->prom_port;
 	rpc_send_body(c, SPATE__RPC__ENVELOPE__BODY_REGISTER_TM, &r);
 	rpc_msg *m = rpc_recv(c, 10000, why, sizeof why);
 	if (!m || m->body_case != SPATE__RPC__ENVELOPE__BODY_REGISTRATION_REPLY ||
@@ -604,6 +1061,14 @@ int taskmanager_main(struct config *config)
 	log_info("Starting TaskManager %s with %d task slots, data port %d (pid %d).",
 	         tm->resource_id, tm->nslots, netenv_port(tm->net), (int)getpid());
 
+	find_logs(tm);
+	start_prometheus(tm, bind ? bind : tm->host);
+	tm->report_interval_ms =
+	    config_get_duration_ms(config, "metrics.fetcher.update-interval", 1000);
+	if (tm->report_interval_ms < 10)
+		tm->report_interval_ms = 10;
+	tm->reporter_started = pthread_create(&tm->reporter, NULL, reporter_main, tm) == 0;
+
 	pthread_t sig_thread;
 	pthread_create(&sig_thread, NULL, signal_main, &set);
 	const char *jh = config_get(config, "jobmanager.rpc.address");
@@ -628,6 +1093,10 @@ int taskmanager_main(struct config *config)
 		pthread_mutex_unlock(&tm->mu);
 	}
 	pthread_join(sig_thread, NULL);
+	if (tm->reporter_started)
+		pthread_join(tm->reporter, NULL);
+	http_server_free(tm->prom);
+	tm->prom = NULL;
 	pthread_mutex_lock(&tm->mu);
 	for (struct tm_job *j = tm->jobs; j; j = j->next)
 		cancel_job_locked(j);
@@ -647,6 +1116,9 @@ out_dir:
 	rmdir(tm->work_dir);
 out:
 	xfree(tm->work_dir);
+	xfree(tm->log_dir);
+	xfree(tm->log_file);
+	xfree(tm->out_file);
 	pthread_mutex_destroy(&tm->mu);
 	pthread_cond_destroy(&tm->cond);
 	pthread_mutex_destroy(&tm->send_mu);

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Metrics end to end: subtask counters reach the JobManager's REST API with exact values
+# (the source wrote N rows, the keyed vertex read N rows: N is the test's own number), a
+# slow sink shows up as backpressure on the source, every TaskManager serves Prometheus
+# text, and a real Prometheus server scrapes the JobManager and both TaskManagers.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cluster_lib.sh"
+
+require_file "$JOBS/cluster_probe.so"
+command -v prometheus >/dev/null || fail "prometheus is not installed (scripts/install-deps.sh)"
+cluster_start 2 2 -D metrics.fetcher.update-interval=200ms
+
+# job_id_of NAME: the JobID an attached `spate run` printed first.
+job_id_of() {
+	sed -n 's/^Job has been submitted with JobID \([0-9a-f]\{32\}\)$/\1/p' "$TMP/$1.out" | head -n 1
+}
+
+# vmetric JOB VERTEX_INDEX FIELD: one field of a vertex's metrics in GET /jobs/:id.
+vmetric() {
+	rest_get "/jobs/$1" | jq -r ".vertices[$2].metrics.\"$3\""
+}
+
+# 1. Exact counts of a finished job. Source (p=2) -> keyBy -> sum + sink (p=2).
+N=250000
+mkdir -p "$TMP/out"
+run_spate exact run -m "$REST" -p 2 "$SPATE_BUILD/tests/jobs/cluster_probe.so" --n $N --k 101 --out "$TMP/out"
+expect_rc exact 0
+ID=$(job_id_of exact)
+[ -n "$ID" ] || fail "no job id in the output of the exact run"
+[ "$(vmetric "$ID" 0 write-records)" = "$N" ] || fail "source write-records: $(vmetric "$ID" 0 write-records), expected $N"
+[ "$(vmetric "$ID" 1 read-records)" = "$N" ] || fail "sum read-records: $(vmetric "$ID" 1 read-records), expected $N"
+[ "$(vmetric "$ID" 0 read-records)" = 0 ] || fail "a source read records"
+wb=$(vmetric "$ID" 0 write-bytes)
+rb=$(vmetric "$ID" 1 read-bytes)
+# each row carries at least its two 8-byte fields
+[ "$wb" -ge $((N * 16)) ] || fail "source write-bytes $wb < $((N * 16))"
+[ "$wb" = "$rb" ] || fail "bytes written by the sources ($wb) differ from bytes read by the sums ($rb)"
+note "finished job: $N records, $wb bytes across the keyed exchange"
+
+# 2. A running job with a slow sink (2 ms every 100 rows): the source is backpressured.
+run_spate_bg() { # NAME ARGS...: an attached run in the background
+	local name=$1
+	shift
+	timeout "$CMD_TIMEOUT" "$SPATE" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	BG_PIDS+=($!)
+}
+mkdir -p "$TMP/slow"
+run_spate_bg slow run -m "$REST" -p 1 "$SPATE_BUILD/tests/jobs/cluster_probe.so" --n -1 --k 11 \
+	--pad 200 --sleep-us 2000 --sink-parallelism 1 --out "$TMP/slow"
+wait_until 30 "the slow job's id" test -n "$(job_id_of slow)"
+SLOW=$(job_id_of slow)
+wait_until 30 "the slow job RUNNING" job_status_is "$SLOW" RUNNING
+source_backpressured() {
+	local bp
+	bp=$(rest_get "/jobs/$SLOW" | jq -r '.vertices[0].metrics."accumulated-backpressured-time"')
+	[ "$bp" -gt 500 ]
+}
+wait_until 30 "backpressured time on the slow job's source" source_backpressured
+
+# 3. Each TaskManager's Prometheus endpoint.
+PORTS=$(rest_get /taskmanagers | jq -r '.taskmanagers[].prometheusPort')
+[ "$(echo "$PORTS" | grep -c '^[1-9][0-9]*$')" = 2 ] || fail "TaskManager Prometheus ports: $PORTS"
+records_out_total() { # the sum of numRecordsOut over both TaskManagers
+	local p
+	for p in $PORTS; do
+		curl -sf --max-time 10 "http://127.0.0.1:$p/metrics"
+	done | awk '/^spate_taskmanager_job_task_numRecordsOut\{/ { s += $NF } END { printf "%d\n", s }'
+}
+r1=$(records_out_total)
+grows() { [ "$(records_out_total)" -gt "$r1" ]; }
+wait_until 30 "numRecordsOut to grow on the TaskManagers' /metrics" grows
+for p in $PORTS; do
+	curl -sf --max-time 10 "http://127.0.0.1:$p/metrics" >"$TMP/tm-$p.prom"
+	grep -q '^# TYPE spate_taskmanager_Status_Memory_RSS gauge$' "$TMP/tm-$p.prom" ||
+		fail "no RSS gauge on port $p"
+done
+curl -sf --max-time 10 "http://$REST/metrics" >"$TMP/jm.prom"
+grep -qx 'spate_jobmanager_taskSlotsTotal 4' "$TMP/jm.prom" || fail "JobManager /metrics: $(head -c 600 "$TMP/jm.prom")"
+grep -qx 'spate_jobmanager_jobs{status="FINISHED"} 1' "$TMP/jm.prom" || fail "jobs by status missing"
+
+# 4. A real Prometheus server scrapes all three every second.
+free_port() {
+	local p
+	for p in $(seq 20000 37 60000 | shuf -n 40); do
+		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	return 1
+}
+PROM_PORT=$(free_port) || fail "no free port for Prometheus"
+targets="\"$REST\""
+for p in $PORTS; do targets="$targets, \"127.0.0.1:$p\""; done
+cat >"$TMP/prometheus.yml" <<CFG
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: spate
+    metrics_path: /metrics
+    static_configs:
+      - targets: [$targets]
+CFG
+prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom-data" \
+	--web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prometheus.log" 2>&1 &
+BG_PIDS+=($!)
+promql() { # QUERY: the first result's value
+	curl -sf --max-time 5 -G "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" |
+		jq -r '.data.result[0].value[1] // empty'
+}
+targets_up() { [ "$(promql 'sum(up{job="spate"})')" = 3 ]; }
+wait_until 60 "Prometheus to scrape all three targets" targets_up
+slots_seen() { [ "$(promql 'spate_jobmanager_taskSlotsTotal')" = 4 ]; }
+wait_until 30 "spate_jobmanager_taskSlotsTotal in Prometheus" slots_seen
+first=
+records_in_prometheus() {
+	local v
+	v=$(promql 'sum(spate_taskmanager_job_task_numRecordsOut)')
+	[ -n "$v" ] || return 1
+	if [ -z "$first" ]; then
+		first=$v
+		return 1
+	fi
+	awk -v a="$first" -v b="$v" 'BEGIN { exit !(b > a) }'
+}
+wait_until 30 "numRecordsOut rising in Prometheus" records_in_prometheus
+note "Prometheus scraped 3 targets; numRecordsOut rose from $first"
+
+run_spate cancel cancel -m "$REST" "$SLOW"
+expect_rc cancel 0
+wait_until 30 "the slow job CANCELED" job_status_is "$SLOW" CANCELED
+cluster_finish
