@@ -80,6 +80,25 @@ static int on_upload_seek(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+static char *auth_header; /* "Authorization: Bearer <token>", or NULL */
+
+void http_client_set_token(const char *token)
+{
+	xfree(auth_header);
+	auth_header = token && *token ? xasprintf("Authorization: Bearer %s", token) : NULL;
+}
+
+/* Appends the Authorization header when a token is set. false when out of memory. */
+static bool add_auth(struct curl_slist **hdrs)
+{
+	if (!auth_header)
+		return true;
+	struct curl_slist *tmp = curl_slist_append(*hdrs, auth_header);
+	if (tmp)
+		*hdrs = tmp;
+	return tmp != NULL;
+}
+
 static char *make_url(const char *base, const char *path)
 {
 	size_t n = strlen(base);
@@ -226,7 +245,7 @@ int http_call(const char *base, const char *method, const char *path, const char
 	} else {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	}
-	if (!ok) {
+	if (!ok || !add_auth(&hdrs)) {
 		rc = error_set(err, SPATE_ENOMEM, "cannot set up a call to the JobManager");
 		goto out;
 	}
@@ -273,6 +292,8 @@ int http_post_multipart(const char *base, const char *path, const struct http_up
 	if (!(tmp = curl_slist_append(hdrs, "Expect:")))
 		goto setup_failed;
 	hdrs = tmp;
+	if (!add_auth(&hdrs))
+		goto setup_failed;
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
 	rc = perform(h, base, "POST", path, &sink, errbuf, out, err);

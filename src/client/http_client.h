@@ -40,6 +40,10 @@ struct http_upload {
  * 0 and fills out (release with http_result_release); on failure returns a negative SPATE_E*
  * code, fills err, and leaves out empty.
  */
+/* Sends "Authorization: Bearer <token>" with every later call (rest.auth.token); NULL or
+ * "" stops sending it. Call before any call is in flight (the CLI does at start-up). */
+void http_client_set_token(const char *token);
+
 int http_call(const char *base, const char *method, const char *path, const char *json_body,
               struct http_result *out, struct spate_error *err);
 

@@ -1,10 +1,38 @@
 /*
  * rest_jobs.c - REST endpoints about one job: its details, vertices and subtasks, plan,
- * configuration, exceptions, backpressure, checkpoints and metrics (Flink's paths and
- * shapes, reference/flink-rest-v1-dispatcher.yml).
+ * configuration, exceptions, backpressure, checkpoints, accumulators and metrics (Flink's
+ * paths and shapes, reference/flink-rest-v1-dispatcher.yml):
+ *
+ *   GET /jobs/:jobid                                   details, per-vertex I/O metrics
+ *   GET /jobs/:jobid/plan, /config, /exceptions, /accumulators
+ *   GET /jobs/:jobid/checkpoints, /checkpoints/config
+ *   GET /jobs/:jobid/vertices/:vertexid                subtasks and their aggregate
+ *   GET .../vertices/:vertexid/taskmanagers, /backpressure, /watermarks, /accumulators
+ *   GET .../vertices/:vertexid/metrics                 "<subtask>.<metric>" ids
+ *   GET .../vertices/:vertexid/subtasks/metrics        aggregated over subtasks (agg=)
+ *   GET .../vertices/:vertexid/subtasks/accumulators
+ *   GET .../vertices/:vertexid/subtasks/:subtaskindex  (and /attempts/:attempt, /metrics)
+ *
+ * DESIGN. Handlers run on the HTTP server's connection threads. Each takes jm->mu (through
+ * rest_job_param), copies what it needs from the job into a new JSON value, drops the lock
+ * and only then answers; nothing here blocks or does I/O while holding mu. The metric
+ * values come from the latest sample each subtask's TaskManager reported (jm_task.metrics);
+ * a subtask that has not reported yet has no metrics at all, as a subtask missing from
+ * Flink's MetricStore: its values are absent from the metric endpoints and the I/O metrics
+ * that include it are marked incomplete ("read-bytes-complete": false).
+ *
+ * Where Flink's answer depends on what Spate does not track, the answer says "unknown" in
+ * Flink's own way: the time spent in each ExecutionState ("status-duration") is -1, since
+ * a jm_task keeps only its start and end time.
  */
+#include <ctype.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -12,16 +40,591 @@
 #include "dispatcher/rest.h"
 #include "runtime/local_job.h"
 
+/* CheckpointCoordinatorConfiguration.DISABLED_CHECKPOINT_INTERVAL (Long.MAX_VALUE). */
+#define CHECKPOINT_INTERVAL_DISABLED INT64_MAX
+/* Exceptions listed when the request gives no maxExceptions. */
+#define DEFAULT_MAX_EXCEPTIONS 20
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+/* A real that jansson accepts (it refuses NaN and infinities). */
+static json_t *jreal(double v)
+{
+	return json_real(isfinite(v) ? v : 0.0);
+}
+
+/* A JobVertexID: 32 hex characters (Flink accepts either case). */
+static bool vertex_id_is_valid(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!isxdigit((unsigned char)s[n]))
+			return false;
+	return n == 32;
+}
+
+/* A non-negative decimal int ("Positive integer value" in the spec). */
+static bool parse_index(const char *s, int *out)
+{
+	if (!s || !*s)
+		return false;
+	long v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (*p - '0');
+		if (v > INT32_MAX)
+			return false;
+	}
+	*out = (int)v;
+	return true;
+}
+
+/* A job vertex and the index of its first subtask in jm_job.tasks. */
+struct vertex_ref {
+	struct job_vertex *jv;
+	int base;
+};
+
+static bool find_vertex(const struct jm_job *job, const char *id, struct vertex_ref *out)
+{
+	int base = 0;
+	for (int v = 0; v < job->jg->nvertices; v++) {
+		struct job_vertex *jv = job->jg->vertices[v];
+		if (strcasecmp(jv->id, id) == 0) {
+			out->jv = jv;
+			out->base = base;
+			return true;
+		}
+		base += jv->parallelism;
+	}
+	return false;
+}
+
+/* The job and vertex named by the route's first two :params. Answers 400 (malformed id)
+ * or 404 and returns NULL, or returns the job with jm->mu held and *v filled. */
+static struct jm_job *vertex_param(struct jobmanager *jm, const struct http_request *req,
+                                   struct http_response *resp, struct vertex_ref *v)
+{
+	const char *vid = req->nparams > 1 ? req->params[1] : "";
+	if (!vertex_id_is_valid(vid)) {
+		http_respond_error(
+		    resp, 400, "bad job vertex id '%s': expected 32 hexadecimal characters", vid);
+		return NULL;
+	}
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return NULL;
+	if (!find_vertex(job, vid, v)) {
+		pthread_mutex_unlock(&jm->mu);
+		http_respond_error(resp, 404, "JobVertex %s not found in job %s", vid,
+		                   req->params[0]);
+		return NULL;
+	}
+	return job;
+}
+
+/* As vertex_param, plus the subtask index in the third :param (400 if malformed, 404 if
+ * out of range); *k gets the subtask's index in jm_job.tasks. */
+static struct jm_job *subtask_param(struct jobmanager *jm, const struct http_request *req,
+                                    struct http_response *resp, struct vertex_ref *v, int *k)
+{
+	const char *s = req->nparams > 2 ? req->params[2] : "";
+	int index;
+	if (!parse_index(s, &index)) {
+		http_respond_error(resp, 400,
+		                   "bad subtask index '%s': expected a non-negative integer", s);
+		return NULL;
+	}
+	struct jm_job *job = vertex_param(jm, req, resp, v);
+	if (!job)
+		return NULL;
+	if (index >= v->jv->parallelism) {
+		pthread_mutex_unlock(&jm->mu);
+		http_respond_error(resp, 404, "Invalid subtask index %d for job vertex %s", index,
+		                   req->params[1]);
+		return NULL;
+	}
+	*k = v->base + index;
+	return job;
+}
+
+/* Flink's ExecutionJobVertex.getAggregateJobVertexState. */
+static enum execution_state aggregate_state(const int counts[EXEC_STATE_COUNT], int n)
+{
+	if (counts[EXEC_FAILED] > 0)
+		return EXEC_FAILED;
+	if (counts[EXEC_CANCELING] > 0)
+		return EXEC_CANCELING;
+	if (counts[EXEC_CANCELED] > 0)
+		return EXEC_CANCELED;
+	if (counts[EXEC_INITIALIZING] > 0)
+		return EXEC_INITIALIZING;
+	if (counts[EXEC_RUNNING] > 0)
+		return EXEC_RUNNING;
+	if (counts[EXEC_FINISHED] > 0)
+		return counts[EXEC_FINISHED] == n ? EXEC_FINISHED : EXEC_RUNNING;
+	return EXEC_CREATED;
+}
+
+/* Start, end and duration of a set of subtasks as Flink's JobDetailsHandler computes them:
+ * the earliest start; the latest end once all are terminal (else -1, and the duration runs
+ * to now); all -1 before any started. */
+struct span {
+	int64_t start, end, duration;
+};
+
+struct span_acc {
+	int64_t start, end;
+	bool all_terminal;
+};
+
+static void span_init(struct span_acc *a)
+{
+	a->start = INT64_MAX;
+	a->end = 0;
+	a->all_terminal = true;
+}
+
+static void span_add(struct span_acc *a, const struct jm_task *t)
+{
+	if (t->start_ms > 0 && t->start_ms < a->start)
+		a->start = t->start_ms;
+	a->all_terminal &= execution_state_is_terminal(t->state);
+	if (t->end_ms > a->end)
+		a->end = t->end_ms;
+}
+
+static struct span span_get(const struct span_acc *a, int64_t now)
+{
+	if (a->start == INT64_MAX)
+		return (struct span){-1, -1, -1};
+	if (a->all_terminal)
+		return (struct span){a->start, a->end, a->end - a->start};
+	return (struct span){a->start, -1, now - a->start};
+}
+
+/* "host:dataPort" of a subtask's TaskManager, or Flink's "(unassigned)". */
+static void task_endpoint(const struct jm_task *t, char *buf, size_t cap)
+{
+	if (t->tm)
+		snprintf(buf, cap, "%s:%d", t->tm->host, t->tm->data_port);
+	else
+		snprintf(buf, cap, "(unassigned)");
+}
+
+static const char *task_tm_id(const struct jm_task *t)
+{
+	return t->tm ? t->tm->resource_id : "(unassigned)";
+}
+
+/* Whether the subtask's TaskManager reported a sample (Flink: in the MetricStore). */
+static bool task_has_metrics(const struct jm_task *t)
+{
+	return t->metrics.updated_ms != 0;
+}
+
+/* Whether the subtask's I/O counts are known: once reported, and trivially (all zero) for a
+ * subtask that ended without ever running. */
+static bool task_metrics_complete(const struct jm_task *t)
+{
+	return task_has_metrics(t) || (execution_state_is_terminal(t->state) && t->start_ms == 0);
+}
+
+/* ---- I/O metrics (Flink's IOMetricsInfo) -------------------------------------------------- */
+
+struct io_metrics {
+	int64_t read_bytes, write_bytes, read_records, write_records;
+	int64_t backpressured_ms, idle_ms;
+	double busy_ms;
+	bool complete; /* every subtask added had a sample */
+};
+
+static void io_init(struct io_metrics *io)
+{
+	memset(io, 0, sizeof *io);
+	io->complete = true;
+}
+
+static void io_add(struct io_metrics *io, const struct jm_task *t)
+{
+	if (!task_metrics_complete(t))
+		io->complete = false;
+	if (!task_has_metrics(t))
+		return;
+	const struct task_metrics *m = &t->metrics;
+	io->read_bytes += m->bytes_in;
+	io->write_bytes += m->bytes_out;
+	io->read_records += m->records_in;
+	io->write_records += m->records_out;
+	io->backpressured_ms += m->backpressured_ms;
+	io->idle_ms += m->idle_ms;
+	io->busy_ms += (double)m->busy_ms;
+}
+
+static json_t *io_json(const struct io_metrics *io)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "read-bytes", json_integer(io->read_bytes));
+	json_object_set_new(o, "read-bytes-complete", json_boolean(io->complete));
+	json_object_set_new(o, "write-bytes", json_integer(io->write_bytes));
+	json_object_set_new(o, "write-bytes-complete", json_boolean(io->complete));
+	json_object_set_new(o, "read-records", json_integer(io->read_records));
+	json_object_set_new(o, "read-records-complete", json_boolean(io->complete));
+	json_object_set_new(o, "write-records", json_integer(io->write_records));
+	json_object_set_new(o, "write-records-complete", json_boolean(io->complete));
+	json_object_set_new(o, "accumulated-backpressured-time",
+	                    json_integer(io->backpressured_ms));
+	json_object_set_new(o, "accumulated-idle-time", json_integer(io->idle_ms));
+	json_object_set_new(o, "accumulated-busy-time", jreal(io->busy_ms));
+	return o;
+}
+
+/* ---- aggregated task details (Flink's AggregatedTaskDetailsInfo) -------------------------- */
+
+/* The states whose durations Flink reports, in its order. */
+static const enum execution_state duration_states[] = {EXEC_CREATED, EXEC_SCHEDULED, EXEC_DEPLOYING,
+                                                       EXEC_INITIALIZING, EXEC_RUNNING};
+#define NDURATION_STATES (sizeof duration_states / sizeof *duration_states)
+
+/* Milliseconds spent in each state; -1 where unknown, as Flink answers for a state whose
+ * timestamps it lacks. Spate does not record per-state timestamps (see DESIGN). */
+static json_t *status_duration_json(void)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < NDURATION_STATES; i++)
+		json_object_set_new(o, execution_state_name(duration_states[i]), json_integer(-1));
+	return o;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* commons-math3 Percentile (its default estimation), on sorted values, cast to long as
+ * Flink's MetricsStatistics does (NaN, for no values, becomes 0). */
+static int64_t percentile(const int64_t *sorted, int n, double p)
+{
+	if (n == 0)
+		return 0;
+	if (n == 1)
+		return sorted[0];
+	double pos = p * (n + 1) / 100.0;
+	double fpos = floor(pos);
+	int ipos = (int)fpos;
+	if (pos < 1)
+		return sorted[0];
+	if (pos >= n)
+		return sorted[n - 1];
+	double lower = (double)sorted[ipos - 1], upper = (double)sorted[ipos];
+	return (int64_t)(lower + (pos - fpos) * (upper - lower));
+}
+
+/* {"min","max","avg","sum","median","p25","p75","p95"} of n values (sorted in place). */
+static json_t *stats_json(int64_t *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_i64);
+	int64_t sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += v[i];
+	json_t *o = json_object();
+	json_object_set_new(o, "min", json_integer(n ? v[0] : 0));
+	json_object_set_new(o, "max", json_integer(n ? v[n - 1] : 0));
+	json_object_set_new(o, "avg", json_integer(n ? sum / n : 0));
+	json_object_set_new(o, "sum", json_integer(sum));
+	json_object_set_new(o, "median", json_integer(percentile(v, n, 50)));
+	json_object_set_new(o, "p25", json_integer(percentile(v, n, 25)));
+	json_object_set_new(o, "p75", json_integer(percentile(v, n, 75)));
+	json_object_set_new(o, "p95", json_integer(percentile(v, n, 95)));
+	return o;
+}
+
+/* The aggregate over the subtasks tasks[idx[0..n)]: statistics of their I/O metrics and of
+ * their state durations. Caller holds mu. */
+static json_t *aggregated_json(const struct jm_job *job, const int *idx, int n)
+{
+	static const char *const names[] = {"read-bytes",
+	                                    "write-bytes",
+	                                    "read-records",
+	                                    "write-records",
+	                                    "accumulated-backpressured-time",
+	                                    "accumulated-busy-time",
+	                                    "accumulated-idle-time"};
+	enum { NNAMES = sizeof names / sizeof *names };
+	int64_t *v = xcalloc((size_t)NNAMES * (size_t)(n > 0 ? n : 1), sizeof *v);
+	for (int i = 0; i < n; i++) {
+		struct io_metrics io;
+		io_init(&io);
+		io_add(&io, &job->tasks[idx[i]]);
+		const int64_t row[NNAMES] = {
+		    io.read_bytes,       io.write_bytes,      io.read_records, io.write_records,
+		    io.backpressured_ms, (int64_t)io.busy_ms, io.idle_ms};
+		for (int m = 0; m < NNAMES; m++)
+			v[m * n + i] = row[m];
+	}
+	json_t *metrics = json_object();
+	for (int m = 0; m < NNAMES; m++)
+		json_object_set_new(metrics, names[m], stats_json(v + m * n, n));
+	json_t *durations = json_object();
+	for (size_t s = 0; s < NDURATION_STATES; s++) {
+		for (int i = 0; i < n; i++)
+			v[i] = -1;
+		json_object_set_new(durations, execution_state_name(duration_states[s]),
+		                    stats_json(v, n));
+	}
+	xfree(v);
+	return json_pack("{s:o, s:o}", "metrics", metrics, "status-duration", durations);
+}
+
+/* ---- subtasks ----------------------------------------------------------------------------- */
+
+/* Flink's SubtaskExecutionAttemptDetailsInfo of subtask `index` (tasks[k]). Caller holds mu. */
+static json_t *subtask_json(const struct jm_job *job, int k, int index, int64_t now)
+{
+	const struct jm_task *t = &job->tasks[k];
+	char endpoint[96];
+	task_endpoint(t, endpoint, sizeof endpoint);
+	int64_t start = t->start_ms > 0 ? t->start_ms : -1;
+	int64_t end = execution_state_is_terminal(t->state) && t->end_ms > 0 ? t->end_ms : -1;
+	int64_t duration = start > 0 ? (end > 0 ? end : now) - start : -1;
+	struct io_metrics io;
+	io_init(&io);
+	io_add(&io, t);
+	json_t *o = json_object();
+	json_object_set_new(o, "subtask", json_integer(index));
+	json_object_set_new(o, "status", json_string(execution_state_name(t->state)));
+	json_object_set_new(o, "attempt", json_integer(t->attempt));
+	json_object_set_new(o, "endpoint", json_string(endpoint));
+	json_object_set_new(o, "start-time", json_integer(start));
+	json_object_set_new(o, "end-time", json_integer(end));
+	json_object_set_new(o, "duration", json_integer(duration));
+	json_object_set_new(o, "metrics", io_json(&io));
+	json_object_set_new(o, "taskmanager-id", json_string(task_tm_id(t)));
+	json_object_set_new(o, "status-duration", status_duration_json());
+	return o;
+}
+
+/* ---- metric values ------------------------------------------------------------------------ */
+
+/*
+ * Formats v as Java's Double.toString (Float.toString when single): the shortest digits
+ * that read back to the same value, plain between 1e-3 and 1e7 with at least one fraction
+ * digit ("0.0", "12.5"), else "1.0E7" / "1.5E-4". Flink's metric values are those strings.
+ */
+static void java_number(char *buf, size_t cap, double v, bool single)
+{
+	if (isnan(v)) {
+		snprintf(buf, cap, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		snprintf(buf, cap, v > 0 ? "Infinity" : "-Infinity");
+		return;
+	}
+	if (v == 0) {
+		snprintf(buf, cap, signbit(v) ? "-0.0" : "0.0");
+		return;
+	}
+	if (single)
+		v = (float)v; /* the digits of the float's own value */
+	char sci[40];
+	for (int p = 1; p <= 17; p++) {
+		snprintf(sci, sizeof sci, "%.*e", p - 1, v);
+		double back = strtod(sci, NULL);
+		if (single ? (float)back == (float)v : back == v)
+			break;
+	}
+	/* sci is "[-]d[.ddd]e[+-]xx": split into sign, digits and exponent. */
+	const char *p = sci;
+	bool neg = *p == '-';
+	if (neg)
+		p++;
+	char digits[24];
+	int nd = 0;
+	for (; *p && *p != 'e'; p++)
+		if (*p != '.' && nd < (int)sizeof digits - 1)
+			digits[nd++] = *p;
+	digits[nd] = '\0';
+	int exp10 = *p == 'e' ? atoi(p + 1) : 0;
+	while (nd > 1 && digits[nd - 1] == '0')
+		digits[--nd] = '\0';
+	double a = fabs(v);
+	size_t o = 0;
+#define PUT(c)                          \
+	do {                            \
+		if (o + 1 < cap)        \
+			buf[o++] = (c); \
+	} while (0)
+	if (neg)
+		PUT('-');
+	if (a >= 1e-3 && a < 1e7) {
+		int point = exp10 + 1; /* digits before the decimal point */
+		if (point <= 0) {
+			PUT('0');
+			PUT('.');
+			for (int i = 0; i < -point; i++)
+				PUT('0');
+			for (int i = 0; i < nd; i++)
+				PUT(digits[i]);
+		} else {
+			for (int i = 0; i < point; i++)
+				PUT(i < nd ? digits[i] : '0');
+			PUT('.');
+			if (point >= nd)
+				PUT('0');
+			for (int i = point; i < nd; i++)
+				PUT(digits[i]);
+		}
+		buf[o] = '\0';
+	} else {
+		PUT(digits[0]);
+		PUT('.');
+		if (nd == 1)
+			PUT('0');
+		for (int i = 1; i < nd; i++)
+			PUT(digits[i]);
+		buf[o] = '\0';
+		snprintf(buf + o, cap - o, "E%d", exp10);
+	}
+#undef PUT
+}
+
+/*
+ * The task metrics Spate keeps, under Flink's names (a subtask's metric group), and how
+ * Flink's MetricStore spells their values: a long for counters and for the TimerGauges
+ * (idle and backpressured time per second), Double.toString for rates and busy time,
+ * Float.toString for buffer pool usage.
+ */
+enum metric_format { FMT_LONG, FMT_DOUBLE, FMT_FLOAT };
+
+static const struct metric_def {
+	const char *name;
+	enum metric_format format;
+	size_t offset;  /* of the field in struct task_metrics */
+	bool int_field; /* the field is an int64_t (else a double) */
+} metric_defs[] = {
+#define M(name, format, field, is_int)                                     \
+	{                                                                  \
+		name, format, offsetof(struct task_metrics, field), is_int \
+	}
+    M("numRecordsIn", FMT_LONG, records_in, true),
+    M("numRecordsOut", FMT_LONG, records_out, true),
+    M("numBytesIn", FMT_LONG, bytes_in, true),
+    M("numBytesOut", FMT_LONG, bytes_out, true),
+    M("numRecordsInPerSecond", FMT_DOUBLE, records_in_per_s, false),
+    M("numRecordsOutPerSecond", FMT_DOUBLE, records_out_per_s, false),
+    M("numBytesInPerSecond", FMT_DOUBLE, bytes_in_per_s, false),
+    M("numBytesOutPerSecond", FMT_DOUBLE, bytes_out_per_s, false),
+    M("busyTimeMsPerSecond", FMT_DOUBLE, busy_ms_per_s, false),
+    M("idleTimeMsPerSecond", FMT_LONG, idle_ms_per_s, false),
+    M("backPressuredTimeMsPerSecond", FMT_LONG, backpressured_ms_per_s, false),
+    M("accumulatedBusyTimeMs", FMT_LONG, busy_ms, true),
+    M("accumulatedIdleTimeMs", FMT_LONG, idle_ms, true),
+    M("accumulatedBackPressuredTimeMs", FMT_LONG, backpressured_ms, true),
+    M("buffers.inPoolUsage", FMT_FLOAT, in_pool_usage, false),
+    M("buffers.outPoolUsage", FMT_FLOAT, out_pool_usage, false),
+#undef M
+};
+#define NMETRICS (sizeof metric_defs / sizeof *metric_defs)
+
+/* The value of metric `name` in a sample: its string in buf and its number in *num; false
+ * for a name Spate does not keep. */
+static bool metric_value(const struct task_metrics *m, const char *name, char *buf, size_t cap,
+                         double *num)
+{
+	const struct metric_def *d = NULL;
+	for (size_t i = 0; i < NMETRICS && !d; i++)
+		if (strcmp(metric_defs[i].name, name) == 0)
+			d = &metric_defs[i];
+	if (!d)
+		return false;
+	const char *field = (const char *)m + d->offset;
+	double v;
+	if (d->int_field) {
+		int64_t x;
+		memcpy(&x, field, sizeof x);
+		v = (double)x;
+	} else {
+		memcpy(&v, field, sizeof v);
+	}
+	if (d->format == FMT_LONG) {
+		v = round(v);
+		snprintf(buf, cap, "%lld", (long long)v);
+	} else {
+		java_number(buf, cap, v, d->format == FMT_FLOAT);
+	}
+	*num = v;
+	return true;
+}
+
+/* Splits a comma-separated query value into its non-empty items (new array of new strings,
+ * free with free_list). */
+static int split_list(const char *s, char ***out)
+{
+	int n = 0;
+	char **items = NULL;
+	while (s && *s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		if (len > 0) {
+			items = xrealloc(items, (size_t)(n + 1) * sizeof *items);
+			items[n++] = xstrndup(s, len);
+		}
+		s = comma ? comma + 1 : NULL;
+	}
+	*out = items;
+	return n;
+}
+
+static void free_list(char **items, int n)
+{
+	for (int i = 0; i < n; i++)
+		xfree(items[i]);
+	xfree(items);
+}
+
+/* The MetricCollectionResponseBody of one component: with `get`, [{"id","value"}] for the
+ * requested metrics it has (unknown names are absent); without, [{"id"}] of all it has.
+ * prefix is prepended to every id ("3." for a vertex's subtask 3). Appends to arr. */
+static void metrics_collect(json_t *arr, const struct task_metrics *m, const char *prefix,
+                            char **get, int nget)
+{
+	char id[160], value[64];
+	double num;
+	if (nget == 0) {
+		for (size_t i = 0; i < NMETRICS; i++) {
+			snprintf(id, sizeof id, "%s%s", prefix, metric_defs[i].name);
+			json_array_append_new(arr, json_pack("{s:s}", "id", id));
+		}
+		return;
+	}
+	size_t plen = strlen(prefix);
+	for (int i = 0; i < nget; i++) {
+		if (strncmp(get[i], prefix, plen) != 0)
+			continue;
+		if (metric_value(m, get[i] + plen, value, sizeof value, &num))
+			json_array_append_new(
+			    arr, json_pack("{s:s, s:s}", "id", get[i], "value", value));
+	}
+}
+
+/* ---- GET /jobs/:jobid --------------------------------------------------------------------- */
+
 static void h_job(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct jobmanager *jm = arg;
 	struct jm_job *job = rest_job_param(jm, req, resp);
 	if (!job)
 		return;
+	int64_t now = now_ms();
 	json_t *o = rest_job_overview_json(job);
 	json_object_del(o, "tasks");
+	json_object_del(o, "last-modification"); /* /jobs/overview fields, not JobDetailsInfo's */
+	json_object_del(o, "jobType");
 	json_object_set_new(o, "isStoppable", json_false());
-	json_object_set_new(o, "now", json_integer(now_ms()));
+	json_object_set_new(o, "now", json_integer(now));
 	json_object_set_new(o, "job-type", json_string("STREAMING"));
 	json_t *ts = json_object();
 	for (int s = 0; s < JOB_STATUS_COUNT; s++)
@@ -35,57 +638,764 @@ static void h_job(void *arg, const struct http_request *req, struct http_respons
 		struct job_vertex *jv = job->jg->vertices[v];
 		int counts[EXEC_STATE_COUNT];
 		rest_count_tasks(job, counts, base, jv->parallelism);
-		int64_t start = -1, end = -1;
-		for (int k = base; k < base + jv->parallelism; k++) {
-			if (job->tasks[k].start_ms && (start < 0 || job->tasks[k].start_ms < start))
-				start = job->tasks[k].start_ms;
-			if (job->tasks[k].end_ms > end)
-				end = job->tasks[k].end_ms;
+		struct span_acc acc;
+		span_init(&acc);
+		struct io_metrics io;
+		io_init(&io);
+		for (int k = base; k < base + jv->parallelism && k < job->ntasks; k++) {
+			span_add(&acc, &job->tasks[k]);
+			io_add(&io, &job->tasks[k]);
 		}
-		/* A vertex's status: the "highest" of its subtasks' states, as Flink aggregates. */
-		enum execution_state vs = EXEC_CREATED;
-		static const enum execution_state order[] = {
-		    EXEC_FAILED,    EXEC_CANCELING, EXEC_CANCELED, EXEC_RUNNING, EXEC_INITIALIZING,
-		    EXEC_DEPLOYING, EXEC_SCHEDULED, EXEC_FINISHED, EXEC_CREATED};
-		for (size_t i = 0; i < sizeof order / sizeof *order; i++)
-			if (counts[order[i]] > 0) {
-				vs = order[i];
-				break;
-			}
+		struct span sp = span_get(&acc, now);
 		for (int s = 0; s < EXEC_STATE_COUNT; s++)
 			all[s] += counts[s];
 		if (jv->max_parallelism > maxp)
 			maxp = jv->max_parallelism;
-		json_array_append_new(
-		    vertices,
-		    json_pack(
-		        "{s:s, s:s, s:i, s:i, s:s, s:I, s:I, s:I, s:o, s:s}", "id", jv->id, "name",
-		        jv->name, "parallelism", jv->parallelism, "maxParallelism",
-		        jv->max_parallelism, "status", execution_state_name(vs), "start-time",
-		        (json_int_t)start, "end-time",
-		        (json_int_t)(vs == EXEC_FINISHED || vs == EXEC_CANCELED || vs == EXEC_FAILED
-		                         ? end
-		                         : -1),
-		        "duration", (json_int_t)(start > 0 ? rest_duration(start, end) : -1), "tasks",
-		        rest_tasks_json(counts, false), "slotSharingGroupId", jv->slot_sharing_group));
+		json_t *vo = json_object();
+		json_object_set_new(vo, "id", json_string(jv->id));
+		json_object_set_new(vo, "name", json_string(jv->name));
+		json_object_set_new(vo, "maxParallelism", json_integer(jv->max_parallelism));
+		json_object_set_new(vo, "parallelism", json_integer(jv->parallelism));
+		json_object_set_new(
+		    vo, "status",
+		    json_string(execution_state_name(aggregate_state(counts, jv->parallelism))));
+		json_object_set_new(vo, "start-time", json_integer(sp.start));
+		json_object_set_new(vo, "end-time", json_integer(sp.end));
+		json_object_set_new(vo, "duration", json_integer(sp.duration));
+		json_object_set_new(vo, "tasks", rest_tasks_json(counts, false));
+		json_object_set_new(vo, "metrics", io_json(&io));
+		json_object_set_new(vo, "slotSharingGroupId", json_string(jv->slot_sharing_group));
+		json_array_append_new(vertices, vo);
 		base += jv->parallelism;
 	}
 	json_object_set_new(o, "maxParallelism", json_integer(maxp));
 	json_object_set_new(o, "vertices", vertices);
 	json_object_set_new(o, "status-counts", rest_tasks_json(all, false));
+	json_object_set_new(o, "pending-operators", json_integer(0));
 	char *plan = job_graph_plan_json(job->jg);
 	pthread_mutex_unlock(&jm->mu);
-	json_t *pj = json_loads(plan, 0, NULL);
+	json_t *pj = plan ? json_loads(plan, 0, NULL) : NULL;
 	xfree(plan);
-	if (pj)
-		json_object_set_new(
-		    o, "plan",
-		    json_incref(json_object_get(pj, "plan") ? json_object_get(pj, "plan") : pj));
+	json_t *jp = json_object_get(pj, "jobGraph");
+	if (jp)
+		json_object_set(o, "plan", jp);
 	json_decref(pj);
+	http_respond_json(resp, 200, o);
+}
+
+/* ---- GET /jobs/:jobid/plan ---------------------------------------------------------------- */
+
+static void h_plan(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	char *plan = job_graph_plan_json(job->jg);
+	pthread_mutex_unlock(&jm->mu);
+	json_t *pj = plan ? json_loads(plan, 0, NULL) : NULL;
+	xfree(plan);
+	json_t *jp = json_object_get(pj, "jobGraph");
+	if (!jp) {
+		json_decref(pj);
+		http_respond_error(resp, 500, "cannot build the plan of the job");
+		return;
+	}
+	json_t *o = json_pack("{s:O}", "plan", jp);
+	json_decref(pj);
+	http_respond_json(resp, 200, o);
+}
+
+/* ---- GET /jobs/:jobid/config -------------------------------------------------------------- */
+
+static void h_config(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	/* A Spate job sets no restart strategy of its own, so Flink's description of that case
+	 * (RestartStrategyDescriptionUtils) applies. */
+	json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:b, s:{}}}", "jid", job->id, "name",
+	                      job->name, "execution-config", "execution-mode", "PIPELINED",
+	                      "restart-strategy", "Cluster level default restart strategy",
+	                      "job-parallelism", job->sg ? job->sg->default_parallelism : 1,
+	                      "object-reuse-mode", false, "user-config");
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200, o);
+}
+
+/* ---- GET /jobs/:jobid/exceptions ---------------------------------------------------------- */
+
+/* Splits a failure string into Flink's exceptionName and stacktrace: a message that starts
+ * with a class name ("NoResourceAvailableException: ...") keeps it; any other is reported
+ * as a JobException, as /execution-result does. */
+static json_t *exception_json(const char *failure, int64_t timestamp)
+{
+	static const char *const fallback = "org.apache.flink.runtime.JobException";
+	size_t n = strspn(failure, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                           "0123456789_.$");
+	bool named = n > 0 && strncmp(failure + n, ": ", 2) == 0 &&
+	             ((n >= 9 && strncmp(failure + n - 9, "Exception", 9) == 0) ||
+	              (n >= 5 && strncmp(failure + n - 5, "Error", 5) == 0));
+	char *name = named ? xstrndup(failure, n) : xstrdup(fallback);
+	char *trace = named ? xstrdup(failure) : xasprintf("%s: %s", fallback, failure);
+	json_t *o = json_pack("{s:s, s:s, s:I, s:{}}", "exceptionName", name, "stacktrace", trace,
+	                      "timestamp", (json_int_t)timestamp, "failureLabels");
+	xfree(name);
+	xfree(trace);
+	return o;
+}
+
+/* Adds the subtask's name "<vertex> (i/n)", endpoint and TaskManager id to an entry. */
+static void exception_add_task(json_t *e, const struct jm_job *job, int k)
+{
+	int v = 0, base = 0;
+	while (v < job->jg->nvertices && base + job->jg->vertices[v]->parallelism <= k)
+		base += job->jg->vertices[v++]->parallelism;
+	const struct job_vertex *jv = job->jg->vertices[v];
+	char name[512], endpoint[96];
+	snprintf(name, sizeof name, "%s (%d/%d)", jv->name, k - base + 1, jv->parallelism);
+	task_endpoint(&job->tasks[k], endpoint, sizeof endpoint);
+	json_object_set_new(e, "taskName", json_string(name));
+	json_object_set_new(e, "endpoint", json_string(endpoint));
+	json_object_set_new(e, "taskManagerId", json_string(task_tm_id(&job->tasks[k])));
+}
+
+/* The job's exception history. A job fails once (Spate does not restart), so the history
+ * holds at most one root entry: the job's failure. It names the subtask it came from when
+ * a deployed subtask failed with that cause first; the other deployed subtasks that failed
+ * are its concurrentExceptions. Caller holds mu. */
+static json_t *exception_entries(const struct jm_job *job)
+{
+	json_t *entries = json_array();
+	if (!job->failure)
+		return entries;
+	int root = -1;
+	for (int k = 0; k < job->ntasks; k++) {
+		const struct jm_task *t = &job->tasks[k];
+		if (t->tm && t->failure && strcmp(t->failure, job->failure) == 0 &&
+		    (root < 0 || t->end_ms < job->tasks[root].end_ms))
+			root = k;
+	}
+	int64_t ts = root >= 0                          ? job->tasks[root].end_ms
+	             : job->timestamps[JOB_FAILING] > 0 ? job->timestamps[JOB_FAILING]
+	             : job->end_ms > 0                  ? job->end_ms
+	                                                : now_ms();
+	json_t *e = exception_json(job->failure, ts);
+	if (root >= 0)
+		exception_add_task(e, job, root);
+	json_t *concurrent = json_array();
+	for (int k = 0; k < job->ntasks; k++) {
+		const struct jm_task *t = &job->tasks[k];
+		if (k == root || !t->tm || !t->failure || t->state != EXEC_FAILED)
+			continue;
+		json_t *c = exception_json(t->failure, t->end_ms);
+		exception_add_task(c, job, k);
+		json_array_append_new(concurrent, c);
+	}
+	json_object_set_new(e, "concurrentExceptions", concurrent);
+	json_array_append_new(entries, e);
+	return entries;
+}
+
+static void h_exceptions(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	const char *max_s = http_query(req, "maxExceptions");
+	const char *filter = http_query(req, "failureLabelFilter");
+	int max = DEFAULT_MAX_EXCEPTIONS;
+	if (max_s && !parse_index(max_s, &max)) {
+		http_respond_error(
+		    resp, 400, "bad maxExceptions '%s': expected a non-negative integer", max_s);
+		return;
+	}
+	char **labels = NULL;
+	int nlabels = split_list(filter, &labels);
+	for (int i = 0; i < nlabels; i++) {
+		const char *colon = strchr(labels[i], ':');
+		if (!colon || colon == labels[i] || !colon[1]) {
+			http_respond_error(resp, 400,
+			                   "bad failureLabelFilter '%s': expected key:value pairs",
+			                   labels[i]);
+			free_list(labels, nlabels);
+			return;
+		}
+	}
+	free_list(labels, nlabels);
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	json_t *entries = exception_entries(job);
+	pthread_mutex_unlock(&jm->mu);
+	/* Spate attaches no failure labels, so a label filter matches no entry. */
+	if (nlabels > 0)
+		json_array_clear(entries);
+	bool truncated = false;
+	while (json_array_size(entries) > (size_t)max) {
+		json_array_remove(entries, json_array_size(entries) - 1);
+		truncated = true;
+	}
+	http_respond_json(resp, 200,
+	                  json_pack("{s:{s:o, s:b}}", "exceptionHistory", "entries", entries,
+	                            "truncated", truncated));
+}
+
+/* ---- checkpoints and accumulators --------------------------------------------------------- */
+
+static json_t *empty_stats_json(void)
+{
+	return json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "min", 0, "max", 0, "avg", 0,
+	                 "p50", 0.0, "p90", 0.0, "p95", 0.0, "p99", 0.0, "p999", 0.0);
+}
+
+/* Spate takes no checkpoints yet: the statistics of a job that has none. */
+static void h_checkpoints(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	pthread_mutex_unlock(&jm->mu);
+	json_t *o = json_pack(
+	    "{s:{s:i, s:i, s:i, s:i, s:i}, s:{s:o, s:o, s:o, s:o, s:o, s:o},"
+	    " s:{s:n, s:n, s:n, s:n}, s:[]}",
+	    "counts", "restored", 0, "total", 0, "in_progress", 0, "completed", 0, "failed", 0,
+	    "summary", "checkpointed_size", empty_stats_json(), "state_size", empty_stats_json(),
+	    "end_to_end_duration", empty_stats_json(), "alignment_buffered", empty_stats_json(),
+	    "processed_data", empty_stats_json(), "persisted_data", empty_stats_json(), "latest",
+	    "completed", "savepoint", "failed", "restored", "history");
+	http_respond_json(resp, 200, o);
+}
+
+/*
+ * A streaming job always has a checkpoint coordinator configuration in Flink; with
+ * checkpointing off its interval is Long.MAX_VALUE, which the dashboard shows as "Periodic
+ * checkpoints disabled". Spate does not checkpoint yet, so the interval is always that; the
+ * other values are the cluster's configuration, as a job without its own would use.
+ */
+static void h_checkpoint_config(void *arg, const struct http_request *req,
+                                struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	pthread_mutex_unlock(&jm->mu);
+	const struct config *c = jm->config;
+	const char *mode = config_get(c, "execution.checkpointing.mode");
+	const char *retention =
+	    config_get(c, "execution.checkpointing.externalized-checkpoint-retention");
+	bool externalized = retention && strcasecmp(retention, "NO_EXTERNALIZED_CHECKPOINTS") != 0;
+	bool delete_on_cancel = !retention || strcasecmp(retention, "RETAIN_ON_CANCELLATION") != 0;
+	json_t *o = json_object();
+	json_object_set_new(o, "mode",
+	                    json_string(mode && strcasecmp(mode, "AT_LEAST_ONCE") == 0
+	                                    ? "at_least_once"
+	                                    : "exactly_once"));
+	json_object_set_new(o, "interval", json_integer(CHECKPOINT_INTERVAL_DISABLED));
+	json_object_set_new(
+	    o, "timeout",
+	    json_integer(config_get_duration_ms(c, "execution.checkpointing.timeout", 600000)));
+	json_object_set_new(
+	    o, "min_pause",
+	    json_integer(config_get_duration_ms(c, "execution.checkpointing.min-pause", 0)));
+	json_object_set_new(o, "max_concurrent",
+	                    json_integer(config_get_int(
+	                        c, "execution.checkpointing.max-concurrent-checkpoints", 1)));
+	json_object_set_new(o, "externalization",
+	                    json_pack("{s:b, s:b}", "enabled", externalized,
+	                              "delete_on_cancellation", delete_on_cancel));
+	json_object_set_new(o, "state_backend", json_string("HashMapStateBackend"));
+	json_object_set_new(o, "checkpoint_storage",
+	                    json_string(config_get(c, "execution.checkpointing.dir")
+	                                    ? "FileSystemCheckpointStorage"
+	                                    : "JobManagerCheckpointStorage"));
+	json_object_set_new(
+	    o, "unaligned_checkpoints",
+	    json_boolean(config_get_bool(c, "execution.checkpointing.unaligned.enabled", false)));
+	json_object_set_new(o, "tolerable_failed_checkpoints",
+	                    json_integer(config_get_int(
+	                        c, "execution.checkpointing.tolerable-failed-checkpoints", 0)));
+	json_object_set_new(o, "aligned_checkpoint_timeout", json_integer(0));
+	json_object_set_new(o, "checkpoints_after_tasks_finish", json_true());
+	json_object_set_new(o, "state_changelog_enabled", json_false());
+	json_object_set_new(o, "changelog_periodic_materialization_interval", json_integer(600000));
+	json_object_set_new(o, "changelog_storage", json_string("memory"));
+	http_respond_json(resp, 200, o);
+}
+
+/* Spate has no accumulators: Flink's answer for a job without any. */
+static void h_accumulators(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	const char *ser = http_query(req, "includeSerializedValue");
+	if (ser && strcasecmp(ser, "true") != 0 && strcasecmp(ser, "false") != 0) {
+		http_respond_error(resp, 400,
+		                   "bad includeSerializedValue '%s': expected true or false", ser);
+		return;
+	}
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200,
+	                  json_pack("{s:[], s:[], s:{}}", "job-accumulators",
+	                            "user-task-accumulators", "serialized-user-task-accumulators"));
+}
+
+/* ---- GET /jobs/:jobid/vertices/:vertexid[/...] -------------------------------------------- */
+
+static void h_vertex(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	struct jm_job *job = vertex_param(jm, req, resp, &v);
+	if (!job)
+		return;
+	int64_t now = now_ms();
+	int n = v.jv->parallelism;
+	int *idx = xcalloc((size_t)n, sizeof *idx);
+	json_t *subtasks = json_array();
+	for (int i = 0; i < n; i++) {
+		idx[i] = v.base + i;
+		json_array_append_new(subtasks, subtask_json(job, v.base + i, i, now));
+	}
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(v.jv->id));
+	json_object_set_new(o, "name", json_string(v.jv->name));
+	json_object_set_new(o, "parallelism", json_integer(n));
+	json_object_set_new(o, "maxParallelism", json_integer(v.jv->max_parallelism));
+	json_object_set_new(o, "now", json_integer(now));
+	json_object_set_new(o, "subtasks", subtasks);
+	json_object_set_new(o, "aggregated", aggregated_json(job, idx, n));
+	pthread_mutex_unlock(&jm->mu);
+	xfree(idx);
+	http_respond_json(resp, 200, o);
+}
+
+static void h_subtask(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	int k;
+	struct jm_job *job = subtask_param(jm, req, resp, &v, &k);
+	if (!job)
+		return;
+	json_t *o = subtask_json(job, k, k - v.base, now_ms());
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200, o);
+}
+
+/* Only the current attempt is kept (Spate does not restart subtasks). */
+static void h_subtask_attempt(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	const char *a = req->nparams > 3 ? req->params[3] : "";
+	int attempt;
+	if (!parse_index(a, &attempt)) {
+		http_respond_error(resp, 400, "bad attempt '%s': expected a non-negative integer",
+		                   a);
+		return;
+	}
+	struct vertex_ref v;
+	int k;
+	struct jm_job *job = subtask_param(jm, req, resp, &v, &k);
+	if (!job)
+		return;
+	if (attempt != job->tasks[k].attempt) {
+		int current = job->tasks[k].attempt;
+		pthread_mutex_unlock(&jm->mu);
+		http_respond_error(resp, 404,
+		                   "Attempt %d of subtask %d not found (the current attempt is %d)",
+		                   attempt, k - v.base, current);
+		return;
+	}
+	json_t *o = subtask_json(job, k, k - v.base, now_ms());
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200, o);
+}
+
+/* Per TaskManager: the vertex's subtasks there (Flink's JobVertexTaskManagersHandler). */
+static void h_vertex_taskmanagers(void *arg, const struct http_request *req,
+                                  struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	struct jm_job *job = vertex_param(jm, req, resp, &v);
+	if (!job)
+		return;
+	int64_t now = now_ms();
+	int n = v.jv->parallelism;
+	int *idx = xcalloc((size_t)n, sizeof *idx);
+	bool *done = xcalloc((size_t)n, sizeof *done);
+	json_t *tms = json_array();
+	for (int i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		const struct tm_entry *tm = job->tasks[v.base + i].tm;
+		int m = 0, counts[EXEC_STATE_COUNT] = {0};
+		struct span_acc acc;
+		span_init(&acc);
+		struct io_metrics io;
+		io_init(&io);
+		for (int j = i; j < n; j++) {
+			const struct jm_task *t = &job->tasks[v.base + j];
+			if (done[j] || t->tm != tm)
+				continue;
+			done[j] = true;
+			idx[m++] = v.base + j;
+			counts[t->state]++;
+			span_add(&acc, t);
+			io_add(&io, t);
+		}
+		struct span sp = span_get(&acc, now);
+		char endpoint[96];
+		task_endpoint(&job->tasks[v.base + i], endpoint, sizeof endpoint);
+		json_t *o = json_object();
+		json_object_set_new(o, "endpoint", json_string(endpoint));
+		json_object_set_new(o, "status",
+		                    json_string(execution_state_name(aggregate_state(counts, m))));
+		json_object_set_new(o, "start-time", json_integer(sp.start));
+		json_object_set_new(o, "end-time", json_integer(sp.end));
+		json_object_set_new(o, "duration", json_integer(sp.duration));
+		json_object_set_new(o, "metrics", io_json(&io));
+		json_object_set_new(o, "status-counts", rest_tasks_json(counts, false));
+		json_object_set_new(o, "taskmanager-id",
+		                    json_string(task_tm_id(&job->tasks[v.base + i])));
+		json_object_set_new(o, "aggregated", aggregated_json(job, idx, m));
+		json_array_append_new(tms, o);
+	}
+	json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "id", v.jv->id, "name", v.jv->name, "now",
+	                      (json_int_t)now, "taskmanagers", tms);
+	pthread_mutex_unlock(&jm->mu);
+	xfree(idx);
+	xfree(done);
+	http_respond_json(resp, 200, o);
+}
+
+/* Flink's JobVertexBackPressureHandler.getBackPressureLevel. */
+static const char *backpressure_level(double ratio)
+{
+	if (ratio <= 0.10)
+		return "ok";
+	if (ratio <= 0.5)
+		return "low";
+	return "high";
+}
+
+/*
+ * From the subtasks' backPressured/idle/busy time per second. Like Flink, only subtasks with
+ * metrics are listed, the vertex level is the highest subtask ratio, and a vertex none of
+ * whose subtasks has reported yet answers {"status":"deprecated"}. "attempt-number" is
+ * left out, as Flink does when a subtask has a single attempt.
+ */
+static void h_backpressure(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	struct jm_job *job = vertex_param(jm, req, resp, &v);
+	if (!job)
+		return;
+	json_t *subtasks = json_array();
+	double max_ratio = 0;
+	int64_t updated = 0;
+	for (int i = 0; i < v.jv->parallelism; i++) {
+		const struct jm_task *t = &job->tasks[v.base + i];
+		if (!task_has_metrics(t))
+			continue;
+		const struct task_metrics *m = &t->metrics;
+		double ratio = m->backpressured_ms_per_s / 1000.0;
+		if (ratio > max_ratio || json_array_size(subtasks) == 0)
+			max_ratio = ratio;
+		if (m->updated_ms > updated)
+			updated = m->updated_ms;
+		json_t *s = json_object();
+		json_object_set_new(s, "subtask", json_integer(i));
+		json_object_set_new(s, "backpressureLevel", json_string(backpressure_level(ratio)));
+		json_object_set_new(s, "ratio", jreal(ratio));
+		json_object_set_new(s, "idleRatio", jreal(m->idle_ms_per_s / 1000.0));
+		json_object_set_new(s, "busyRatio", jreal(m->busy_ms_per_s / 1000.0));
+		json_array_append_new(subtasks, s);
+	}
+	pthread_mutex_unlock(&jm->mu);
+	if (json_array_size(subtasks) == 0) {
+		json_decref(subtasks);
+		http_respond_json(resp, 200, json_pack("{s:s}", "status", "deprecated"));
+		return;
+	}
+	http_respond_json(resp, 200,
+	                  json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "backpressureLevel",
+	                            backpressure_level(max_ratio), "end-timestamp",
+	                            (json_int_t)updated, "subtasks", subtasks));
+}
+
+/* GET .../vertices/:vertexid/metrics[?get=<subtask>.<name>,...]. */
+static void h_vertex_metrics(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	struct jm_job *job = vertex_param(jm, req, resp, &v);
+	if (!job)
+		return;
+	char **get;
+	int nget = split_list(http_query(req, "get"), &get);
+	json_t *arr = json_array();
+	for (int i = 0; i < v.jv->parallelism; i++) {
+		const struct jm_task *t = &job->tasks[v.base + i];
+		if (!task_has_metrics(t))
+			continue;
+		char prefix[16];
+		snprintf(prefix, sizeof prefix, "%d.", i);
+		metrics_collect(arr, &t->metrics, prefix, get, nget);
+	}
+	pthread_mutex_unlock(&jm->mu);
+	free_list(get, nget);
+	http_respond_json(resp, 200, arr);
+}
+
+/* GET .../subtasks/:subtaskindex/metrics[?get=...]. */
+static void h_subtask_metrics(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	int k;
+	struct jm_job *job = subtask_param(jm, req, resp, &v, &k);
+	if (!job)
+		return;
+	char **get;
+	int nget = split_list(http_query(req, "get"), &get);
+	json_t *arr = json_array();
+	if (task_has_metrics(&job->tasks[k]))
+		metrics_collect(arr, &job->tasks[k].metrics, "", get, nget);
+	pthread_mutex_unlock(&jm->mu);
+	free_list(get, nget);
+	http_respond_json(resp, 200, arr);
+}
+
+/* Parses Flink's subtask ranges "1,3,5-9" into sel[0..n) (true = selected). False if
+ * malformed. */
+static bool parse_subtask_ranges(const char *s, bool *sel, int n)
+{
+	char **items;
+	int nitems = split_list(s, &items);
+	bool ok = nitems > 0;
+	for (int i = 0; ok && i < nitems; i++) {
+		char *dash = strchr(items[i], '-');
+		int lo, hi;
+		if (dash) {
+			*dash = '\0';
+			ok = parse_index(items[i], &lo) && parse_index(dash + 1, &hi) && lo <= hi;
+		} else {
+			ok = parse_index(items[i], &lo);
+			hi = lo;
+		}
+		for (int j = lo; ok && j <= hi && j < n; j++)
+			sel[j] = true;
+	}
+	free_list(items, nitems);
+	return ok;
+}
+
+enum { MAGG_MIN = 1, MAGG_MAX = 2, MAGG_AVG = 4, MAGG_SUM = 8, MAGG_SKEW = 16 };
+
+/* Flink's DoubleDataSkew: mean absolute deviation over the mean, in percent, at most 100. */
+static double skew_of(const double *v, int n)
+{
+	double sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += v[i];
+	double avg = sum / n;
+	if (avg == 0.0)
+		return 0.0;
+	double dev = 0;
+	for (int i = 0; i < n; i++)
+		dev += fabs(avg - v[i]);
+	double s = dev / n / avg * 100.0;
+	return s < 100.0 ? s : 100.0;
+}
+
+/*
+ * GET .../subtasks/metrics[?get=a,b&agg=min,max,sum,avg,skew&subtasks=0-2]. Without get:
+ * the ids the selected subtasks have. With get: per metric {"id", <agg>: number} over the
+ * selected subtasks that have it. As in Flink, a requested metric no selected subtask has
+ * makes the whole answer empty, and no agg means all five.
+ */
+static void h_subtasks_metrics(void *arg, const struct http_request *req,
+                               struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	static const struct {
+		const char *name;
+		int bit;
+	} aggs[] = {{"min", MAGG_MIN},
+	            {"max", MAGG_MAX},
+	            {"avg", MAGG_AVG},
+	            {"sum", MAGG_SUM},
+	            {"skew", MAGG_SKEW}};
+	enum { NAGGS = sizeof aggs / sizeof *aggs };
+	char **items;
+	int nitems = split_list(http_query(req, "agg"), &items);
+	int want = nitems == 0 ? MAGG_MIN | MAGG_MAX | MAGG_AVG | MAGG_SUM | MAGG_SKEW : 0;
+	for (int i = 0; i < nitems; i++) {
+		int a = 0;
+		while (a < NAGGS && strcasecmp(items[i], aggs[a].name) != 0)
+			a++;
+		if (a == NAGGS) {
+			http_respond_error(resp, 400,
+			                   "bad agg '%s': expected a comma-separated list of min, "
+			                   "max, sum, avg, skew",
+			                   items[i]);
+			free_list(items, nitems);
+			return;
+		}
+		want |= aggs[a].bit;
+	}
+	free_list(items, nitems);
+	const char *ranges = http_query(req, "subtasks");
+	struct vertex_ref v;
+	struct jm_job *job = vertex_param(jm, req, resp, &v);
+	if (!job)
+		return;
+	int n = v.jv->parallelism;
+	bool *sel = xcalloc((size_t)n, sizeof *sel);
+	if (ranges && *ranges) {
+		if (!parse_subtask_ranges(ranges, sel, n)) {
+			pthread_mutex_unlock(&jm->mu);
+			xfree(sel);
+			http_respond_error(
+			    resp, 400,
+			    "bad subtasks '%s': expected comma-separated indexes and "
+			    "ranges such as 1,3,5-9",
+			    ranges);
+			return;
+		}
+	} else {
+		for (int i = 0; i < n; i++)
+			sel[i] = true;
+	}
+	char **get;
+	int nget = split_list(http_query(req, "get"), &get);
+	json_t *arr = json_array();
+	bool any = false;
+	for (int i = 0; i < n; i++)
+		any |= sel[i] && task_has_metrics(&job->tasks[v.base + i]);
+	if (nget == 0 && any) {
+		for (size_t m = 0; m < NMETRICS; m++)
+			json_array_append_new(arr, json_pack("{s:s}", "id", metric_defs[m].name));
+	}
+	double *vals = xcalloc((size_t)n, sizeof *vals);
+	for (int g = 0; g < nget; g++) {
+		int nv = 0;
+		for (int i = 0; i < n; i++) {
+			const struct jm_task *t = &job->tasks[v.base + i];
+			char buf[64];
+			if (sel[i] && task_has_metrics(t) &&
+			    metric_value(&t->metrics, get[g], buf, sizeof buf, &vals[nv]))
+				nv++;
+		}
+		if (nv == 0) {
+			json_array_clear(arr);
+			break;
+		}
+		double mn = vals[0], mx = vals[0], sum = 0;
+		for (int i = 0; i < nv; i++) {
+			mn = vals[i] < mn ? vals[i] : mn;
+			mx = vals[i] > mx ? vals[i] : mx;
+			sum += vals[i];
+		}
+		json_t *o = json_pack("{s:s}", "id", get[g]);
+		if (want & MAGG_MIN)
+			json_object_set_new(o, "min", jreal(mn));
+		if (want & MAGG_MAX)
+			json_object_set_new(o, "max", jreal(mx));
+		if (want & MAGG_AVG)
+			json_object_set_new(o, "avg", jreal(sum / nv));
+		if (want & MAGG_SUM)
+			json_object_set_new(o, "sum", jreal(sum));
+		if (want & MAGG_SKEW)
+			json_object_set_new(o, "skew", jreal(skew_of(vals, nv)));
+		json_array_append_new(arr, o);
+	}
+	pthread_mutex_unlock(&jm->mu);
+	xfree(vals);
+	xfree(sel);
+	free_list(get, nget);
+	http_respond_json(resp, 200, arr);
+}
+
+/* Spate has no watermarks (no event time): no currentInputWatermark metrics to list. */
+static void h_watermarks(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	if (!vertex_param(jm, req, resp, &v))
+		return;
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200, json_array());
+}
+
+static void h_vertex_accumulators(void *arg, const struct http_request *req,
+                                  struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	if (!vertex_param(jm, req, resp, &v))
+		return;
+	json_t *o = json_pack("{s:s, s:[]}", "id", v.jv->id, "user-accumulators");
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200, o);
+}
+
+static void h_subtasks_accumulators(void *arg, const struct http_request *req,
+                                    struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	struct jm_job *job = vertex_param(jm, req, resp, &v);
+	if (!job)
+		return;
+	json_t *subtasks = json_array();
+	for (int i = 0; i < v.jv->parallelism; i++) {
+		const struct jm_task *t = &job->tasks[v.base + i];
+		char endpoint[96];
+		task_endpoint(t, endpoint, sizeof endpoint);
+		json_array_append_new(subtasks, json_pack("{s:i, s:i, s:s, s:[]}", "subtask", i,
+		                                          "attempt", t->attempt, "endpoint",
+		                                          endpoint, "user-accumulators"));
+	}
+	json_t *o = json_pack("{s:s, s:i, s:o}", "id", v.jv->id, "parallelism", v.jv->parallelism,
+	                      "subtasks", subtasks);
+	pthread_mutex_unlock(&jm->mu);
 	http_respond_json(resp, 200, o);
 }
 
 void rest_jobs_register(struct jobmanager *jm, struct http_server *s)
 {
-	http_server_route(s, "GET", "/jobs/:jobid", h_job, jm);
+	static const struct {
+		const char *path;
+		http_handler h;
+	} routes[] = {
+	    {"/jobs/:jobid", h_job},
+	    {"/jobs/:jobid/plan", h_plan},
+	    {"/jobs/:jobid/config", h_config},
+	    {"/jobs/:jobid/exceptions", h_exceptions},
+	    {"/jobs/:jobid/accumulators", h_accumulators},
+	    {"/jobs/:jobid/checkpoints", h_checkpoints},
+	    {"/jobs/:jobid/checkpoints/config", h_checkpoint_config},
+	    {"/jobs/:jobid/vertices/:vertexid", h_vertex},
+	    {"/jobs/:jobid/vertices/:vertexid/taskmanagers", h_vertex_taskmanagers},
+	    {"/jobs/:jobid/vertices/:vertexid/backpressure", h_backpressure},
+	    {"/jobs/:jobid/vertices/:vertexid/metrics", h_vertex_metrics},
+	    {"/jobs/:jobid/vertices/:vertexid/watermarks", h_watermarks},
+	    {"/jobs/:jobid/vertices/:vertexid/accumulators", h_vertex_accumulators},
+	    {"/jobs/:jobid/vertices/:vertexid/subtasks/metrics", h_subtasks_metrics},
+	    {"/jobs/:jobid/vertices/:vertexid/subtasks/accumulators", h_subtasks_accumulators},
+	    {"/jobs/:jobid/vertices/:vertexid/subtasks/:subtaskindex", h_subtask},
+	    {"/jobs/:jobid/vertices/:vertexid/subtasks/:subtaskindex/metrics", h_subtask_metrics},
+	    {"/jobs/:jobid/vertices/:vertexid/subtasks/:subtaskindex/attempts/:attempt",
+	     h_subtask_attempt},
+	};
+	for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
+		http_server_route(s, "GET", routes[i].path, routes[i].h, jm);
 }

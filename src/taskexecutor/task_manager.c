@@ -449,6 +449,11 @@ struct task_reading {
 	struct task_rates r;
 };
 
+static double clamp_ms_per_s(double v)
+{
+	return v < 0 ? 0 : v > 1000 ? 1000 : v;
+}
+
 /* Reads every running local subtask; with `advance`, derives rates against the previous
  * reading and remembers this one (the reporter's tick). Caller holds tm->mu. Returns an
  * xmalloc'd array of *n readings. */
@@ -492,6 +497,11 @@ static struct task_reading *read_tasks(struct taskmanager *tm, bool advance, int
 					                           prev->c.backpressured_ns) /
 					                  1e6 / dt;
 				}
+				/* busy is derived from the clock and the two waits, read at
+				 * slightly different moments: keep each within a second */
+				r.busy = clamp_ms_per_s(r.busy);
+				r.idle = clamp_ms_per_s(r.idle);
+				r.backpressured = clamp_ms_per_s(r.backpressured);
 				*prev = r;
 			}
 			x->r = *prev;

@@ -47,7 +47,8 @@ run_spate_bg() { # NAME ARGS...: an attached run in the background
 mkdir -p "$TMP/slow"
 run_spate_bg slow run -m "$REST" -p 1 "$SPATE_BUILD/tests/jobs/cluster_probe.so" --n -1 --k 11 \
 	--pad 200 --sleep-us 2000 --sink-parallelism 1 --out "$TMP/slow"
-wait_until 30 "the slow job's id" test -n "$(job_id_of slow)"
+has_id() { [ -n "$(job_id_of "$1")" ]; }
+wait_until 30 "the slow job's id" has_id slow
 SLOW=$(job_id_of slow)
 wait_until 30 "the slow job RUNNING" job_status_is "$SLOW" RUNNING
 source_backpressured() {
