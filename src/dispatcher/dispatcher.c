@@ -126,6 +126,8 @@ int dispatcher_submit(struct jobmanager *jm, const uint8_t *graph, size_t graph_
 	job->graph_len = graph_len;
 	job->ntasks = job->eg->nsubtasks;
 	job->tasks = xcalloc((size_t)job->ntasks, sizeof *job->tasks);
+	for (int k = 0; k < job->ntasks; k++)
+		job->tasks[k].state_ms[EXEC_CREATED] = now_ms();
 	job->nslots_needed = job_graph_slots_needed(job->jg);
 	job->status = JOB_INITIALIZING;
 	job->start_ms = now_ms();

@@ -21,9 +21,8 @@
  * Flink's MetricStore: its values are absent from the metric endpoints and the I/O metrics
  * that include it are marked incomplete ("read-bytes-complete": false).
  *
- * Where Flink's answer depends on what Spate does not track, the answer says "unknown" in
- * Flink's own way: the time spent in each ExecutionState ("status-duration") is -1, since
- * a jm_task keeps only its start and end time.
+ * The time spent in each ExecutionState ("status-duration") comes from the moments the
+ * JobMaster saw each state entered (jm_task.state_ms); -1 for a state never entered.
  */
 #include <ctype.h>
 #include <math.h>
@@ -287,13 +286,30 @@ static const enum execution_state duration_states[] = {EXEC_CREATED, EXEC_SCHEDU
                                                        EXEC_INITIALIZING, EXEC_RUNNING};
 #define NDURATION_STATES (sizeof duration_states / sizeof *duration_states)
 
-/* Milliseconds spent in each state; -1 where unknown, as Flink answers for a state whose
- * timestamps it lacks. Spate does not record per-state timestamps (see DESIGN). */
-static json_t *status_duration_json(void)
+/* Milliseconds subtask t spent in duration_states[i]: until the next state of the progression
+ * it entered, or until now while it is still there; -1 for a state it never entered. */
+static int64_t state_duration(const struct jm_task *t, size_t i, int64_t now)
+{
+	int64_t from = t->state_ms[duration_states[i]];
+	if (!from)
+		return -1;
+	for (size_t j = i + 1; j < NDURATION_STATES; j++)
+		if (t->state_ms[duration_states[j]])
+			return t->state_ms[duration_states[j]] - from;
+	for (int s = 0; s < EXEC_STATE_COUNT; s++) /* left for a terminal state */
+		if (execution_state_is_terminal((enum execution_state)s) && t->state_ms[s])
+			return t->state_ms[s] - from;
+	return t->state == duration_states[i] ? now - from : -1;
+}
+
+/* Milliseconds spent in each state, as Flink's "status-duration". */
+static json_t *status_duration_json(const struct jm_task *t)
 {
 	json_t *o = json_object();
+	int64_t now = now_ms();
 	for (size_t i = 0; i < NDURATION_STATES; i++)
-		json_object_set_new(o, execution_state_name(duration_states[i]), json_integer(-1));
+		json_object_set_new(o, execution_state_name(duration_states[i]),
+		                    json_integer(state_duration(t, i, now)));
 	return o;
 }
 
@@ -368,9 +384,10 @@ static json_t *aggregated_json(const struct jm_job *job, const int *idx, int n)
 	for (int m = 0; m < NNAMES; m++)
 		json_object_set_new(metrics, names[m], stats_json(v + m * n, n));
 	json_t *durations = json_object();
+	int64_t now = now_ms();
 	for (size_t s = 0; s < NDURATION_STATES; s++) {
 		for (int i = 0; i < n; i++)
-			v[i] = -1;
+			v[i] = state_duration(&job->tasks[idx[i]], s, now);
 		json_object_set_new(durations, execution_state_name(duration_states[s]),
 		                    stats_json(v, n));
 	}
@@ -402,7 +419,7 @@ static json_t *subtask_json(const struct jm_job *job, int k, int index, int64_t 
 	json_object_set_new(o, "duration", json_integer(duration));
 	json_object_set_new(o, "metrics", io_json(&io));
 	json_object_set_new(o, "taskmanager-id", json_string(task_tm_id(t)));
-	json_object_set_new(o, "status-duration", status_duration_json());
+	json_object_set_new(o, "status-duration", status_duration_json(t));
 	return o;
 }
 
@@ -1370,6 +1387,39 @@ static void h_subtasks_accumulators(void *arg, const struct http_request *req,
 	http_respond_json(resp, 200, o);
 }
 
+/* GET .../subtasktimes: when each subtask entered each state it went through. */
+static void h_subtask_times(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct vertex_ref v;
+	struct jm_job *job = vertex_param(jm, req, resp, &v);
+	if (!job)
+		return;
+	int64_t now = now_ms();
+	json_t *subtasks = json_array();
+	for (int i = 0; i < v.jv->parallelism; i++) {
+		const struct jm_task *t = &job->tasks[v.base + i];
+		json_t *ts = json_object();
+		for (int s = 0; s < EXEC_STATE_COUNT; s++)
+			if (t->state_ms[s])
+				json_object_set_new(ts,
+				                    execution_state_name((enum execution_state)s),
+				                    json_integer(t->state_ms[s]));
+		char endpoint[96];
+		task_endpoint(t, endpoint, sizeof endpoint);
+		int64_t start = t->state_ms[EXEC_CREATED];
+		int64_t end = t->end_ms ? t->end_ms : now;
+		json_array_append_new(
+		    subtasks, json_pack("{s:i, s:s, s:s, s:I, s:o}", "subtask", i, "host", endpoint,
+		                        "endpoint", endpoint, "duration",
+		                        (json_int_t)(start ? end - start : -1), "timestamps", ts));
+	}
+	json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "id", v.jv->id, "name", v.jv->name, "now",
+	                      (json_int_t)now, "subtasks", subtasks);
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200, o);
+}
+
 void rest_jobs_register(struct jobmanager *jm, struct http_server *s)
 {
 	static const struct {
@@ -1386,6 +1436,7 @@ void rest_jobs_register(struct jobmanager *jm, struct http_server *s)
 	    {"/jobs/:jobid/vertices/:vertexid", h_vertex},
 	    {"/jobs/:jobid/vertices/:vertexid/taskmanagers", h_vertex_taskmanagers},
 	    {"/jobs/:jobid/vertices/:vertexid/backpressure", h_backpressure},
+	    {"/jobs/:jobid/vertices/:vertexid/subtasktimes", h_subtask_times},
 	    {"/jobs/:jobid/vertices/:vertexid/metrics", h_vertex_metrics},
 	    {"/jobs/:jobid/vertices/:vertexid/watermarks", h_watermarks},
 	    {"/jobs/:jobid/vertices/:vertexid/accumulators", h_vertex_accumulators},

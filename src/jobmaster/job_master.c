@@ -71,6 +71,7 @@ static void set_task(struct jm_job *job, int k, enum execution_state to)
 		log_info("%s switched from %s to %s.", name, execution_state_name(t->state),
 		         execution_state_name(to));
 	t->state = to;
+	t->state_ms[to] = now_ms();
 	if (to == EXEC_RUNNING || to == EXEC_INITIALIZING)
 		t->start_ms = t->start_ms ? t->start_ms : now_ms();
 	if (execution_state_is_terminal(to))

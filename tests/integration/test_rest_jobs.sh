@@ -155,10 +155,20 @@ for vp in $VERTICES; do
 		all(.subtasks[]; (keys == $sk) and .status == "RUNNING" and .attempt == 0 and
 			$tms[."taskmanager-id"] == .endpoint and ."start-time" > 0 and ."end-time" == -1 and
 			.duration >= 0 and (.metrics | '"$IO_OK"') and
-			(."status-duration" | keys == (["CREATED","SCHEDULED","DEPLOYING","INITIALIZING","RUNNING"] | sort))) and
+			(."status-duration" | keys == (["CREATED","SCHEDULED","DEPLOYING","INITIALIZING","RUNNING"] | sort)) and
+			(."status-duration" | all(.[]; . >= 0))) and
 		(.aggregated | '"$AGG_OK"')' \
 		--arg v "$V" --argjson p "$P" --argjson sk "$SUBTASK_KEYS" --argjson tms "$TM_EP" \
 		--argjson io "$IO_KEYS" --argjson stats "$STATS_KEYS"
+	# Per-state timestamps: every subtask went CREATED -> SCHEDULED -> DEPLOYING ->
+	# INITIALIZING -> RUNNING, in that order of time.
+	get "st$V" "/jobs/$J/vertices/$V/subtasktimes"
+	check "st$V" "subtask times" '.id == $v and [.subtasks[].subtask] == [range($p)] and
+		all(.subtasks[]; .timestamps as $t |
+			($t | keys == (["CREATED","SCHEDULED","DEPLOYING","INITIALIZING","RUNNING"] | sort)) and
+			$t.CREATED <= $t.SCHEDULED and $t.SCHEDULED <= $t.DEPLOYING and
+			$t.DEPLOYING <= $t.INITIALIZING and $t.INITIALIZING <= $t.RUNNING and .duration >= 0)' \
+		--arg v "$V" --argjson p "$P"
 	# Vertex ids are hex: either case names the same vertex.
 	get "vu$V" "/jobs/$J/vertices/$(tr a-f A-F <<<"$V")"
 	check "vu$V" "upper-case vertex id" '.id == $v' --arg v "$V"
@@ -166,8 +176,8 @@ for vp in $VERTICES; do
 	# Each subtask on its own, and its current attempt, agree with the vertex details.
 	for ((i = 0; i < P; i++)); do
 		get "s$V$i" "/jobs/$J/vertices/$V/subtasks/$i"
-		jq -c --argjson i "$i" '.subtasks[$i] | del(.duration, .metrics)' "$TMP/v$V.json" >"$TMP/want.json"
-		check "s$V$i" "subtask $i equals the vertex's entry" 'del(.duration, .metrics) == $w[0]' --slurpfile w "$TMP/want.json"
+		jq -c --argjson i "$i" '.subtasks[$i] | del(.duration, .metrics, ."status-duration")' "$TMP/v$V.json" >"$TMP/want.json"
+		check "s$V$i" "subtask $i equals the vertex's entry" 'del(.duration, .metrics, ."status-duration") == $w[0]' --slurpfile w "$TMP/want.json"
 		get "sa$V$i" "/jobs/$J/vertices/$V/subtasks/$i/attempts/0"
 		check "sa$V$i" "attempt 0 is the current one" '.subtask == $i and .attempt == 0' --argjson i "$i"
 	done
