@@ -13,6 +13,7 @@
 
 #include "client/client.h"
 #include "client/cluster_client.h"
+#include "client/http_client.h"
 #include "cluster/cluster.h"
 #include "cluster/jobmanager.h"
 #include "config/config.h"
@@ -107,6 +108,7 @@ static struct config *load_config(char **overrides, int noverrides, bool *have_f
 	const char *lvl = config_get(cfg, "log.level");
 	if (lvl && log_level_parse(lvl) >= 0)
 		log_set_level(log_level_parse(lvl));
+	http_client_set_token(config_get(cfg, "rest.auth.token"));
 	return cfg;
 }
 
@@ -367,6 +369,11 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1, CLIENT_RUN);
 	if (strcmp(cmd, "info") == 0)
 		return cmd_run(argc - 1, argv + 1, CLIENT_INFO);
+	/* Hidden: `spate graph-capture [-p N] [-D k=v]... <job.so> [args]`, the child the
+	 * JobManager runs for /jars/:jarid/run and /plan (CLIENT_CAPTURE in client.h). */
+	if (strcmp(cmd, "graph-capture") == 0)
+		return client_capture_stdout() < 0 ? 1
+		                                   : cmd_run(argc - 1, argv + 1, CLIENT_CAPTURE);
 	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "cancel") == 0 || strcmp(cmd, "cluster") == 0 ||
 	    strcmp(cmd, "jobmanager") == 0 || strcmp(cmd, "taskmanager") == 0)
 		return cmd_cluster_tool(argc - 1, argv + 1);

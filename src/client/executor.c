@@ -7,9 +7,21 @@
  *   Program execution finished
  *   Job with JobID <id> has finished.
  *   Job Runtime: <N> ms
+ *
+ * It also serves the hidden `spate graph-capture` command (CLIENT_CAPTURE, see client.h):
+ * the JobManager's child process that hands the StreamGraph a job library builds back to
+ * the JobManager for POST /jars/:jarid/run and /plan.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "api/result.h"
@@ -18,7 +30,16 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "graph/execution_graph.h"
+#include "graph/graph_codec.h"
 #include "runtime/local_job.h"
+
+#define CAPTURE_ERR_TAIL_BYTES 4096 /* the end of the child's stderr that is kept */
+
+extern char **environ;
+
+/* Where CLIENT_CAPTURE writes the graph: the process's original stdout, set aside by
+ * client_capture_stdout(); -1 before. One per process, written once. */
+static int capture_fd = -1;
 
 struct exec_ctx {
 	const struct client_options *opts;
@@ -43,6 +64,65 @@ static void print_plan(const struct job_graph *jg)
 	fflush(stdout);
 }
 
+/* ---- CLIENT_CAPTURE: the child's side ------------------------------------------------- */
+
+int client_capture_stdout(void)
+{
+	int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		fprintf(stderr, "spate: cannot set aside stdout for the job graph: %s\n",
+		        strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	capture_fd = fd;
+	return 0;
+}
+
+/* The operator that only the embedded local cluster can run (a collect sink), or NULL. */
+static const struct stream_node *find_collect_sink(const struct stream_graph *g)
+{
+	for (int i = 0; i < g->nnodes; i++)
+		if (g->nodes[i]->kind == OP_SINK_COLLECT)
+			return g->nodes[i];
+	return NULL;
+}
+
+/* CLIENT_CAPTURE: writes the encoded graph to capture_fd and ends the process (see
+ * client.h), or returns an error code with e set. */
+static int capture(const struct stream_graph *g, struct spate_error *e)
+{
+	const struct stream_node *collect = find_collect_sink(g);
+	if (collect)
+		return error_set(e, SPATE_EINVAL,
+		                 "operator '%s' collects results into the client, which only the "
+		                 "embedded local cluster supports",
+		                 collect->name);
+	if (capture_fd < 0)
+		return error_set(e, SPATE_EIO, "no descriptor set aside for the job graph");
+	size_t len = 0, off = 0;
+	uint8_t *bytes = stream_graph_encode(g, &len);
+	while (off < len) {
+		ssize_t n = write(capture_fd, bytes + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int rc = error_set(e, SPATE_EIO, "cannot write the job graph: %s",
+			                   n < 0 ? strerror(errno) : "short write");
+			xfree(bytes);
+			return rc;
+		}
+		off += (size_t)n;
+	}
+	xfree(bytes);
+	if (close(capture_fd) < 0)
+		return error_set(e, SPATE_EIO, "cannot write the job graph: %s", strerror(errno));
+	/* The program's run ends at its first execute (Flink's ProgramAbortException): no
+	 * exit handlers, nothing of the job's code after the call. */
+	_exit(0);
+}
+
 static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_result **result)
 {
 	struct exec_ctx *x = arg;
@@ -60,19 +140,21 @@ static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_resu
 		print_plan(jg);
 		goto out;
 	}
+	if (x->opts->mode == CLIENT_CAPTURE) {
+		rc = capture(g, &e);
+		env_fail(env, rc, "%s", e.msg);
+		goto out;
+	}
 
 	spate_result *r = result_new();
 	memcpy(r->job_id, jg->job_id, sizeof r->job_id);
 	if (x->opts->cluster) {
-		for (int i = 0; i < g->nnodes; i++)
-			if (g->nodes[i]->kind == OP_SINK_COLLECT) {
-				rc = error_set(
-				    &e, SPATE_EINVAL,
-				    "operator '%s' collects results into the client, which "
-				    "only the embedded local cluster supports",
-				    g->nodes[i]->name);
-				break;
-			}
+		const struct stream_node *collect = find_collect_sink(g);
+		if (collect)
+			rc = error_set(&e, SPATE_EINVAL,
+			               "operator '%s' collects results into the client, which only "
+			               "the embedded local cluster supports",
+			               collect->name);
 		if (rc == 0)
 			rc = cluster_client_submit(x->opts->cluster, jg, x->lib->path,
 			                           x->opts->detached, r, &e);
@@ -145,4 +227,272 @@ int client_run_job(struct job_library *lib, int argc, char **argv,
 	}
 	env_free(env);
 	return rc;
+}
+
+/* ---- CLIENT_CAPTURE: the parent's side (client_capture_graph) ------------------------ */
+
+/* "SEGV" for SIGSEGV, or NULL (strsignal is not thread-safe; this is). */
+static const char *signal_name(int sig)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+	return sigabbrev_np(sig);
+#else
+	(void)sig;
+	return NULL;
+#endif
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads what is there on fd into *buf (growing it up to `max` bytes; past that sets
+ * *overflow and drops the bytes). Returns false at end of file or on an error. */
+static bool drain(int fd, uint8_t **buf, size_t *len, size_t *cap, size_t max, bool *overflow)
+{
+	uint8_t chunk[16384];
+	ssize_t r = read(fd, chunk, sizeof chunk);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (r == 0)
+		return false;
+	if (*len + (size_t)r > max) {
+		*overflow = true;
+		return true;
+	}
+	if (*len + (size_t)r + 1 > *cap) {
+		*cap = (*len + (size_t)r + 1) * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, chunk, (size_t)r);
+	*len += (size_t)r;
+	(*buf)[*len] = 0;
+	return true;
+}
+
+/* Keeps the last CAPTURE_ERR_TAIL_BYTES of the child's stderr. */
+static bool drain_tail(int fd, char *tail, size_t *len)
+{
+	char chunk[4096];
+	ssize_t r = read(fd, chunk, sizeof chunk);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (r == 0)
+		return false;
+	size_t n = (size_t)r;
+	if (n >= CAPTURE_ERR_TAIL_BYTES) {
+		memcpy(tail, chunk + n - CAPTURE_ERR_TAIL_BYTES, CAPTURE_ERR_TAIL_BYTES);
+		*len = CAPTURE_ERR_TAIL_BYTES;
+	} else {
+		if (*len + n > CAPTURE_ERR_TAIL_BYTES) {
+			size_t drop = *len + n - CAPTURE_ERR_TAIL_BYTES;
+			memmove(tail, tail + drop, *len - drop);
+			*len -= drop;
+		}
+		memcpy(tail + *len, chunk, n);
+		*len += n;
+	}
+	tail[*len] = '\0';
+	return true;
+}
+
+/* The child's own error: the last stderr line starting with "spate: " (without it), else
+ * the last non-empty line; "" when there is none. Points into tail, which it changes. */
+static const char *child_message(char *tail)
+{
+	const char *last = "", *last_spate = NULL;
+	char *save = NULL;
+	for (char *line = strtok_r(tail, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		line[strcspn(line, "\r")] = '\0';
+		if (!line[0])
+			continue;
+		last = line;
+		if (strncmp(line, "spate: ", 7) == 0)
+			last_spate = line + 7;
+	}
+	return last_spate ? last_spate : last;
+}
+
+/* Starts `spate graph-capture args...` with stdout and stderr on two new pipes whose read
+ * ends it returns in out_fd and err_fd. 0, or SPATE_EIO with e set. */
+static int spawn_capture(char *const *args, pid_t *pid, int *out_fd, int *err_fd,
+                         struct spate_error *e)
+{
+	int nargs = 0;
+	while (args[nargs])
+		nargs++;
+	char **argv = xcalloc((size_t)nargs + 3, sizeof *argv);
+	argv[0] = "spate";
+	argv[1] = "graph-capture";
+	memcpy(argv + 2, args, (size_t)nargs * sizeof *argv);
+	int out[2] = {-1, -1}, errp[2] = {-1, -1}, rc = 0;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		rc = error_set(e, SPATE_EIO, "cannot create a pipe: %s", strerror(errno));
+		goto out;
+	}
+	/* The child gets /dev/null, the two pipes and nothing else of the caller's: no
+	 * sockets, signals as a fresh process has them (the JobManager blocks SIGTERM and
+	 * ignores SIGPIPE), and a process group of its own so a timeout kills whatever it
+	 * started too. posix_spawn, not fork: the caller is multi-threaded. */
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+#endif
+	sigset_t none, defaults;
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGCHLD);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+	                                    POSIX_SPAWN_SETPGROUP);
+	int src = posix_spawn(pid, "/proc/self/exe", &fa, &attr, argv, environ);
+	if (src != 0) {
+		rc = error_set(e, SPATE_EIO, "cannot start the entry point's process: %s",
+		               strerror(src));
+		goto out;
+	}
+	*out_fd = out[0];
+	*err_fd = errp[0];
+	out[0] = errp[0] = -1;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	xfree(argv);
+	return rc;
+}
+
+/* What became of a capture child. */
+struct capture_end {
+	bool timed_out; /* the deadline passed: killed */
+	bool overflow;  /* wrote more than max_bytes: killed */
+	int status;     /* waitpid status otherwise */
+};
+
+/* Reads the child's two pipes until both end, then reaps it, all before deadline_ms
+ * (monotonic); kills its group when the deadline passes or it writes too much. Closes
+ * both descriptors. 0, or SPATE_EIO with e set (the child is reaped then too). */
+static int collect_capture(pid_t pid, int out_fd, int err_fd, int64_t deadline_ms, size_t max_bytes,
+                           uint8_t **graph, size_t *glen, char *tail, struct capture_end *end,
+                           struct spate_error *e)
+{
+	size_t gcap = 0, elen = 0;
+	int rc = 0;
+	while ((out_fd >= 0 || err_fd >= 0) && !end->overflow) {
+		int64_t left = deadline_ms - monotonic_ms();
+		if (left <= 0) {
+			end->timed_out = true;
+			break;
+		}
+		struct pollfd p[2] = {{.fd = out_fd, .events = POLLIN},
+		                      {.fd = err_fd, .events = POLLIN}};
+		int pr = poll(p, 2, (int)(left < 1000 ? left : 1000));
+		if (pr < 0 && errno != EINTR) {
+			rc =
+			    error_set(e, SPATE_EIO, "cannot wait for the entry point's process: %s",
+			              strerror(errno));
+			break;
+		}
+		if (pr <= 0)
+			continue;
+		if (p[0].revents && !drain(out_fd, graph, glen, &gcap, max_bytes, &end->overflow)) {
+			close(out_fd);
+			out_fd = -1;
+		}
+		if (p[1].revents && !drain_tail(err_fd, tail, &elen)) {
+			close(err_fd);
+			err_fd = -1;
+		}
+	}
+	if (out_fd >= 0)
+		close(out_fd);
+	if (err_fd >= 0)
+		close(err_fd);
+	/* Both pipes ended, so the child is exiting: give it until the deadline. */
+	pid_t w = 0;
+	while (rc == 0 && !end->timed_out && !end->overflow &&
+	       (w = waitpid(pid, &end->status, WNOHANG)) == 0) {
+		if (monotonic_ms() >= deadline_ms) {
+			end->timed_out = true;
+			break;
+		}
+		struct timespec ts = {0, 5 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	if (w <= 0) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &end->status, 0) < 0 && errno == EINTR)
+			;
+	}
+	return rc;
+}
+
+uint8_t *client_capture_graph(char *const *args, const char *name, int timeout_ms, size_t max_bytes,
+                              size_t *len, struct spate_error *err)
+{
+	struct spate_error e = {0};
+	struct capture_end end = {0};
+	uint8_t *graph = NULL;
+	size_t glen = 0;
+	char *tail = xcalloc(1, CAPTURE_ERR_TAIL_BYTES + 1);
+	pid_t pid;
+	int out_fd, err_fd;
+	int64_t deadline = monotonic_ms() + timeout_ms;
+	if (spawn_capture(args, &pid, &out_fd, &err_fd, &e) < 0 ||
+	    collect_capture(pid, out_fd, err_fd, deadline, max_bytes, &graph, &glen, tail, &end,
+	                    &e) < 0)
+		goto out;
+	int st = end.status;
+	const char *sig = WIFSIGNALED(st) ? signal_name(WTERMSIG(st)) : NULL;
+	if (end.timed_out)
+		error_set(&e, SPATE_EUSER,
+		          "the entry point of '%s' did not build a job within %d s and was killed",
+		          name, timeout_ms / 1000);
+	else if (end.overflow)
+		error_set(&e, SPATE_EUSER, "the job graph of '%s' is larger than %zu MiB", name,
+		          max_bytes >> 20);
+	else if (WIFSIGNALED(st))
+		error_set(&e, SPATE_EUSER, "the entry point of '%s' crashed (signal %d%s%s)", name,
+		          WTERMSIG(st), sig ? ", SIG" : "", sig ? sig : "");
+	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && glen == 0)
+		error_set(&e, SPATE_EUSER, "the entry point of '%s' ended without a job graph",
+		          name);
+	else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		const char *msg = child_message(tail);
+		if (msg[0])
+			error_set(&e, SPATE_EUSER, "%s", msg);
+		else
+			error_set(&e, SPATE_EUSER,
+			          "the entry point of '%s' failed (exit status %d)", name,
+			          WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	}
+out:
+	xfree(tail);
+	if (e.code) {
+		error_set(err, e.code, "%s", e.msg);
+		xfree(graph);
+		return NULL;
+	}
+	*len = glen;
+	return graph;
 }
