@@ -43,8 +43,15 @@
 	/* Calls the REST API (a path relative to the dashboard, so it works behind a prefix).
 	 * Resolves to the parsed JSON (or the text when the body is not JSON); rejects with an
 	 * ApiError carrying Flink's error text. */
-	async function api(method, path, body) {
+	/* With rest.auth.token set, every API call needs "Authorization: Bearer <token>". The
+	 * dashboard's own files are served without it; the token is asked for once, on the
+	 * first 401, and kept for this browser tab only. */
+	let authToken = sessionStorage.getItem('spate.token');
+
+	async function api(method, path, body, retried) {
 		const opts = { method: method, cache: 'no-store', headers: {} };
+		if (authToken)
+			opts.headers['Authorization'] = 'Bearer ' + authToken;
 		if (body instanceof FormData) {
 			opts.body = body;
 		} else if (body !== undefined) {
@@ -57,6 +64,14 @@
 		} catch (e) {
 			throw new ApiError(0, method + ' /' + path + ': cannot reach the JobManager (' +
 				e.message + ')');
+		}
+		if (resp.status === 401 && !retried) {
+			const t = window.prompt('This JobManager requires a token (rest.auth.token):');
+			if (t) {
+				authToken = t;
+				sessionStorage.setItem('spate.token', t);
+				return api(method, path, body, true);
+			}
 		}
 		const text = await resp.text();
 		let data = null;

@@ -54,7 +54,7 @@ struct jm_task {
 	char *failure; /* owned */
 	int64_t start_ms, end_ms;
 	int64_t state_ms[EXEC_STATE_COUNT]; /* when each state was entered (0 = never) */
-	struct task_metrics metrics; /* the latest MetricReport of this attempt */
+	struct task_metrics metrics;        /* the latest MetricReport of this attempt */
 };
 
 struct jm_job {

@@ -384,6 +384,7 @@ int dispatcher_start(struct jobmanager *jm, struct spate_error *err)
 	if (bp)
 		port = atoi(bp);
 	jm->rest = http_server_new(addr, port, MAX_SUBMISSION);
+	http_server_set_auth_token(jm->rest, config_get(jm->config, "rest.auth.token"));
 	http_server_route(jm->rest, "POST", "/jobs", h_submit, jm);
 	http_server_route(jm->rest, "GET", "/jobs", h_jobs, jm);
 	http_server_route(jm->rest, "GET", "/jobs/overview", h_jobs_overview, jm);
@@ -396,6 +397,7 @@ int dispatcher_start(struct jobmanager *jm, struct spate_error *err)
 	rest_cluster_register(jm, jm->rest);
 	rest_jars_register(jm, jm->rest);
 	rest_web_register(jm, jm->rest);
+	rest_logs_register(jm, jm->rest);
 	return http_server_start(jm->rest, err); /* logs "Rest endpoint listening at ..." */
 }
 

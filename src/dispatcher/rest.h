@@ -24,9 +24,9 @@ void rest_jobs_register(struct jobmanager *jm, struct http_server *s);
 void rest_cluster_register(struct jobmanager *jm, struct http_server *s);
 void rest_jars_register(struct jobmanager *jm, struct http_server *s);
 void rest_web_register(struct jobmanager *jm, struct http_server *s);
+void rest_logs_register(struct jobmanager *jm, struct http_server *s);
 
-/* A plain file name for a log endpoint: not empty, no '/', '\\' or control characters, not
- * starting with '.'. (rest_logs.c) */
+/* A plain log file name: only [A-Za-z0-9._+@-], not starting with '.' (rest_logs.c). */
 bool rest_log_name_ok(const char *name);
 /* The /jobs/overview entry of a job. Caller holds mu. */
 json_t *rest_job_overview_json(const struct jm_job *job);

@@ -400,9 +400,3 @@ void rest_cluster_register(struct jobmanager *jm, struct http_server *s)
 	http_server_route(s, "GET", "/taskmanagers/:taskmanagerid/log", h_tm_log, jm);
 	http_server_route(s, "GET", "/taskmanagers/:taskmanagerid/stdout", h_tm_stdout, jm);
 }
-
-/* TEMPORARY until rest_logs.c lands */
-__attribute__((weak)) bool rest_log_name_ok(const char *name)
-{
-	return name && *name && name[0] != '.' && !strchr(name, '/');
-}

@@ -47,8 +47,14 @@ static void h_web(void *arg, const struct http_request *req, struct http_respons
 	resp->status = 200;
 }
 
+static bool web_is_public(const char *path)
+{
+	return web_asset_find(path) != NULL;
+}
+
 void rest_web_register(struct jobmanager *jm, struct http_server *s)
 {
 	(void)jm;
 	http_server_fallback(s, h_web, NULL);
+	http_server_set_public(s, web_is_public);
 }

@@ -14,7 +14,22 @@
  * wire; once it is passed, buffers are freed and the rest of the body is read and dropped,
  * then 413 is sent. Reading the rest, rather than answering at once and closing, keeps the
  * client from seeing a connection reset instead of the 413 while it is still sending; a
- * client sending more than DRAIN_CAP_BYTES past the limit is cut off.
+ * client sending more than DRAIN_CAP_BYTES past the limit is cut off. A request rejected on
+ * its head (URL, header count, missing or wrong bearer token) is answered at once when it
+ * has no body or a large one, else after its body is read and dropped.
+ *
+ * Each request's state is created by the URI log callback, which sees the raw request
+ * target before MHD splits and percent-decodes it (so its length and any "%00" are checked
+ * there), and is freed by the completion callback.
+ *
+ * Slow clients. MHD's connection timeout counts idle time, so a client sending a header
+ * byte now and then would keep its connection, and thread, forever. A watchdog thread
+ * therefore tracks every connection (MHD's connection notifications, on the listening and
+ * connection threads) and shuts down the socket of any that has not delivered a request's
+ * headers within header_timeout_s; the connection's own thread then sees the close and ends.
+ * watch_mu guards the list; it is a leaf lock. MHD calls the "closed" notification, which
+ * unlinks the entry under watch_mu, before it closes the socket, so the watchdog never shuts
+ * down a descriptor number that has been reused.
  */
 #include "rest/http_server.h"
 
@@ -22,13 +37,16 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -36,10 +54,13 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
-#define POST_BUFFER_BYTES (16 * 1024)        /* MHD's post processor header buffer */
-#define DRAIN_CAP_BYTES ((uint64_t)64 << 20) /* body bytes read and dropped past the limit */
-#define CONNECTION_LIMIT 512                 /* concurrent connections (= threads) */
+#define POST_BUFFER_BYTES (16 * 1024)              /* MHD's post processor header buffer */
+#define DRAIN_CAP_BYTES ((uint64_t)64 << 20)       /* body bytes read and dropped past the limit */
+#define REJECT_DRAIN_CAP_BYTES ((uint64_t)1 << 20) /* body bytes dropped for a rejected head */
+#define WATCH_PERIOD_MS 200                        /* how often the watchdog looks */
+#define AUTH_WARN_INTERVAL_MS 10000                /* at most one 401 warning per this */
 #define TEXT_PLAIN "text/plain; charset=UTF-8"
+#define WWW_AUTHENTICATE "Bearer realm=\"spate\""
 
 struct route {
 	char *method; /* owned */
@@ -49,21 +70,53 @@ struct route {
 	void *arg;
 };
 
+/* One open connection, as the watchdog sees it. */
+struct conn_watch {
+	int fd;                         /* the connection's socket; -1 if MHD did not say */
+	int64_t waiting_since_ms;       /* guarded by: watch_mu; monotonic, when the wait began */
+	bool in_request;                /* guarded by: watch_mu; headers in, a request is served */
+	bool expired;                   /* guarded by: watch_mu; the watchdog shut it down */
+	unsigned int requests;          /* guarded by: watch_mu; requests completed on it */
+	struct conn_watch *prev, *next; /* guarded by: watch_mu */
+};
+
 struct http_server {
-	char *bind_address;     /* owned; as given, for messages */
-	int port;               /* requested, then bound */
-	size_t max_body_bytes;  /* raw or multipart body limit */
-	unsigned int timeout_s; /* idle connection timeout, 0 = none */
-	struct route *routes;   /* written before start only */
+	char *bind_address;            /* owned; as given, for messages */
+	_Atomic int port;              /* requested, then bound (handlers may read it) */
+	const char *what;              /* for the log line: "Rest endpoint" (static) */
+	size_t max_body_bytes;         /* raw or multipart body limit */
+	unsigned int timeout_s;        /* idle connection timeout, 0 = none */
+	unsigned int header_timeout_s; /* a request's headers must arrive within, 0 = none */
+	unsigned int max_connections, max_per_ip; /* connection limits, 0 per IP = none */
+	char *auth_token;                         /* owned; NULL = no authentication */
+	size_t auth_token_len;                    /* bytes */
+	struct route *routes;                     /* written before start only */
 	int nroutes, routes_cap;
 	http_handler fallback;
 	void *fallback_arg;
-	struct MHD_Daemon *daemon; /* NULL when not running */
+	bool (*is_public)(const char *path); /* GET/HEAD paths served without the token */
+	struct MHD_Daemon *daemon;           /* NULL when not running */
+
+	pthread_mutex_t watch_mu;   /* a leaf lock: nothing else is taken while holding it */
+	pthread_cond_t watch_cond;  /* signalled to stop the watchdog */
+	struct conn_watch *watches; /* guarded by: watch_mu */
+	bool watch_stop;            /* guarded by: watch_mu */
+	bool watch_started;         /* the watchdog thread runs (start and free only) */
+	pthread_t watchdog;
+	_Atomic int64_t auth_warned_ms; /* monotonic time of the last 401 warning, 0 = never */
+	atomic_long auth_rejected;      /* 401s since that warning */
 };
 
 /* One request; lives on its connection's thread from the first access call to completion. */
 struct request_state {
 	struct http_server *server;
+	bool started;                 /* the access handler has seen the headers */
+	bool uri_too_long;            /* the raw request target is over the limit */
+	bool uri_has_nul;             /* the raw request target holds "%00" */
+	uintptr_t uri_at;             /* where MHD's raw target was (compared, never read) */
+	size_t uri_len;               /* its strlen(), bytes */
+	struct http_response reject;  /* status set: the answer once the body is dropped */
+	bool reject_auth;             /* the rejection is a 401: add WWW-Authenticate */
 	bool multipart;               /* Content-Type multipart/form-data */
 	bool too_large;               /* more than max_body_bytes arrived */
 	bool malformed;               /* the multipart body did not parse */
@@ -115,12 +168,20 @@ static bool route_more_specific(const struct route *a, const struct route *b)
 	return false;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void request_state_free(struct request_state *st)
 {
 	if (!st)
 		return;
 	if (st->pp)
 		MHD_destroy_post_processor(st->pp);
+	xfree(st->reject.body);
 	xfree(st->body);
 	for (int i = 0; i < st->nparts; i++) {
 		xfree(st->parts[i].name);
@@ -222,10 +283,22 @@ static enum MHD_Result on_part_data(void *cls, enum MHD_ValueKind kind, const ch
 
 /* ---- responses ----------------------------------------------------------------------- */
 
+/* Drops whatever the response holds: its body, or its file. */
+static void response_clear(struct http_response *r)
+{
+	xfree(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	if (r->has_file)
+		close(r->file_fd);
+	r->has_file = false;
+	r->file_fd = -1;
+}
+
 static void response_set_body(struct http_response *r, int status, const char *content_type,
                               char *body)
 {
-	xfree(r->body);
+	response_clear(r);
 	r->status = status;
 	r->content_type = content_type;
 	r->body = body;
@@ -243,6 +316,38 @@ void http_respond_json(struct http_response *r, int status, json_t *body)
 	/* jansson allocates with malloc; copy so the response body is ours to xfree. */
 	response_set_body(r, status, HTTP_JSON, xstrdup(text ? text : "{}"));
 	free(text);
+}
+
+void http_respond_file(struct http_response *r, int status, int fd, uint64_t size_bytes,
+                       const char *content_type)
+{
+	response_clear(r);
+	r->status = status;
+	r->content_type = content_type;
+	r->has_file = true;
+	r->file_fd = fd;
+	r->body_len = (size_t)size_bytes;
+}
+
+json_t *http_request_json_object(const struct http_request *req, struct http_response *resp)
+{
+	if (req->body_len == 0) {
+		http_respond_error(resp, 400, "malformed JSON body: the request has no body");
+		return NULL;
+	}
+	json_error_t je;
+	json_t *j = json_loadb((const char *)req->body, req->body_len, JSON_DECODE_ANY, &je);
+	if (!j) {
+		http_respond_error(resp, 400, "malformed JSON body: %s (line %d, column %d)",
+		                   je.text, je.line, je.column);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_respond_error(resp, 400, "malformed JSON body: expected a JSON object");
+		return NULL;
+	}
+	return j;
 }
 
 void http_respond_error(struct http_response *r, int status, const char *fmt, ...)
@@ -268,24 +373,33 @@ void http_respond_error(struct http_response *r, int status, const char *fmt, ..
 	http_respond_json(r, status, o);
 }
 
+/* Queues resp (its body or file passes to MHD) with the optional Allow and WWW-Authenticate
+ * headers. */
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp,
-                                     const char *allow)
+                                     const char *allow, const char *www_authenticate)
 {
 	struct MHD_Response *r;
-	if (resp->body)
+	if (resp->has_file && resp->body_len > 0) {
+		r = MHD_create_response_from_fd64(resp->body_len, resp->file_fd);
+		if (r)
+			resp->has_file = false; /* the MHD response closes it */
+	} else if (resp->body) {
 		r = MHD_create_response_from_buffer_with_free_callback(resp->body_len, resp->body,
 		                                                       xfree);
-	else
+		if (r)
+			resp->body = NULL; /* the MHD response frees it */
+	} else {
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	if (!r) {
-		xfree(resp->body);
-		return MHD_NO;
 	}
-	resp->body = NULL; /* the MHD response frees it */
+	response_clear(resp);
+	if (!r)
+		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        resp->content_type ? resp->content_type : TEXT_PLAIN);
 	if (allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	if (www_authenticate)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, www_authenticate);
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -377,6 +491,301 @@ static void dispatch(struct http_server *s, struct MHD_Connection *conn, const c
 	xfree(path);
 }
 
+/* ---- slow clients: the watchdog ------------------------------------------------------ */
+
+/* The connection's watch entry (NULL once it is closed). */
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* MHD's connection notifications: STARTED on the listening thread, CLOSED before the
+ * socket is closed. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct conn_watch *w = xcalloc(1, sizeof *w);
+		w->fd = ci ? ci->connect_fd : -1;
+		pthread_mutex_lock(&s->watch_mu);
+		w->waiting_since_ms = mono_ms();
+		w->next = s->watches;
+		if (s->watches)
+			s->watches->prev = w;
+		s->watches = w;
+		pthread_mutex_unlock(&s->watch_mu);
+		*socket_context = w;
+		return;
+	}
+	struct conn_watch *w = *socket_context;
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->watch_mu);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->watches = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&s->watch_mu);
+	*socket_context = NULL;
+	xfree(w);
+}
+
+/* A request's headers are in (in_request) or it has ended (a new wait begins). */
+static void watch_set_in_request(struct http_server *s, struct MHD_Connection *conn, bool in)
+{
+	struct conn_watch *w = watch_of(conn);
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->watch_mu);
+	if (!in && w->in_request) {
+		w->requests++;
+		w->waiting_since_ms = mono_ms();
+	}
+	w->in_request = in;
+	pthread_mutex_unlock(&s->watch_mu);
+}
+
+/* Ends a connection whose headers are late. Caller holds watch_mu. A client that has not
+ * completed a request on it gets a 408 first; an idle keep-alive connection is closed
+ * silently, as its client may be about to reuse it and would read the 408 as its answer. */
+static void watch_expire(struct http_server *s, struct conn_watch *w)
+{
+	w->expired = true;
+	if (w->requests == 0) {
+		char msg[256];
+		int body = snprintf(msg, sizeof msg,
+		                    "{\"errors\":[\"request headers not received within %u s\"]}",
+		                    s->header_timeout_s);
+		char out[512];
+		int n = snprintf(out, sizeof out,
+		                 "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+		                 "Content-Type: " HTTP_JSON "\r\nContent-Length: %d\r\n\r\n%s",
+		                 body, msg);
+		/* Best effort: MHD has written nothing on a connection still reading headers. */
+		if (send(w->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("http server: cannot send 408: %s", strerror(errno));
+	}
+	shutdown(w->fd, SHUT_RDWR);
+	log_debug("http server: closed a connection whose request headers took over %u s",
+	          s->header_timeout_s);
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct http_server *s = arg;
+	log_set_thread_name("rest-watchdog");
+	int64_t limit_ms = (int64_t)s->header_timeout_s * 1000;
+	pthread_mutex_lock(&s->watch_mu);
+	while (!s->watch_stop) {
+		int64_t now = mono_ms();
+		for (struct conn_watch *w = s->watches; w; w = w->next)
+			if (!w->in_request && !w->expired && w->fd >= 0 &&
+			    now - w->waiting_since_ms >= limit_ms)
+				watch_expire(s, w);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)WATCH_PERIOD_MS * 1000000;
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&s->watch_cond, &s->watch_mu, &ts);
+	}
+	pthread_mutex_unlock(&s->watch_mu);
+	return NULL;
+}
+
+/* ---- the request's head: URL, headers, authentication -------------------------------- */
+
+/* MHD's URI log callback, before it splits and decodes the target: creates the request's
+ * state (MHD passes it back as *con_cls and calls on_completed for it). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct request_state *st = xcalloc(1, sizeof *st);
+	st->server = cls;
+	st->reject.file_fd = -1;
+	size_t n = strlen(uri);
+	st->uri_at = (uintptr_t)uri;
+	st->uri_len = n;
+	st->uri_too_long = n > HTTP_SERVER_MAX_URL_BYTES;
+	for (size_t i = 0; !st->uri_too_long && i + 2 < n; i++)
+		if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
+			st->uri_has_nul = true;
+	return st;
+}
+
+/* The same result whatever the bytes of given and wherever they differ: the time depends
+ * only on the length of the expected token. */
+static bool token_equal(const char *expected, size_t expected_len, const char *given)
+{
+	size_t given_len = strlen(given);
+	unsigned int diff = given_len != expected_len;
+	for (size_t i = 0; i < expected_len; i++) {
+		unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+		diff |= (unsigned char)expected[i] ^ g;
+	}
+	return diff == 0;
+}
+
+/* "Authorization: Bearer <token>" (the scheme is case-insensitive, RFC 7235). */
+static bool authorized(const struct http_server *s, struct MHD_Connection *conn)
+{
+	if (!s->auth_token)
+		return true;
+	const char *v =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!v || strncasecmp(v, "Bearer", 6) != 0 || (v[6] != ' ' && v[6] != '\t'))
+		return false;
+	v += 6;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	return token_equal(s->auth_token, s->auth_token_len, v);
+}
+
+static void peer_address(struct MHD_Connection *conn, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	snprintf(out, cap, "?");
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+		          (socklen_t)cap);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+		          (socklen_t)cap);
+}
+
+/* Warns about rejected requests, at most once per AUTH_WARN_INTERVAL_MS, so a flood of
+ * them cannot flood the log. */
+static void auth_warn(struct http_server *s, struct MHD_Connection *conn, const char *method,
+                      const char *url)
+{
+	atomic_fetch_add(&s->auth_rejected, 1);
+	int64_t now = mono_ms(), last = atomic_load(&s->auth_warned_ms);
+	if (last && now - last < AUTH_WARN_INTERVAL_MS)
+		return;
+	if (!atomic_compare_exchange_strong(&s->auth_warned_ms, &last, now))
+		return;
+	long n = atomic_exchange(&s->auth_rejected, 0);
+	char ip[64], what[160];
+	peer_address(conn, ip, sizeof ip);
+	snprintf(what, sizeof what, "%.20s %s", method, url);
+	for (char *c = what; *c; c++) /* the URL is the client's: no control bytes in our log */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	log_warn("REST request from %s without a valid bearer token (rest.auth.token): %s; "
+	         "%ld such request(s) since the last warning",
+	         ip, what, n);
+}
+
+/*
+ * True if the request target held a raw NUL byte. MHD splits the request line in place and
+ * hands its pieces on as C strings, so such a target reaches us cut at the NUL: the path a
+ * handler would see is a prefix of the one sent. In place, the version follows the target
+ * right after the space MHD overwrote; more bytes between them are the hidden rest. When
+ * MHD did not parse in place (url is not where the raw target was), nothing can be told.
+ */
+static bool uri_has_raw_nul(const struct request_state *st, const char *url, const char *version)
+{
+	uintptr_t u = (uintptr_t)url, v = (uintptr_t)version;
+	return u == st->uri_at && v > u && v - u > st->uri_len + 1 &&
+	       v - u <= (uintptr_t)HTTP_SERVER_MEMORY_BYTES;
+}
+
+/* Checks the request's head; on failure fills st->reject. */
+static void check_head(struct http_server *s, struct MHD_Connection *conn, const char *url,
+                       const char *method, const char *version, struct request_state *st)
+{
+	if ((strcmp(version, MHD_HTTP_VERSION_1_1) != 0 &&
+	     strcmp(version, MHD_HTTP_VERSION_1_0) != 0) ||
+	    uri_has_raw_nul(st, url, version)) {
+		http_respond_error(&st->reject, 400,
+		                   "malformed request line: expected 'METHOD TARGET HTTP/1.x' "
+		                   "without NUL bytes");
+	} else if (st->uri_too_long) {
+		http_respond_error(&st->reject, MHD_HTTP_URI_TOO_LONG,
+		                   "request URL is longer than %d bytes",
+		                   HTTP_SERVER_MAX_URL_BYTES);
+	} else if (st->uri_has_nul) {
+		http_respond_error(&st->reject, 400,
+		                   "malformed request URL: it holds an encoded NUL byte (%%00)");
+	} else if (MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL) >
+	           HTTP_SERVER_MAX_HEADERS) {
+		http_respond_error(&st->reject, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+		                   "request has more than %d header fields",
+		                   HTTP_SERVER_MAX_HEADERS);
+	} else if (!authorized(s, conn) && !(s->is_public &&
+	                                     (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+	                                      strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) &&
+	                                     s->is_public(url))) {
+		http_respond_error(&st->reject, 401,
+		                   "authentication required: send 'Authorization: Bearer <token>' "
+		                   "with the token set in rest.auth.token");
+		st->reject_auth = true;
+		auth_warn(s, conn, method, url);
+	}
+}
+
+/* First call of a request: its headers are in. Decides how the body will be read. */
+static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *conn,
+                                  const char *url, const char *method, const char *version,
+                                  struct request_state *st)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *ct =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *te =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	uint64_t declared = cl ? strtoull(cl, NULL, 10) : 0;
+
+	check_head(s, conn, url, method, version, st);
+	if (st->reject.status) {
+		/* No body, or too much to read and drop: answer now; MHD closes afterwards
+		 * if a body was coming. */
+		if ((declared == 0 && !te) || declared > REJECT_DRAIN_CAP_BYTES) {
+			st->responded = true;
+			return send_response(conn, &st->reject, NULL,
+			                     st->reject_auth ? WWW_AUTHENTICATE : NULL);
+		}
+		return MHD_YES;
+	}
+
+	if (declared > s->max_body_bytes) {
+		st->too_large = true;
+		if (declared - s->max_body_bytes > DRAIN_CAP_BYTES) {
+			/* Too much to read and drop: answer now; MHD closes afterwards. */
+			struct http_response resp = {.file_fd = -1};
+			http_respond_error(&resp, 413, "request body is larger than %zu bytes",
+			                   s->max_body_bytes);
+			st->responded = true;
+			return send_response(conn, &resp, NULL, NULL);
+		}
+		return MHD_YES;
+	}
+	if (ct && strncasecmp(ct, MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA,
+	                      strlen(MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA)) == 0) {
+		st->multipart = true;
+		st->pp = MHD_create_post_processor(conn, POST_BUFFER_BYTES, on_part_data, st);
+		if (!st->pp)
+			st->malformed = true; /* e.g. no boundary */
+	} else if (declared > 0) {
+		st->body = xmalloc(declared + 1);
+		st->body_cap = declared + 1;
+	}
+	return MHD_YES;
+}
+
+/* ---- the access handler -------------------------------------------------------------- */
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -384,42 +793,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_server *s = cls;
 	struct request_state *st = *con_cls;
 
-	if (!st) {
-		/* First call: headers only. Decide how the body will be read. */
-		st = xcalloc(1, sizeof *st);
-		st->server = s;
-		*con_cls = st;
+	if (!st) /* MHD calls the URI log callback first; this is only a safety net */
+		st = *con_cls = on_uri(s, "", conn);
+	if (!st->started) {
+		st->started = true;
 		log_set_thread_name("rest-handler");
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		                                             MHD_HTTP_HEADER_CONTENT_TYPE);
-		uint64_t declared = cl ? strtoull(cl, NULL, 10) : 0;
-		if (declared > s->max_body_bytes) {
-			st->too_large = true;
-			if (declared - s->max_body_bytes > DRAIN_CAP_BYTES) {
-				/* Too much to read and drop: answer now; MHD closes afterwards. */
-				struct http_response resp = {0};
-				http_respond_error(&resp, 413,
-				                   "request body is larger than %zu bytes",
-				                   s->max_body_bytes);
-				st->responded = true;
-				return send_response(conn, &resp, NULL);
-			}
-			return MHD_YES;
-		}
-		if (ct && strncasecmp(ct, MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA,
-		                      strlen(MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA)) == 0) {
-			st->multipart = true;
-			st->pp =
-			    MHD_create_post_processor(conn, POST_BUFFER_BYTES, on_part_data, st);
-			if (!st->pp)
-				st->malformed = true; /* e.g. no boundary */
-		} else if (declared > 0) {
-			st->body = xmalloc(declared + 1);
-			st->body_cap = declared + 1;
-		}
-		return MHD_YES;
+		watch_set_in_request(s, conn, true);
+		return on_headers(s, conn, url, method, version, st);
 	}
 
 	if (*upload_data_size > 0) {
@@ -428,6 +808,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (st->responded)
 			return MHD_YES;
 		st->received += n;
+		if (st->reject.status) /* read and dropped, up to a cap */
+			return st->received > REJECT_DRAIN_CAP_BYTES ? MHD_NO : MHD_YES;
 		if (st->received > s->max_body_bytes) {
 			if (!st->too_large) {
 				st->too_large = true;
@@ -449,10 +831,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 
 	/* The request is complete. */
-	struct http_response resp = {0};
+	st->responded = true;
+	if (st->reject.status)
+		return send_response(conn, &st->reject, NULL,
+		                     st->reject_auth ? WWW_AUTHENTICATE : NULL);
+	struct http_response resp = {.file_fd = -1};
 	char *allow = NULL;
 	if (st->multipart && st->pp && !st->too_large) {
-		if (MHD_destroy_post_processor(st->pp) != MHD_YES)
+		/* MHD takes a body without any boundary for an empty form; no handler wants
+		 * one, and it is most likely the wrong boundary. */
+		if (MHD_destroy_post_processor(st->pp) != MHD_YES || st->nparts == 0)
 			st->malformed = true;
 		st->pp = NULL;
 	}
@@ -463,8 +851,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		http_respond_error(&resp, 400, "malformed multipart/form-data body");
 	else
 		dispatch(s, conn, url, method, st, &resp, &allow);
-	st->responded = true;
-	enum MHD_Result ret = send_response(conn, &resp, allow);
+	enum MHD_Result ret = send_response(conn, &resp, allow, NULL);
 	xfree(allow);
 	return ret;
 }
@@ -472,8 +859,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *s = cls;
 	request_state_free(*con_cls);
 	*con_cls = NULL;
+	watch_set_in_request(s, conn, false);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -494,9 +883,19 @@ struct http_server *http_server_new(const char *bind_address, int port, size_t m
 {
 	struct http_server *s = xcalloc(1, sizeof *s);
 	s->bind_address = xstrdup(bind_address && *bind_address ? bind_address : "0.0.0.0");
-	s->port = port;
+	atomic_store(&s->port, port);
+	s->what = "Rest endpoint";
 	s->max_body_bytes = max_body_bytes;
 	s->timeout_s = HTTP_SERVER_TIMEOUT_S;
+	s->header_timeout_s = HTTP_SERVER_HEADER_TIMEOUT_S;
+	s->max_connections = HTTP_SERVER_MAX_CONNECTIONS;
+	s->max_per_ip = HTTP_SERVER_MAX_CONNECTIONS_PER_IP;
+	pthread_mutex_init(&s->watch_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->watch_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	return s;
 }
 
@@ -525,6 +924,30 @@ void http_server_route(struct http_server *s, const char *method, const char *pa
 void http_server_set_timeout(struct http_server *s, unsigned int timeout_s)
 {
 	s->timeout_s = timeout_s;
+}
+
+void http_server_set_public(struct http_server *s, bool (*is_public)(const char *path))
+{
+	s->is_public = is_public;
+}
+
+void http_server_set_auth_token(struct http_server *s, const char *token)
+{
+	xfree(s->auth_token);
+	s->auth_token = token && *token ? xstrdup(token) : NULL;
+	s->auth_token_len = s->auth_token ? strlen(s->auth_token) : 0;
+}
+
+void http_server_set_header_timeout(struct http_server *s, unsigned int timeout_s)
+{
+	s->header_timeout_s = timeout_s;
+}
+
+void http_server_set_connection_limits(struct http_server *s, unsigned int max_connections,
+                                       unsigned int max_per_ip)
+{
+	s->max_connections = max_connections ? max_connections : HTTP_SERVER_MAX_CONNECTIONS;
+	s->max_per_ip = max_per_ip;
 }
 
 void http_server_fallback(struct http_server *s, http_handler h, void *arg)
@@ -572,38 +995,65 @@ int http_server_start(struct http_server *s, struct spate_error *err)
 	int rc = resolve_ipv4(s->bind_address, &sa, err);
 	if (rc < 0)
 		return rc;
-	if (s->port < 0 || s->port > 65535)
+	int port = atomic_load(&s->port);
+	if (port < 0 || port > 65535)
 		return error_set(err, SPATE_EINVAL, "cannot listen on %s:%d: invalid port",
-		                 s->bind_address, s->port);
-	sa.sin_port = htons((uint16_t)s->port);
+		                 s->bind_address, port);
+	sa.sin_port = htons((uint16_t)port);
 
 	unsigned int flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
 	                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	bool watch = s->header_timeout_s > 0;
 	s->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_CONNECTION_TIMEOUT, s->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
+	    s->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_per_ip,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_SERVER_MEMORY_BYTES,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+	    s, MHD_OPTION_END);
 	if (!s->daemon) {
 		int e = probe_bind_errno(&sa);
 		if (e)
 			return error_set(err, SPATE_EIO, "cannot listen on %s:%d: %s",
-			                 s->bind_address, s->port, strerror(e));
+			                 s->bind_address, port, strerror(e));
 		return error_set(err, SPATE_EIO,
 		                 "cannot listen on %s:%d: the HTTP server failed to start",
-		                 s->bind_address, s->port);
+		                 s->bind_address, port);
+	}
+	if (watch) {
+		rc = pthread_create(&s->watchdog, NULL, watchdog_main, s);
+		if (rc != 0) {
+			MHD_stop_daemon(s->daemon);
+			s->daemon = NULL;
+			return error_set(err, SPATE_EIO,
+			                 "cannot start the HTTP server's watchdog thread: %s",
+			                 strerror(rc));
+		}
+		s->watch_started = true;
 	}
 	const union MHD_DaemonInfo *info =
 	    MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	if (info && info->port)
-		s->port = info->port;
-	log_info("Rest endpoint listening at %s:%d", s->bind_address, s->port);
+		atomic_store(&s->port, info->port);
+	char ip[INET_ADDRSTRLEN] = "?";
+	inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
+	if (strcmp(ip, s->bind_address) == 0)
+		log_info("%s listening at %s:%d", s->what, s->bind_address, atomic_load(&s->port));
+	else
+		log_info("%s listening at %s:%d (bound to %s)", s->what, s->bind_address,
+		         atomic_load(&s->port), ip);
 	return 0;
 }
 
 int http_server_port(const struct http_server *s)
 {
-	return s->port;
+	return atomic_load(&s->port);
+}
+
+void http_server_set_name(struct http_server *s, const char *what)
+{
+	s->what = what;
 }
 
 void http_server_free(struct http_server *s)
@@ -611,7 +1061,17 @@ void http_server_free(struct http_server *s)
 	if (!s)
 		return;
 	if (s->daemon)
-		MHD_stop_daemon(s->daemon);
+		MHD_stop_daemon(s->daemon); /* closes every connection: the watch list empties */
+	if (s->watch_started) {
+		pthread_mutex_lock(&s->watch_mu);
+		s->watch_stop = true;
+		pthread_cond_signal(&s->watch_cond);
+		pthread_mutex_unlock(&s->watch_mu);
+		pthread_join(s->watchdog, NULL);
+	}
+	pthread_cond_destroy(&s->watch_cond);
+	pthread_mutex_destroy(&s->watch_mu);
+	xfree(s->auth_token);
 	for (int i = 0; i < s->nroutes; i++) {
 		for (int j = 0; j < s->routes[i].nsegs; j++)
 			xfree(s->routes[i].segs[j]);

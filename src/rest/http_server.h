@@ -11,15 +11,43 @@
  * registered before http_server_start() and never change afterwards, so handlers read the
  * route table without a lock.
  *
- * Limits: a request body (raw, or the whole multipart body) larger than max_body_bytes is
- * answered with 413 without being buffered past the limit; a connection silent for
- * HTTP_SERVER_TIMEOUT_S (http_server_set_timeout) is closed;
- * that is also how a peer sending bytes MHD skips as blank lines (such as a leading NUL)
- * is dropped.
+ * Decoding: the URL path is percent-decoded exactly once, then split on '/' into segments,
+ * so a :param never holds a '/' (an encoded "%2f" separates segments like '/') and a
+ * double-encoded "%252f" reaches the handler as the three characters "%2f". A handler that
+ * uses a :param as a file name must still reject "..", '%' and the like.
+ *
+ * Limits, each answered with an error rather than a hang or a crash:
+ *   - a request target longer than HTTP_SERVER_MAX_URL_BYTES: 414; one too long for the
+ *     connection's memory (HTTP_SERVER_MEMORY_BYTES, request line and headers together) is
+ *     answered 414 or 431 by libmicrohttpd itself;
+ *   - a request target holding an encoded NUL ("%00") or a raw NUL byte, or a request line
+ *     that is not HTTP/1.0 or HTTP/1.1: 400, so no handler sees a path or query value cut
+ *     short at a NUL;
+ *   - more than HTTP_SERVER_MAX_HEADERS header lines: 431;
+ *   - a request body (raw, or the whole multipart body) larger than max_body_bytes: 413,
+ *     without being buffered past the limit; a multipart body that does not parse or
+ *     holds no part: 400;
+ *   - a connection silent for HTTP_SERVER_TIMEOUT_S (http_server_set_timeout) is closed;
+ *     that is also how a peer sending bytes MHD skips as blank lines (a leading NUL) is
+ *     dropped;
+ *   - a request whose headers have not all arrived HTTP_SERVER_HEADER_TIMEOUT_S after the
+ *     connection opened or its previous request ended gets 408 and is closed, however
+ *     steadily it trickles bytes (slowloris);
+ *   - at most HTTP_SERVER_MAX_CONNECTIONS connections (each one a thread), and at most
+ *     HTTP_SERVER_MAX_CONNECTIONS_PER_IP from one client address, so one client cannot take
+ *     every thread; a connection over a limit is closed at once.
+ * A method the path has no route for is 405 with an Allow header when the path has routes
+ * for other methods, else 404 (or the fallback's answer for GET and HEAD).
+ *
+ * Authentication: with a token set (http_server_set_auth_token), every request, whatever
+ * its path and method, must carry "Authorization: Bearer <token>"; any other request gets
+ * 401 with "WWW-Authenticate: Bearer" before it is routed and before its body is read
+ * (a small body is read and dropped, so that a client still sending it sees the 401).
  */
 #ifndef SPATE_REST_HTTP_SERVER_H
 #define SPATE_REST_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +55,13 @@
 
 #include "core/error.h"
 
-#define HTTP_SERVER_TIMEOUT_S 30 /* a connection idle this long is closed */
+#define HTTP_SERVER_TIMEOUT_S 30              /* a connection idle this long is closed */
+#define HTTP_SERVER_HEADER_TIMEOUT_S 10       /* a request's headers must be in by then */
+#define HTTP_SERVER_MAX_URL_BYTES 8192        /* request target (path and query), raw */
+#define HTTP_SERVER_MAX_HEADERS 100           /* header lines per request */
+#define HTTP_SERVER_MEMORY_BYTES (32 * 1024)  /* per connection: request line and headers */
+#define HTTP_SERVER_MAX_CONNECTIONS 512       /* concurrent connections (= threads) */
+#define HTTP_SERVER_MAX_CONNECTIONS_PER_IP 64 /* concurrent connections from one address */
 
 /* One part of a multipart/form-data body: a file part (filename set) or a plain field. */
 struct http_part {
@@ -54,13 +88,16 @@ struct http_request {
 /*
  * What a handler fills. body is owned by the response (xmalloc'd; the server frees it).
  * A status left at 0 is answered with 500 {"errors":["internal error"]}. content_type NULL
- * with a body means "text/plain; charset=UTF-8".
+ * with a body means "text/plain; charset=UTF-8". A file is streamed instead of body when
+ * set with http_respond_file (the two fields after content_type are for it only).
  */
 struct http_response {
 	int status;               /* HTTP status code */
 	char *body;               /* owned, xmalloc'd; may be NULL */
-	size_t body_len;          /* bytes */
+	size_t body_len;          /* bytes; for a file, the bytes to stream */
 	const char *content_type; /* static string, e.g. HTTP_JSON */
+	bool has_file;            /* private: file_fd is set */
+	int file_fd;              /* private: owned; streamed from offset 0, body_len bytes */
 };
 
 #define HTTP_JSON "application/json; charset=UTF-8"
@@ -88,6 +125,29 @@ void http_server_route(struct http_server *s, const char *method, const char *pa
  * never. Only before http_server_start(). */
 void http_server_set_timeout(struct http_server *s, unsigned int timeout_s);
 
+/*
+ * Requires "Authorization: Bearer <token>" on every request (see the top of this file);
+ * NULL or "" requires nothing (the default). The token is copied. Only before
+ * http_server_start().
+ */
+void http_server_set_auth_token(struct http_server *s, const char *token);
+
+/* GET and HEAD requests for paths is_public(path) accepts are served without the token
+ * (the dashboard's own files, which hold no data: the data comes from the API, which still
+ * needs it). Only before http_server_start(). */
+void http_server_set_public(struct http_server *s, bool (*is_public)(const char *path));
+
+/* Gives each request's headers timeout_s seconds (default HTTP_SERVER_HEADER_TIMEOUT_S)
+ * from the connection's start or its previous request's end; 0 means no limit. Only before
+ * http_server_start(). */
+void http_server_set_header_timeout(struct http_server *s, unsigned int timeout_s);
+
+/* Caps concurrent connections in all (default HTTP_SERVER_MAX_CONNECTIONS, also taken for
+ * 0) and from one client address (default HTTP_SERVER_MAX_CONNECTIONS_PER_IP, 0 = no
+ * per-address cap). Only before http_server_start(). */
+void http_server_set_connection_limits(struct http_server *s, unsigned int max_connections,
+                                       unsigned int max_per_ip);
+
 /* A handler for GET (and HEAD) paths no route matches (the dashboard's static files);
  * optional. Without one such paths get 404 {"errors":["Not found: <path>"]}. */
 void http_server_fallback(struct http_server *s, http_handler h, void *arg);
@@ -97,6 +157,10 @@ void http_server_fallback(struct http_server *s, http_handler h, void *arg);
  * 127.0.0.1:8081: Address already in use" (or "cannot resolve ..." for an unknown host).
  */
 int http_server_start(struct http_server *s, struct spate_error *err);
+
+/* Names the server in its "<what> listening at ..." log line (default "Rest endpoint");
+ * what must outlive the server (a string literal). Only before http_server_start(). */
+void http_server_set_name(struct http_server *s, const char *what);
 
 /* The bound port (the chosen one when asked for port 0); the requested port before start. */
 int http_server_port(const struct http_server *s);
@@ -111,6 +175,21 @@ const char *http_query(const struct http_request *r, const char *name);
 /* Sets status and a JSON body (compact) with Content-Type HTTP_JSON. Steals body (a NULL
  * body gives "{}"). Replaces any body already set. */
 void http_respond_json(struct http_response *r, int status, json_t *body);
+
+/*
+ * Streams size_bytes of the open file fd (takes ownership: the server closes it, also when
+ * a later call replaces this response) from offset 0, with content_type (static; NULL is
+ * text/plain). Replaces any body set.
+ */
+void http_respond_file(struct http_response *r, int status, int fd, uint64_t size_bytes,
+                       const char *content_type);
+
+/*
+ * The raw body parsed as a JSON object (returns new: json_decref it), or NULL after
+ * answering 400 {"errors":["malformed JSON body: ..."]} when the body is empty, is not
+ * JSON, or is JSON but not an object.
+ */
+json_t *http_request_json_object(const struct http_request *req, struct http_response *resp);
 
 /* Sets status and Flink's error body {"errors":["<message>"]}. Replaces any body set. */
 void http_respond_error(struct http_response *r, int status, const char *fmt, ...)

@@ -694,10 +694,10 @@ static void start_prometheus(struct taskmanager *tm, const char *bind)
 	for (int port = lo; port <= hi && port >= 0 && port <= 65535; port++) {
 		struct http_server *s = http_server_new(bind, port, 4096);
 		http_server_route(s, "GET", "/metrics", h_prometheus, tm);
+		http_server_set_name(s, "Prometheus endpoint");
 		if (http_server_start(s, &err) == 0) {
 			tm->prom = s;
 			tm->prom_port = http_server_port(s);
-			log_info("Prometheus metrics at http://%s:%d/metrics", bind, tm->prom_port);
 			return;
 		}
 		http_server_free(s);
