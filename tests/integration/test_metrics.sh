@@ -125,6 +125,33 @@ records_in_prometheus() {
 wait_until 30 "numRecordsOut rising in Prometheus" records_in_prometheus
 note "Prometheus scraped 3 targets; numRecordsOut rose from $first"
 
+# 5. The processes' own endpoints while the slow job runs (p=1: its three subtasks share
+#    one slot of one TaskManager).
+rest_get /taskmanagers >"$TMP/tms.json"
+TM_OF=$(rest_get "/jobs/$SLOW/vertices/$(rest_get "/jobs/$SLOW" | jq -r '.vertices[0].id')" | jq -r '.subtasks[0]."taskmanager-id"')
+rest_get "/taskmanagers/$TM_OF" >"$TMP/tm.json"
+jq -e --arg j "$SLOW" '.slotsNumber == 2 and (.allocatedSlots | length == 2) and
+	([.allocatedSlots[] | select(.jobId == $j) | .assignedTasks | length] == [3]) and
+	([.allocatedSlots[] | select(.jobId == null)] | length == 1) and .hardware.cpuCores >= 1 and
+	.metrics.rss > 0' "$TMP/tm.json" >/dev/null || fail "TaskManager $TM_OF details: $(cat "$TMP/tm.json")"
+[ "$(rest_get "/jobmanager/metrics?get=taskSlotsTotal,numRunningJobs" | jq -c 'map({(.id): .value}) | add')" = \
+	'{"taskSlotsTotal":"4","numRunningJobs":"1"}' ] || fail "/jobmanager/metrics: $(rest_get "/jobmanager/metrics?get=taskSlotsTotal,numRunningJobs")"
+rest_get "/taskmanagers/tm-0/metrics?get=Status.Slots.Total" | jq -e '.[0].value == "2"' >/dev/null ||
+	fail "/taskmanagers/tm-0/metrics: $(rest_get "/taskmanagers/tm-0/metrics")"
+# Logs are read by the TaskManager itself: its stderr goes to $CL_DIR/taskmanager-1.log.
+rest_get /taskmanagers/tm-1/logs | jq -e '[.logs[].name] | index("taskmanager-1.log") != null' >/dev/null ||
+	fail "tm-1 log list: $(rest_get /taskmanagers/tm-1/logs)"
+rest_get /taskmanagers/tm-1/log | grep -q "Starting TaskManager tm-1 with 2 task slots" || fail "tm-1's own log"
+rest_get /taskmanagers/tm-1/logs/taskmanager-1.log | grep -q "Starting TaskManager tm-1" || fail "tm-1 log by name"
+for bad in ..%2Fetc%2Fpasswd .hidden %252e%252e; do
+	c=$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "http://$REST/taskmanagers/tm-1/logs/$bad")
+	[ "$c" = 400 ] || [ "$c" = 404 ] || fail "TaskManager log name '$bad' answered $c"
+done
+c=$(curl -s -o /dev/null -w '%{http_code}' "http://$REST/taskmanagers/tm-1/logs/no-such.log")
+[ "$c" = 404 ] || fail "a missing TaskManager log answered $c"
+c=$(curl -s -o /dev/null -w '%{http_code}' "http://$REST/taskmanagers/tm-9/logs")
+[ "$c" = 404 ] || fail "an unknown TaskManager's logs answered $c"
+
 run_spate cancel cancel -m "$REST" "$SLOW"
 expect_rc cancel 0
 wait_until 30 "the slow job CANCELED" job_status_is "$SLOW" CANCELED
