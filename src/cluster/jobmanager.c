@@ -86,6 +86,7 @@ int jobmanager_main(struct config *config)
 	if (dispatcher_start(jm, &err) < 0) {
 		fprintf(stderr, "spate: %s\n", err.msg);
 		rm_stop(jm);
+		rm_free(jm);
 		goto out_blob;
 	}
 	char *logdir = cluster_log_dir(config);
@@ -115,6 +116,7 @@ int jobmanager_main(struct config *config)
 	pthread_mutex_unlock(&jm->mu);
 	for (struct jm_job *j = jm->jobs; j; j = j->next)
 		pthread_join(j->master, NULL);
+	rm_free(jm);
 	unlink(jm->address_file);
 	exit_code = 0;
 out_blob:

@@ -134,7 +134,10 @@ int jobmanager_main(struct config *config);
 
 /* ResourceManager (resource_manager.c). */
 int rm_start(struct jobmanager *jm, struct spate_error *err);
+/* Stops the ResourceManager's threads; every TaskManager ends up in jm->dead. JobMasters may
+ * still hold pointers to those entries: rm_free releases them once the JobMasters ended. */
 void rm_stop(struct jobmanager *jm);
+void rm_free(struct jobmanager *jm);
 int rm_total_slots(const struct jobmanager *jm); /* caller holds mu */
 int rm_free_slots(const struct jobmanager *jm);  /* caller holds mu */
 int rm_count_tms(const struct jobmanager *jm);   /* caller holds mu */

@@ -443,6 +443,10 @@ void rm_stop(struct jobmanager *jm)
 	while (jm->readers > 0)
 		pthread_cond_wait(&jm->cond, &jm->mu);
 	pthread_mutex_unlock(&jm->mu);
+}
+
+void rm_free(struct jobmanager *jm)
+{
 	while (jm->dead) {
 		struct tm_entry *tm = jm->dead;
 		jm->dead = tm->next;
