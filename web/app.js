@@ -47,6 +47,7 @@
 	 * dashboard's own files are served without it; the token is asked for once, on the
 	 * first 401, and kept for this browser tab only. */
 	let authToken = sessionStorage.getItem('spate.token');
+	let tokenAsked = false; /* ask once per page load, however many calls get a 401 */
 
 	async function api(method, path, body, retried) {
 		const opts = { method: method, cache: 'no-store', headers: {} };
@@ -65,7 +66,8 @@
 			throw new ApiError(0, method + ' /' + path + ': cannot reach the JobManager (' +
 				e.message + ')');
 		}
-		if (resp.status === 401 && !retried) {
+		if (resp.status === 401 && !retried && !tokenAsked) {
+			tokenAsked = true;
 			const t = window.prompt('This JobManager requires a token (rest.auth.token):');
 			if (t) {
 				authToken = t;

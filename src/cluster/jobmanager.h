@@ -99,6 +99,7 @@ struct log_result {
 
 struct log_wait {
 	uint64_t id;
+	const struct tm_entry *tm; /* the TaskManager asked: only its reply counts */
 	bool done;
 	struct log_result result;
 	struct log_wait *next;
@@ -148,7 +149,8 @@ int rm_count_tms(const struct jobmanager *jm);   /* caller holds mu */
  * jm->mu itself. */
 int rm_fetch_log(struct jobmanager *jm, const char *tm_id, const char *name, const char *special,
                  int64_t max_bytes, int64_t timeout_ms, struct log_result *out);
-void rm_log_reply(struct jobmanager *jm, const Spate__Rpc__LogReply *r); /* reader thread */
+void rm_log_reply(struct jobmanager *jm, const struct tm_entry *from,
+                  const Spate__Rpc__LogReply *r); /* reader thread */
 void log_result_free(struct log_result *r);
 
 /* Blob store (blob_store.c): content-addressed job libraries. */
@@ -164,9 +166,10 @@ int jobmaster_start(struct jobmanager *jm, struct jm_job *job, struct spate_erro
 void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char *job_id,
                           int vertex, int subtask, int attempt, enum execution_state to,
                           const char *failure);
-/* Stores a subtask's metric sample from TaskManager tm (ignored unless it runs there). */
+/* Stores a subtask's metric sample from TaskManager tm (ignored unless it runs there, and,
+ * unless final (sent with its terminal state), once the subtask has ended). */
 void jobmaster_task_metrics(struct jobmanager *jm, struct tm_entry *tm,
-                            const Spate__Rpc__TaskMetricsSample *s);
+                            const Spate__Rpc__TaskMetricsSample *s, bool final);
 void jobmaster_released(struct jobmanager *jm, struct tm_entry *tm, const char *job_id);
 void jobmaster_tm_lost(struct jobmanager *jm, struct tm_entry *tm, const char *reason);
 void jobmaster_cancel(struct jobmanager *jm, struct jm_job *job);

@@ -151,7 +151,7 @@ static int task_index(const struct jm_job *job, int vertex, int subtask)
 }
 
 void jobmaster_task_metrics(struct jobmanager *jm, struct tm_entry *tm,
-                            const Spate__Rpc__TaskMetricsSample *s)
+                            const Spate__Rpc__TaskMetricsSample *s, bool final)
 {
 	char job_id[33];
 	if (job_id_from_bytes(s->job_id, job_id) < 0)
@@ -160,6 +160,10 @@ void jobmaster_task_metrics(struct jobmanager *jm, struct tm_entry *tm,
 	int k = job && job->jg ? task_index(job, (int)s->vertex, (int)s->subtask) : -1;
 	if (k < 0 || job->tasks[k].tm != tm || job->tasks[k].attempt != (int)s->attempt)
 		return; /* a stale sample (the job or attempt is gone): dropped */
+	/* A periodic report read before the subtask ended may arrive after its final
+	 * counters (which travel with the terminal state): the final ones stay. */
+	if (!final && execution_state_is_terminal(job->tasks[k].state))
+		return;
 	struct task_metrics *m = &job->tasks[k].metrics;
 	m->records_in = s->records_in;
 	m->records_out = s->records_out;

@@ -17,6 +17,27 @@ int64_t metrics_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void wait_clock_begin(struct wait_clock *w, int64_t now_ns)
+{
+	atomic_store_explicit(&w->since_ns, now_ns, memory_order_relaxed);
+}
+
+void wait_clock_end(struct wait_clock *w, int64_t now_ns)
+{
+	int64_t since = atomic_load_explicit(&w->since_ns, memory_order_relaxed);
+	/* Clear first: a reader in between misses this wait for a moment rather than
+	 * counting it twice. */
+	atomic_store_explicit(&w->since_ns, 0, memory_order_relaxed);
+	counter_add(&w->total_ns, now_ns - since);
+}
+
+int64_t wait_clock_read(struct wait_clock *w, int64_t now_ns)
+{
+	int64_t since = atomic_load_explicit(&w->since_ns, memory_order_relaxed);
+	int64_t total = counter_get(&w->total_ns);
+	return total + (since && now_ns > since ? now_ns - since : 0);
+}
+
 /* ---- process and host ------------------------------------------------------------------ */
 
 void proc_sample_read(struct proc_sample *s)

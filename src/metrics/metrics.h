@@ -20,16 +20,29 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Time a task spends blocked in one place: the waits that ended, plus the one in progress
+ * (so a task blocked for seconds shows it while it still waits). Single writer. */
+struct wait_clock {
+	_Atomic int64_t total_ns; /* waits that ended */
+	_Atomic int64_t since_ns; /* start of the wait in progress, 0 = not waiting */
+};
+
+/* Marks the start and the end of a wait (the writer's thread only). */
+void wait_clock_begin(struct wait_clock *w, int64_t now_ns);
+void wait_clock_end(struct wait_clock *w, int64_t now_ns);
+/* All the time waited up to now_ns, the wait in progress included. Any thread. */
+int64_t wait_clock_read(struct wait_clock *w, int64_t now_ns);
+
 /* Single-writer counters of one task (see DESIGN). */
 struct io_counters {
 	_Atomic int64_t records_in;
 	_Atomic int64_t records_out;
 	_Atomic int64_t bytes_in;
 	_Atomic int64_t bytes_out;
-	_Atomic int64_t idle_ns;          /* blocked waiting for input */
-	_Atomic int64_t backpressured_ns; /* blocked waiting for an output buffer */
-	_Atomic int64_t start_ns;         /* when the task started running (0 = not yet) */
-	_Atomic int64_t end_ns;           /* when it stopped (0 = still running) */
+	struct wait_clock idle;          /* blocked waiting for input */
+	struct wait_clock backpressured; /* blocked waiting for an output buffer */
+	_Atomic int64_t start_ns;        /* when the task started running (0 = not yet) */
+	_Atomic int64_t end_ns;          /* when it stopped (0 = still running) */
 };
 
 /* The only writer adds n: a plain load, add and store (no lock prefix). */

@@ -89,7 +89,7 @@ int rm_fetch_log(struct jobmanager *jm, const char *tm_id, const char *name, con
 		pthread_mutex_unlock(&jm->mu);
 		return SPATE_ENOENT;
 	}
-	struct log_wait w = {.id = ++jm->next_log_request, .next = jm->log_waits};
+	struct log_wait w = {.id = ++jm->next_log_request, .tm = tm, .next = jm->log_waits};
 	jm->log_waits = &w;
 	Spate__Rpc__LogRequest req = SPATE__RPC__LOG_REQUEST__INIT;
 	req.request_id = w.id;
@@ -123,11 +123,11 @@ int rm_fetch_log(struct jobmanager *jm, const char *tm_id, const char *name, con
 	return 0;
 }
 
-void rm_log_reply(struct jobmanager *jm, const Spate__Rpc__LogReply *r)
+void rm_log_reply(struct jobmanager *jm, const struct tm_entry *from, const Spate__Rpc__LogReply *r)
 {
 	pthread_mutex_lock(&jm->mu);
 	struct log_wait *w = jm->log_waits;
-	while (w && w->id != r->request_id)
+	while (w && (w->id != r->request_id || w->tm != from))
 		w = w->next;
 	if (w && !w->done) {
 		struct log_result *res = &w->result;
@@ -190,7 +190,7 @@ static int handle(struct jobmanager *jm, struct tm_entry *tm, const rpc_msg *m, 
 		}
 		pthread_mutex_lock(&jm->mu);
 		if (u->final_metrics)
-			jobmaster_task_metrics(jm, tm, u->final_metrics);
+			jobmaster_task_metrics(jm, tm, u->final_metrics, true);
 		jobmaster_task_state(jm, tm, job_id, (int)u->vertex, (int)u->subtask,
 		                     (int)u->attempt, (enum execution_state)to, u->failure);
 		pthread_mutex_unlock(&jm->mu);
@@ -223,12 +223,12 @@ static int handle(struct jobmanager *jm, struct tm_entry *tm, const rpc_msg *m, 
 		tmm->prometheus_port = r->prometheus_port <= 65535 ? (int)r->prometheus_port : 0;
 		tmm->updated_ms = now_ms();
 		for (size_t i = 0; i < r->n_tasks; i++)
-			jobmaster_task_metrics(jm, tm, r->tasks[i]);
+			jobmaster_task_metrics(jm, tm, r->tasks[i], false);
 		pthread_mutex_unlock(&jm->mu);
 		return 0;
 	}
 	case SPATE__RPC__ENVELOPE__BODY_LOG_REPLY:
-		rm_log_reply(jm, m->log_reply);
+		rm_log_reply(jm, tm, m->log_reply);
 		return 0;
 	default:
 		snprintf(why, why_cap, "unexpected message type %d from a TaskManager",

@@ -798,8 +798,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!st->started) {
 		st->started = true;
 		log_set_thread_name("rest-handler");
-		watch_set_in_request(s, conn, true);
-		return on_headers(s, conn, url, method, version, st);
+		enum MHD_Result r = on_headers(s, conn, url, method, version, st);
+		/* A rejected request (401, 414, ...) whose small body is being drained stays
+		 * under the header watchdog: a client trickling that body is cut off like a
+		 * slow header, not kept for as long as it keeps sending. */
+		if (!st->reject.status)
+			watch_set_in_request(s, conn, true);
+		return r;
 	}
 
 	if (*upload_data_size > 0) {

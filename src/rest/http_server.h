@@ -39,7 +39,8 @@
  * A method the path has no route for is 405 with an Allow header when the path has routes
  * for other methods, else 404 (or the fallback's answer for GET and HEAD).
  *
- * Authentication: with a token set (http_server_set_auth_token), every request, whatever
+ * Authentication: with a token set (http_server_set_auth_token), every request (except GET
+ * and HEAD of paths declared public with http_server_set_public), whatever
  * its path and method, must carry "Authorization: Bearer <token>"; any other request gets
  * 401 with "WWW-Authenticate: Bearer" before it is routed and before its body is read
  * (a small body is read and dropped, so that a client still sending it sees the 401).

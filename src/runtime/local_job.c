@@ -201,7 +201,7 @@ struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_g
 			if (jv->ninputs > 0) {
 				t->has_gate = true;
 				input_gate_init(&t->gate, nch, &job->canceled);
-				t->gate.idle_ns = &t->io.idle_ns;
+				t->gate.idle = &t->io.idle;
 				t->gate.capacity =
 				    nch * job->buffers_per_channel + job->floating_buffers;
 			}
@@ -225,7 +225,7 @@ struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_g
 				                      n * job->buffers_per_channel +
 				                          job->floating_buffers,
 				                      &job->canceled);
-				rp->pool.wait_ns = &t->io.backpressured_ns;
+				rp->pool.wait = &t->io.backpressured;
 				rp->first_consumer = first;
 				rp->consumer_parallelism = e->target->parallelism;
 				rp->consumer_max_parallelism = e->target->max_parallelism;

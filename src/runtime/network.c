@@ -50,12 +50,14 @@ struct buffer *buffer_pool_request(struct buffer_pool *p)
 	int64_t t0 = 0; /* when this request began to wait, timed only if it does */
 	pthread_mutex_lock(&p->mu);
 	while (!p->free && !atomic_load_explicit(p->canceled, memory_order_acquire)) {
-		if (p->wait_ns && !t0)
+		if (p->wait && !t0) {
 			t0 = metrics_now_ns();
+			wait_clock_begin(p->wait, t0);
+		}
 		pthread_cond_wait(&p->cond, &p->mu);
 	}
 	if (t0)
-		counter_add(p->wait_ns, metrics_now_ns() - t0);
+		wait_clock_end(p->wait, metrics_now_ns());
 	if (p->free) {
 		b = p->free;
 		p->free = b->next;
@@ -157,13 +159,15 @@ struct buffer *input_gate_take(struct input_gate *g, bool *woken)
 			*woken = true;
 			break;
 		}
-		if (g->idle_ns && !t0)
+		if (g->idle && !t0) {
 			t0 = metrics_now_ns();
+			wait_clock_begin(g->idle, t0);
+		}
 		pthread_cond_wait(&g->cond, &g->mu);
 	}
 	pthread_mutex_unlock(&g->mu);
 	if (t0)
-		counter_add(g->idle_ns, metrics_now_ns() - t0);
+		wait_clock_end(g->idle, metrics_now_ns());
 	return b;
 }
 

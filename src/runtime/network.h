@@ -73,7 +73,7 @@ struct buffer_pool {
 	void *hook_arg; /* borrowed: for the hook */
 	/* Optional: where the time a requester spends waiting for a free buffer is added
 	 * (the producing task's backpressured time). Set before use; NULL = not timed. */
-	_Atomic int64_t *wait_ns;
+	struct wait_clock *wait;
 };
 
 int buffer_pool_init(struct buffer_pool *p, int capacity, const atomic_bool *canceled);
@@ -106,7 +106,7 @@ struct input_gate {
 	int capacity;                   /* buffers that can be queued at most (for usage) */
 	/* Optional: where the consumer's time blocked in input_gate_take is added (its idle
 	 * time). Set before use; NULL = not timed. */
-	_Atomic int64_t *idle_ns;
+	struct wait_clock *idle;
 };
 
 void input_gate_init(struct input_gate *g, int nchannels, const atomic_bool *canceled);

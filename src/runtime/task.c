@@ -55,12 +55,12 @@ void task_read_counters(struct task *t, struct task_counters *c)
 	memset(c, 0, sizeof *c);
 	c->records_in = counter_get(&t->io.records_in);
 	c->bytes_in = counter_get(&t->io.bytes_in);
-	c->idle_ns = counter_get(&t->io.idle_ns);
-	c->backpressured_ns = counter_get(&t->io.backpressured_ns);
 	int64_t start = counter_get(&t->io.start_ns), end = counter_get(&t->io.end_ns);
+	int64_t now = end ? end : metrics_now_ns();
+	c->idle_ns = wait_clock_read(&t->io.idle, now);
+	c->backpressured_ns = wait_clock_read(&t->io.backpressured, now);
 	if (start) {
-		int64_t busy =
-		    (end ? end : metrics_now_ns()) - start - c->idle_ns - c->backpressured_ns;
+		int64_t busy = now - start - c->idle_ns - c->backpressured_ns;
 		c->busy_ns = busy > 0 ? busy : 0;
 	}
 	for (int i = 0; i < t->npartitions; i++) {

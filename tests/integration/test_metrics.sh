@@ -141,11 +141,14 @@ rest_get "/taskmanagers/tm-0/metrics?get=Status.Slots.Total" | jq -e '.[0].value
 # Logs are read by the TaskManager itself: its stderr goes to $CL_DIR/taskmanager-1.log.
 rest_get /taskmanagers/tm-1/logs | jq -e '[.logs[].name] | index("taskmanager-1.log") != null' >/dev/null ||
 	fail "tm-1 log list: $(rest_get /taskmanagers/tm-1/logs)"
-rest_get /taskmanagers/tm-1/log | grep -q "Starting TaskManager tm-1 with 2 task slots" || fail "tm-1's own log"
-rest_get /taskmanagers/tm-1/logs/taskmanager-1.log | grep -q "Starting TaskManager tm-1" || fail "tm-1 log by name"
+rest_get /taskmanagers/tm-1/log >"$TMP/tm1.log"
+grep -q "Starting TaskManager tm-1 with 2 task slots" "$TMP/tm1.log" || fail "tm-1's own log"
+rest_get /taskmanagers/tm-1/logs/taskmanager-1.log >"$TMP/tm1-by-name.log"
+grep -q "Starting TaskManager tm-1" "$TMP/tm1-by-name.log" || fail "tm-1 log by name"
 for bad in ..%2Fetc%2Fpasswd .hidden %252e%252e; do
-	c=$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "http://$REST/taskmanagers/tm-1/logs/$bad")
+	c=$(curl -s -o "$TMP/bad.body" -w '%{http_code}' --path-as-is "http://$REST/taskmanagers/tm-1/logs/$bad")
 	[ "$c" = 400 ] || [ "$c" = 404 ] || fail "TaskManager log name '$bad' answered $c"
+	jq -e '.errors | length == 1' "$TMP/bad.body" >/dev/null || fail "log name '$bad': $(head -c 300 "$TMP/bad.body")"
 done
 c=$(curl -s -o /dev/null -w '%{http_code}' "http://$REST/taskmanagers/tm-1/logs/no-such.log")
 [ "$c" = 404 ] || fail "a missing TaskManager log answered $c"
