@@ -75,6 +75,8 @@ struct conn_watch {
 	int fd;                         /* the connection's socket; -1 if MHD did not say */
 	int64_t waiting_since_ms;       /* guarded by: watch_mu; monotonic, when the wait began */
 	bool in_request;                /* guarded by: watch_mu; headers in, a request is served */
+	bool body_done;                 /* guarded by: watch_mu; its body is in (or none) */
+	int64_t request_since_ms;       /* guarded by: watch_mu; when its headers were in */
 	bool expired;                   /* guarded by: watch_mu; the watchdog shut it down */
 	unsigned int requests;          /* guarded by: watch_mu; requests completed on it */
 	struct conn_watch *prev, *next; /* guarded by: watch_mu */
@@ -87,6 +89,7 @@ struct http_server {
 	size_t max_body_bytes;         /* raw or multipart body limit */
 	unsigned int timeout_s;        /* idle connection timeout, 0 = none */
 	unsigned int header_timeout_s; /* a request's headers must arrive within, 0 = none */
+	unsigned int body_timeout_s;   /* and its body within this after them, 0 = none */
 	unsigned int max_connections, max_per_ip; /* connection limits, 0 per IP = none */
 	char *auth_token;                         /* owned; NULL = no authentication */
 	size_t auth_token_len;                    /* bytes */
@@ -548,21 +551,37 @@ static void watch_set_in_request(struct http_server *s, struct MHD_Connection *c
 		w->requests++;
 		w->waiting_since_ms = mono_ms();
 	}
+	if (in) {
+		w->request_since_ms = mono_ms();
+		w->body_done = false;
+	}
 	w->in_request = in;
 	pthread_mutex_unlock(&s->watch_mu);
 }
 
-/* Ends a connection whose headers are late. Caller holds watch_mu. A client that has not
+/* The request's body is complete: the body deadline no longer applies. */
+static void watch_body_done(struct http_server *s, struct MHD_Connection *conn)
+{
+	struct conn_watch *w = watch_of(conn);
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->watch_mu);
+	w->body_done = true;
+	pthread_mutex_unlock(&s->watch_mu);
+}
+
+/* Ends a connection whose headers (or body) are late. Caller holds watch_mu. A client that has not
  * completed a request on it gets a 408 first; an idle keep-alive connection is closed
  * silently, as its client may be about to reuse it and would read the 408 as its answer. */
-static void watch_expire(struct http_server *s, struct conn_watch *w)
+static void watch_expire(struct http_server *s, struct conn_watch *w, bool body_late)
 {
 	w->expired = true;
-	if (w->requests == 0) {
+	if (w->requests == 0 || body_late) {
 		char msg[256];
 		int body = snprintf(msg, sizeof msg,
-		                    "{\"errors\":[\"request headers not received within %u s\"]}",
-		                    s->header_timeout_s);
+		                    "{\"errors\":[\"request %s not received within %u s\"]}",
+		                    body_late ? "body" : "headers",
+		                    body_late ? s->body_timeout_s : s->header_timeout_s);
 		char out[512];
 		int n = snprintf(out, sizeof out,
 		                 "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
@@ -582,13 +601,19 @@ static void *watchdog_main(void *arg)
 	struct http_server *s = arg;
 	log_set_thread_name("rest-watchdog");
 	int64_t limit_ms = (int64_t)s->header_timeout_s * 1000;
+	int64_t body_limit_ms = (int64_t)s->body_timeout_s * 1000;
 	pthread_mutex_lock(&s->watch_mu);
 	while (!s->watch_stop) {
 		int64_t now = mono_ms();
 		for (struct conn_watch *w = s->watches; w; w = w->next)
-			if (!w->in_request && !w->expired && w->fd >= 0 &&
-			    now - w->waiting_since_ms >= limit_ms)
-				watch_expire(s, w);
+			if (w->expired || w->fd < 0)
+				continue;
+			else if (!w->in_request && limit_ms > 0 &&
+			         now - w->waiting_since_ms >= limit_ms)
+				watch_expire(s, w, false);
+			else if (w->in_request && !w->body_done && body_limit_ms > 0 &&
+			         now - w->request_since_ms >= body_limit_ms)
+				watch_expire(s, w, true);
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += (long)WATCH_PERIOD_MS * 1000000;
@@ -837,6 +862,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	/* The request is complete. */
 	st->responded = true;
+	watch_body_done(s, conn);
 	if (st->reject.status)
 		return send_response(conn, &st->reject, NULL,
 		                     st->reject_auth ? WWW_AUTHENTICATE : NULL);
@@ -893,6 +919,7 @@ struct http_server *http_server_new(const char *bind_address, int port, size_t m
 	s->max_body_bytes = max_body_bytes;
 	s->timeout_s = HTTP_SERVER_TIMEOUT_S;
 	s->header_timeout_s = HTTP_SERVER_HEADER_TIMEOUT_S;
+	s->body_timeout_s = HTTP_SERVER_BODY_TIMEOUT_S;
 	s->max_connections = HTTP_SERVER_MAX_CONNECTIONS;
 	s->max_per_ip = HTTP_SERVER_MAX_CONNECTIONS_PER_IP;
 	pthread_mutex_init(&s->watch_mu, NULL);
@@ -946,6 +973,11 @@ void http_server_set_auth_token(struct http_server *s, const char *token)
 void http_server_set_header_timeout(struct http_server *s, unsigned int timeout_s)
 {
 	s->header_timeout_s = timeout_s;
+}
+
+void http_server_set_body_timeout(struct http_server *s, unsigned int timeout_s)
+{
+	s->body_timeout_s = timeout_s;
 }
 
 void http_server_set_connection_limits(struct http_server *s, unsigned int max_connections,
@@ -1008,7 +1040,7 @@ int http_server_start(struct http_server *s, struct spate_error *err)
 
 	unsigned int flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
 	                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
-	bool watch = s->header_timeout_s > 0;
+	bool watch = s->header_timeout_s > 0 || s->body_timeout_s > 0;
 	s->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_CONNECTION_TIMEOUT, s->timeout_s, MHD_OPTION_CONNECTION_LIMIT,

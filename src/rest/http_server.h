@@ -58,6 +58,7 @@
 
 #define HTTP_SERVER_TIMEOUT_S 30              /* a connection idle this long is closed */
 #define HTTP_SERVER_HEADER_TIMEOUT_S 10       /* a request's headers must be in by then */
+#define HTTP_SERVER_BODY_TIMEOUT_S 60         /* and its body this long after them */
 #define HTTP_SERVER_MAX_URL_BYTES 8192        /* request target (path and query), raw */
 #define HTTP_SERVER_MAX_HEADERS 100           /* header lines per request */
 #define HTTP_SERVER_MEMORY_BYTES (32 * 1024)  /* per connection: request line and headers */
@@ -142,6 +143,11 @@ void http_server_set_public(struct http_server *s, bool (*is_public)(const char 
  * from the connection's start or its previous request's end; 0 means no limit. Only before
  * http_server_start(). */
 void http_server_set_header_timeout(struct http_server *s, unsigned int timeout_s);
+
+/* Gives each request's body timeout_s seconds after its headers (default
+ * HTTP_SERVER_BODY_TIMEOUT_S) before the connection is closed with a 408, so a client
+ * trickling a body cannot hold a thread; 0 means no limit. Only before http_server_start(). */
+void http_server_set_body_timeout(struct http_server *s, unsigned int timeout_s);
 
 /* Caps concurrent connections in all (default HTTP_SERVER_MAX_CONNECTIONS, also taken for
  * 0) and from one client address (default HTTP_SERVER_MAX_CONNECTIONS_PER_IP, 0 = no

@@ -46,6 +46,7 @@ struct fixture_opts {
 	bool fallback;
 	unsigned int timeout_s;                   /* 0: the default */
 	unsigned int header_timeout_s;            /* 0: the default */
+	unsigned int body_timeout_s;              /* 0: the default */
 	const char *token;                        /* NULL: no authentication */
 	unsigned int max_connections, max_per_ip; /* 0 and 0: the defaults */
 };
@@ -192,6 +193,8 @@ static struct fixture *fixture_start_opts(const struct fixture_opts *o)
 		http_server_set_timeout(f->server, o->timeout_s);
 	if (o->header_timeout_s)
 		http_server_set_header_timeout(f->server, o->header_timeout_s);
+	if (o->body_timeout_s)
+		http_server_set_body_timeout(f->server, o->body_timeout_s);
 	if (o->token)
 		http_server_set_auth_token(f->server, o->token);
 	if (o->max_connections)
@@ -242,6 +245,14 @@ static int setup_auth(void **state)
 static int setup_header_timeout(void **state)
 {
 	struct fixture_opts o = {.header_timeout_s = 2};
+	*state = fixture_start_opts(&o);
+	return 0;
+}
+
+/* Request bodies must arrive within 2 s of their headers. */
+static int setup_body_timeout(void **state)
+{
+	struct fixture_opts o = {.body_timeout_s = 2};
 	*state = fixture_start_opts(&o);
 	return 0;
 }
@@ -1338,6 +1349,48 @@ static void test_slowloris(void **state)
 	assert_serving(f);
 }
 
+/* A client that sends its headers at once, then its body one byte every 300 ms: never idle,
+ * never done. The body deadline ends it with a 408 while others are served. */
+static void test_slow_body(void **state)
+{
+	struct fixture *f = *state;
+	const char *head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+	                   "Content-Length: 100000\r\n\r\n";
+	int fd = raw_send(f->port, head, strlen(head));
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char out[4096];
+	ssize_t got = 0;
+	bool closed = false;
+	while (!closed && elapsed_ms(&t0) < 10000) {
+		if (send(fd, "b", 1, MSG_NOSIGNAL) < 0)
+			closed = true;
+		assert_serving(f);
+		ssize_t n = recv(fd, out + got, sizeof out - 1 - (size_t)got, 0);
+		if (n > 0)
+			got += n;
+		else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			closed = true;
+		if (!closed)
+			usleep(300 * 1000); /* the client's pace, not a wait for the server */
+	}
+	int64_t ms = elapsed_ms(&t0);
+	close(fd);
+	out[got] = '\0';
+	if (!closed)
+		fail_msg("a client trickling its body kept its connection for %lld ms",
+		         (long long)ms);
+	assert_true(ms >= 1500);
+	assert_true(ms < 8000);
+	if (got > 0) {
+		assert_int_equal(raw_status_of(out, got), 408);
+		assert_non_null(strstr(out, "request body not received within 2 s"));
+	}
+	assert_serving(f);
+}
+
 static void test_idle_keepalive_closed_quietly(void **state)
 {
 	struct fixture *f = *state;
@@ -1525,6 +1578,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed_multipart_more, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slowloris, setup_header_timeout, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_body, setup_body_timeout, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_keepalive_closed_quietly,
 	                                    setup_header_timeout, teardown),
 	    cmocka_unit_test_setup_teardown(test_per_ip_limit, setup_small_limits, teardown),
