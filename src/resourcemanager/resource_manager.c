@@ -321,7 +321,10 @@ static void *reader_main(void *arg)
 			if (strncmp(why, "no message", 10) == 0)
 				snprintf(why, sizeof why, "heartbeat of TaskManager %s timed out",
 				         tm->resource_id);
-			else if (strcmp(why, "connection closed") == 0)
+			else if (strcmp(why, "connection closed") == 0 ||
+			         strstr(why, "Connection reset by peer"))
+				/* a killed process's kernel resets the connection instead of
+				 * closing it when messages to it were still unread */
 				snprintf(why, sizeof why, "connection to TaskManager %s was lost",
 				         tm->resource_id);
 			break;
