@@ -984,9 +984,12 @@ static void test_auth_body_never_reaches_handler(void **state)
 	char *big = xmalloc(n + 1);
 	memset(big, 'x', n);
 	big[n] = '\0';
-	assert_int_equal(http_call(f->base, "POST", "/echo", big, &res, &err), 0);
-	assert_int_equal(res.status, 401);
-	http_result_release(&res);
+	/* The server answers before the body is in and closes; the client, still sending, may
+	 * see the reset before it reads the 401. Either way no 413 and no handler. */
+	if (http_call(f->base, "POST", "/echo", big, &res, &err) == 0) {
+		assert_int_equal(res.status, 401);
+		http_result_release(&res);
+	}
 	xfree(big);
 
 	pthread_mutex_lock(&f->mu);
