@@ -24,6 +24,37 @@
 #include "core/alloc.h"
 #include "runtime/local_job.h"
 
+bool cluster_log_name_ok(const char *name)
+{
+	if (!name || !name[0] || name[0] == '.')
+		return false;
+	size_t n = 0;
+	for (const char *c = name; *c; c++, n++) {
+		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		          (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-' ||
+		          *c == '+' || *c == '@';
+		if (!ok || n >= 255)
+			return false;
+	}
+	return true;
+}
+
+int cluster_open_std_file(int stdfd)
+{
+	struct stat want, st;
+	char path[32];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", stdfd);
+	if (fstat(stdfd, &want) != 0 || !S_ISREG(want.st_mode))
+		return -1;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0 &&
+	    (fstat(fd, &st) != 0 || st.st_dev != want.st_dev || st.st_ino != want.st_ino)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 char *cluster_log_dir(const struct config *c)
 {
 	const char *d = config_get(c, "env.log.dir");

@@ -212,11 +212,6 @@ static void h_submit(void *arg, const struct http_request *req, struct http_resp
 			snprintf(job_id, sizeof job_id, "%s", id);
 		json_decref(r);
 	}
-	if (!rest_is_shared_library(lib->data, lib->len)) {
-		http_respond_error(resp, 400, "the job library '%s' is not an ELF shared library",
-		                   lib->filename ? lib->filename : "library");
-		return;
-	}
 	struct spate_error err = {0};
 	char id[33];
 	int rc =

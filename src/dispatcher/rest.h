@@ -26,8 +26,12 @@ void rest_jars_register(struct jobmanager *jm, struct http_server *s);
 void rest_web_register(struct jobmanager *jm, struct http_server *s);
 void rest_logs_register(struct jobmanager *jm, struct http_server *s);
 
-/* A plain log file name: only [A-Za-z0-9._+@-], not starting with '.' (rest_logs.c). */
-bool rest_log_name_ok(const char *name);
+/* A metric value as Flink sends it: Java's Double.toString (Float.toString when single). */
+void rest_java_number(char *buf, size_t cap, double v, bool single);
+/* Splits a comma-separated query value into its non-empty items (a new array of new
+ * strings; free with rest_free_list). Returns the count. */
+int rest_split_list(const char *s, char ***out);
+void rest_free_list(char **items, int n);
 /* The /jobs/overview entry of a job. Caller holds mu. */
 json_t *rest_job_overview_json(const struct jm_job *job);
 /* The multipart part named `name`, or NULL. */

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "cluster/cluster.h"
 #include "core/alloc.h"
 #include "dispatcher/rest.h"
 #include "runtime/local_job.h"
@@ -32,36 +33,35 @@
 struct metric_value {
 	const char *id;
 	double value;
+	bool real; /* a Double gauge ("0.25", "1.0"); else a Long ("4") */
 };
 
-/* Without ?get: [{"id"}...]. With ?get=a,b: [{"id","value"}] for the known names, values as
- * strings (as Flink sends them). */
+/* Without ?get: [{"id"}...]. With ?get=a,b: [{"id","value"}] for the known names in the
+ * order asked, values as strings (as Flink sends them); unknown names are absent. */
 static json_t *metric_list_json(const struct metric_value *m, int n, const char *get)
 {
 	json_t *arr = json_array();
-	for (int i = 0; i < n; i++) {
-		if (!get) {
+	if (!get) {
+		for (int i = 0; i < n; i++)
 			json_array_append_new(arr, json_pack("{s:s}", "id", m[i].id));
-			continue;
-		}
-		/* get is a comma separated list; match whole names */
-		size_t len = strlen(m[i].id);
-		for (const char *p = get; *p;) {
-			const char *comma = strchr(p, ',');
-			size_t plen = comma ? (size_t)(comma - p) : strlen(p);
-			if (plen == len && strncmp(p, m[i].id, len) == 0) {
-				char v[64];
-				if (m[i].value == (double)(int64_t)m[i].value)
-					snprintf(v, sizeof v, "%lld", (long long)m[i].value);
-				else
-					snprintf(v, sizeof v, "%.6g", m[i].value);
-				json_array_append_new(
-				    arr, json_pack("{s:s, s:s}", "id", m[i].id, "value", v));
-				break;
-			}
-			p += plen + (comma ? 1 : 0);
-		}
+		return arr;
 	}
+	char **names;
+	int nget = rest_split_list(get, &names);
+	for (int g = 0; g < nget; g++)
+		for (int i = 0; i < n; i++) {
+			if (strcmp(names[g], m[i].id) != 0)
+				continue;
+			char v[64];
+			if (m[i].real)
+				rest_java_number(v, sizeof v, m[i].value, false);
+			else
+				snprintf(v, sizeof v, "%lld", (long long)m[i].value);
+			json_array_append_new(arr,
+			                      json_pack("{s:s, s:s}", "id", m[i].id, "value", v));
+			break;
+		}
+	rest_free_list(names, nget);
 	return arr;
 }
 
@@ -100,8 +100,9 @@ static void h_jm_config(void *arg, const struct http_request *req, struct http_r
 
 enum { JM_METRICS = 11 };
 
-/* The JobManager's metrics; takes jm->mu. */
-static void jm_metrics(struct jobmanager *jm, struct metric_value m[JM_METRICS])
+/* The JobManager's metrics, and its jobs by status (by may be NULL); takes jm->mu. */
+static void jm_metrics(struct jobmanager *jm, struct metric_value m[JM_METRICS],
+                       int by_status[JOB_STATUS_COUNT])
 {
 	struct proc_sample now;
 	proc_sample_read(&now);
@@ -118,24 +119,26 @@ static void jm_metrics(struct jobmanager *jm, struct metric_value m[JM_METRICS])
 			running += by[s];
 	int tms = rm_count_tms(jm), total = rm_total_slots(jm), avail = rm_free_slots(jm);
 	pthread_mutex_unlock(&jm->mu);
+	if (by_status)
+		memcpy(by_status, by, sizeof by);
 	int i = 0;
-	m[i++] = (struct metric_value){"numRegisteredTaskManagers", tms};
-	m[i++] = (struct metric_value){"taskSlotsTotal", total};
-	m[i++] = (struct metric_value){"taskSlotsAvailable", avail};
-	m[i++] = (struct metric_value){"numRunningJobs", running};
-	m[i++] = (struct metric_value){"numFinishedJobs", by[JOB_FINISHED]};
-	m[i++] = (struct metric_value){"numCanceledJobs", by[JOB_CANCELED]};
-	m[i++] = (struct metric_value){"numFailedJobs", by[JOB_FAILED]};
-	m[i++] = (struct metric_value){"Status.CPU.Load", load};
-	m[i++] = (struct metric_value){"Status.CPU.Time", (double)(now.cpu_ns / 1000000)};
-	m[i++] = (struct metric_value){"Status.Memory.RSS", (double)now.rss_bytes};
-	m[i++] = (struct metric_value){"Status.Hardware.CpuCores", now.cpu_cores};
+	m[i++] = (struct metric_value){"numRegisteredTaskManagers", tms, false};
+	m[i++] = (struct metric_value){"taskSlotsTotal", total, false};
+	m[i++] = (struct metric_value){"taskSlotsAvailable", avail, false};
+	m[i++] = (struct metric_value){"numRunningJobs", running, false};
+	m[i++] = (struct metric_value){"numFinishedJobs", by[JOB_FINISHED], false};
+	m[i++] = (struct metric_value){"numCanceledJobs", by[JOB_CANCELED], false};
+	m[i++] = (struct metric_value){"numFailedJobs", by[JOB_FAILED], false};
+	m[i++] = (struct metric_value){"Status.CPU.Load", load, true};
+	m[i++] = (struct metric_value){"Status.CPU.Time", (double)(now.cpu_ns / 1000000), false};
+	m[i++] = (struct metric_value){"Status.Memory.RSS", (double)now.rss_bytes, false};
+	m[i++] = (struct metric_value){"Status.Hardware.CpuCores", now.cpu_cores, false};
 }
 
 static void h_jm_metrics(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct metric_value m[JM_METRICS];
-	jm_metrics(arg, m);
+	jm_metrics(arg, m, NULL);
 	http_respond_json(resp, 200, metric_list_json(m, JM_METRICS, http_query(req, "get")));
 }
 
@@ -146,7 +149,8 @@ static void h_prometheus(void *arg, const struct http_request *req, struct http_
 	struct jobmanager *jm = arg;
 	(void)req;
 	struct metric_value m[JM_METRICS];
-	jm_metrics(jm, m);
+	int by[JOB_STATUS_COUNT];
+	jm_metrics(jm, m, by);
 	struct prom_buf b = {0};
 	for (int i = 0; i < JM_METRICS; i++) {
 		char name[128];
@@ -160,16 +164,13 @@ static void h_prometheus(void *arg, const struct http_request *req, struct http_
 	}
 	/* jobs by state, and per-TaskManager liveness as the JobManager sees it */
 	prom_family(&b, "spate_jobmanager_jobs", "gauge", "Jobs by status");
-	pthread_mutex_lock(&jm->mu);
-	int by[JOB_STATUS_COUNT] = {0};
-	for (struct jm_job *j = jm->jobs; j; j = j->next)
-		by[j->status]++;
 	for (int s = 0; s < JOB_STATUS_COUNT; s++) {
 		const char *l[] = {"status", job_status_name((enum job_status)s), NULL};
 		prom_sample(&b, "spate_jobmanager_jobs", l, by[s]);
 	}
 	prom_family(&b, "spate_jobmanager_taskmanager_timeSinceLastHeartbeat", "gauge",
 	            "Milliseconds since the TaskManager was last heard from");
+	pthread_mutex_lock(&jm->mu);
 	int64_t now = now_ms();
 	for (struct tm_entry *tm = jm->tms; tm; tm = tm->next) {
 		const char *l[] = {"tm_id", tm->resource_id, NULL};
@@ -252,19 +253,19 @@ static void tm_metric_values(const struct tm_entry *tm, struct metric_value m[TM
 {
 	const struct tm_metrics *x = &tm->metrics;
 	int i = 0;
-	m[i++] = (struct metric_value){"Status.CPU.Load", x->cpu_load};
-	m[i++] = (struct metric_value){"Status.CPU.Time", (double)x->cpu_time_ms};
-	m[i++] = (struct metric_value){"Status.Memory.RSS", (double)x->rss_bytes};
-	m[i++] = (struct metric_value){"Status.Hardware.CpuCores", x->cpu_cores};
-	m[i++] =
-	    (struct metric_value){"Status.Hardware.PhysicalMemory", (double)x->physical_memory};
-	m[i++] = (struct metric_value){"Status.Hardware.FreeMemory", (double)x->free_memory};
+	m[i++] = (struct metric_value){"Status.CPU.Load", x->cpu_load, true};
+	m[i++] = (struct metric_value){"Status.CPU.Time", (double)x->cpu_time_ms, false};
+	m[i++] = (struct metric_value){"Status.Memory.RSS", (double)x->rss_bytes, false};
+	m[i++] = (struct metric_value){"Status.Hardware.CpuCores", x->cpu_cores, false};
+	m[i++] = (struct metric_value){"Status.Hardware.PhysicalMemory", (double)x->physical_memory,
+	                               false};
+	m[i++] = (struct metric_value){"Status.Hardware.FreeMemory", (double)x->free_memory, false};
 	m[i++] = (struct metric_value){"Status.Shuffle.Netty.TotalMemorySegments",
-	                               (double)x->net_buffers_total};
+	                               (double)x->net_buffers_total, false};
 	m[i++] = (struct metric_value){"Status.Shuffle.Netty.AvailableMemorySegments",
-	                               (double)x->net_buffers_available};
-	m[i++] = (struct metric_value){"Status.Slots.Total", tm->nslots};
-	m[i++] = (struct metric_value){"Status.Slots.Free", free_slots(tm)};
+	                               (double)x->net_buffers_available, false};
+	m[i++] = (struct metric_value){"Status.Slots.Total", tm->nslots, false};
+	m[i++] = (struct metric_value){"Status.Slots.Free", free_slots(tm), false};
 }
 
 static void h_tm(void *arg, const struct http_request *req, struct http_response *resp)
@@ -332,7 +333,7 @@ static void tm_log(struct jobmanager *jm, const struct http_request *req,
                    struct http_response *resp, const char *name, const char *special)
 {
 	const char *id = req->params[0];
-	if (name && !rest_log_name_ok(name)) {
+	if (name && !cluster_log_name_ok(name)) {
 		http_respond_error(resp, 400, "bad log file name: a plain file name is expected");
 		return;
 	}

@@ -430,7 +430,7 @@ static json_t *subtask_json(const struct jm_job *job, int k, int index, int64_t 
  * that read back to the same value, plain between 1e-3 and 1e7 with at least one fraction
  * digit ("0.0", "12.5"), else "1.0E7" / "1.5E-4". Flink's metric values are those strings.
  */
-static void java_number(char *buf, size_t cap, double v, bool single)
+void rest_java_number(char *buf, size_t cap, double v, bool single)
 {
 	if (isnan(v)) {
 		snprintf(buf, cap, "NaN");
@@ -570,15 +570,15 @@ static bool metric_value(const struct task_metrics *m, const char *name, char *b
 		v = round(v);
 		snprintf(buf, cap, "%lld", (long long)v);
 	} else {
-		java_number(buf, cap, v, d->format == FMT_FLOAT);
+		rest_java_number(buf, cap, v, d->format == FMT_FLOAT);
 	}
 	*num = v;
 	return true;
 }
 
 /* Splits a comma-separated query value into its non-empty items (new array of new strings,
- * free with free_list). */
-static int split_list(const char *s, char ***out)
+ * free with rest_free_list). */
+int rest_split_list(const char *s, char ***out)
 {
 	int n = 0;
 	char **items = NULL;
@@ -595,7 +595,7 @@ static int split_list(const char *s, char ***out)
 	return n;
 }
 
-static void free_list(char **items, int n)
+void rest_free_list(char **items, int n)
 {
 	for (int i = 0; i < n; i++)
 		xfree(items[i]);
@@ -828,18 +828,18 @@ static void h_exceptions(void *arg, const struct http_request *req, struct http_
 		return;
 	}
 	char **labels = NULL;
-	int nlabels = split_list(filter, &labels);
+	int nlabels = rest_split_list(filter, &labels);
 	for (int i = 0; i < nlabels; i++) {
 		const char *colon = strchr(labels[i], ':');
 		if (!colon || colon == labels[i] || !colon[1]) {
 			http_respond_error(resp, 400,
 			                   "bad failureLabelFilter '%s': expected key:value pairs",
 			                   labels[i]);
-			free_list(labels, nlabels);
+			rest_free_list(labels, nlabels);
 			return;
 		}
 	}
-	free_list(labels, nlabels);
+	rest_free_list(labels, nlabels);
 	struct jm_job *job = rest_job_param(jm, req, resp);
 	if (!job)
 		return;
@@ -1156,7 +1156,7 @@ static void h_vertex_metrics(void *arg, const struct http_request *req, struct h
 	if (!job)
 		return;
 	char **get;
-	int nget = split_list(http_query(req, "get"), &get);
+	int nget = rest_split_list(http_query(req, "get"), &get);
 	json_t *arr = json_array();
 	for (int i = 0; i < v.jv->parallelism; i++) {
 		const struct jm_task *t = &job->tasks[v.base + i];
@@ -1167,7 +1167,7 @@ static void h_vertex_metrics(void *arg, const struct http_request *req, struct h
 		metrics_collect(arr, &t->metrics, prefix, get, nget);
 	}
 	pthread_mutex_unlock(&jm->mu);
-	free_list(get, nget);
+	rest_free_list(get, nget);
 	http_respond_json(resp, 200, arr);
 }
 
@@ -1181,12 +1181,12 @@ static void h_subtask_metrics(void *arg, const struct http_request *req, struct 
 	if (!job)
 		return;
 	char **get;
-	int nget = split_list(http_query(req, "get"), &get);
+	int nget = rest_split_list(http_query(req, "get"), &get);
 	json_t *arr = json_array();
 	if (task_has_metrics(&job->tasks[k]))
 		metrics_collect(arr, &job->tasks[k].metrics, "", get, nget);
 	pthread_mutex_unlock(&jm->mu);
-	free_list(get, nget);
+	rest_free_list(get, nget);
 	http_respond_json(resp, 200, arr);
 }
 
@@ -1195,7 +1195,7 @@ static void h_subtask_metrics(void *arg, const struct http_request *req, struct 
 static bool parse_subtask_ranges(const char *s, bool *sel, int n)
 {
 	char **items;
-	int nitems = split_list(s, &items);
+	int nitems = rest_split_list(s, &items);
 	bool ok = nitems > 0;
 	for (int i = 0; ok && i < nitems; i++) {
 		char *dash = strchr(items[i], '-');
@@ -1210,7 +1210,7 @@ static bool parse_subtask_ranges(const char *s, bool *sel, int n)
 		for (int j = lo; ok && j <= hi && j < n; j++)
 			sel[j] = true;
 	}
-	free_list(items, nitems);
+	rest_free_list(items, nitems);
 	return ok;
 }
 
@@ -1252,7 +1252,7 @@ static void h_subtasks_metrics(void *arg, const struct http_request *req,
 	            {"skew", MAGG_SKEW}};
 	enum { NAGGS = sizeof aggs / sizeof *aggs };
 	char **items;
-	int nitems = split_list(http_query(req, "agg"), &items);
+	int nitems = rest_split_list(http_query(req, "agg"), &items);
 	int want = nitems == 0 ? MAGG_MIN | MAGG_MAX | MAGG_AVG | MAGG_SUM | MAGG_SKEW : 0;
 	for (int i = 0; i < nitems; i++) {
 		int a = 0;
@@ -1263,12 +1263,12 @@ static void h_subtasks_metrics(void *arg, const struct http_request *req,
 			                   "bad agg '%s': expected a comma-separated list of min, "
 			                   "max, sum, avg, skew",
 			                   items[i]);
-			free_list(items, nitems);
+			rest_free_list(items, nitems);
 			return;
 		}
 		want |= aggs[a].bit;
 	}
-	free_list(items, nitems);
+	rest_free_list(items, nitems);
 	const char *ranges = http_query(req, "subtasks");
 	struct vertex_ref v;
 	struct jm_job *job = vertex_param(jm, req, resp, &v);
@@ -1292,7 +1292,7 @@ static void h_subtasks_metrics(void *arg, const struct http_request *req,
 			sel[i] = true;
 	}
 	char **get;
-	int nget = split_list(http_query(req, "get"), &get);
+	int nget = rest_split_list(http_query(req, "get"), &get);
 	json_t *arr = json_array();
 	bool any = false;
 	for (int i = 0; i < n; i++)
@@ -1337,7 +1337,7 @@ static void h_subtasks_metrics(void *arg, const struct http_request *req,
 	pthread_mutex_unlock(&jm->mu);
 	xfree(vals);
 	xfree(sel);
-	free_list(get, nget);
+	rest_free_list(get, nget);
 	http_respond_json(resp, 200, arr);
 }
 

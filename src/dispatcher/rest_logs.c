@@ -11,7 +11,7 @@
  * the name is the whole attack surface. Flink's CVE-2020-17519 read any file through
  * /jobmanager/logs/..%252f..%252fetc%252fpasswd: the path was decoded twice and the name
  * was joined to the directory as a path. Here the HTTP server decodes once and never hands
- * a '/' inside a :param (see http_server.h); rest_log_name_ok() then admits only a plain
+ * a '/' inside a :param (see http_server.h); cluster_log_name_ok() then admits only a plain
  * file name made of a small set of characters, not starting with '.', so "..", '%', '\',
  * NUL and the like never reach the file system. The file is opened relative to the log
  * directory's descriptor with O_NOFOLLOW (a symlink planted in the directory is refused)
@@ -37,28 +37,7 @@
 #include "core/log.h"
 #include "dispatcher/rest.h"
 
-#define LOG_NAME_MAX 255   /* bytes, as NAME_MAX */
 #define LOG_LIST_MAX 10000 /* entries listed at most */
-
-/*
- * A plain file name safe to open in a log directory: 1 to LOG_NAME_MAX bytes of
- * [A-Za-z0-9._+@-], not starting with '.' (no ".", "..", or hidden files). Everything else,
- * '/', '\', '%', NUL, spaces, control and non-ASCII bytes included, is refused.
- */
-bool rest_log_name_ok(const char *name)
-{
-	if (!name || !name[0] || name[0] == '.')
-		return false;
-	size_t n = 0;
-	for (const char *c = name; *c; c++, n++) {
-		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		          (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-' ||
-		          *c == '+' || *c == '@';
-		if (!ok || n >= LOG_NAME_MAX)
-			return false;
-	}
-	return true;
-}
 
 static struct jobmanager *jm_of(void *arg)
 {
@@ -99,7 +78,7 @@ static void h_logs(void *arg, const struct http_request *req, struct http_respon
 	struct dirent *de;
 	while ((de = readdir(d)) && n < LOG_LIST_MAX) {
 		struct stat st;
-		if (!rest_log_name_ok(de->d_name) ||
+		if (!cluster_log_name_ok(de->d_name) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    !S_ISREG(st.st_mode))
 			continue;
@@ -131,7 +110,7 @@ static void h_log_file(void *arg, const struct http_request *req, struct http_re
 {
 	struct jobmanager *jm = jm_of(arg);
 	const char *name = req->nparams > 0 ? req->params[0] : "";
-	if (!rest_log_name_ok(name)) {
+	if (!cluster_log_name_ok(name)) {
 		http_respond_error(resp, 400,
 		                   "invalid log file name: expected a plain file name of the log "
 		                   "directory (letters, digits, '.', '_', '-', '+', '@'; not "
@@ -159,17 +138,12 @@ static void h_log_file(void *arg, const struct http_request *req, struct http_re
 	respond_log_file(resp, fd, &st);
 }
 
-/* Serves the file behind the JobManager's descriptor stdfd (1 or 2), if it is a regular
- * file: reopened through /proc, as that descriptor is write-only. */
+/* Serves the file the JobManager's descriptor stdfd (1 or 2) writes to. */
 static void respond_std_file(struct http_response *resp, int stdfd, const char *what)
 {
-	struct stat want, st;
-	char path[32];
-	snprintf(path, sizeof path, "/proc/self/fd/%d", stdfd);
-	int fd = -1;
-	if (fstat(stdfd, &want) == 0 && S_ISREG(want.st_mode))
-		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != want.st_dev || st.st_ino != want.st_ino) {
+	struct stat st;
+	int fd = cluster_open_std_file(stdfd);
+	if (fd < 0 || fstat(fd, &st) != 0) {
 		if (fd >= 0)
 			close(fd);
 		http_respond_error(resp, 404, "the JobManager's %s is not written to a file", what);

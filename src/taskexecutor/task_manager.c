@@ -83,10 +83,8 @@ struct taskmanager {
 	double cpu_load;              /* guarded by: mu; from the last two samples */
 	struct http_server *prom;     /* its Prometheus endpoint, or NULL */
 	int prom_port;
-	/* logs: the directory listed by LogRequests, and its .log and .out files */
-	char *log_dir;  /* owned, or NULL when unknown */
-	char *log_file; /* owned: the file stderr writes to, or NULL */
-	char *out_file; /* owned: the file stdout writes to, or NULL */
+	/* logs: the directory LogRequests list and read from */
+	char *log_dir; /* owned, or NULL when unknown */
 };
 
 static int send_to_jm(struct taskmanager *tm, Spate__Rpc__Envelope__BodyCase which, void *body)
@@ -707,45 +705,61 @@ static void start_prometheus(struct taskmanager *tm, const char *bind)
 
 /* ---- logs ---------------------------------------------------------------------------------- */
 
-/* A plain file name in the log directory: no directories, no hidden files, no '..'. */
-static bool log_name_ok(const char *name)
+/* The directory whose files LogRequests list: env.log.dir, else the one the file stderr
+ * writes to is in (where `spate cluster start` and the tests put the TaskManager's log). */
+static void find_log_dir(struct taskmanager *tm)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > 255 || name[0] == '.')
-		return false;
-	for (const char *c = name; *c; c++)
-		if (*c == '/' || *c == '\\' || (unsigned char)*c < 0x20)
-			return false;
-	return true;
-}
-
-/* Where stdout or stderr writes, when that is a regular file. */
-static char *fd_file(int fd)
-{
-	char link[64], path[4096];
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof path - 1);
-	struct stat st;
-	if (n <= 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		return NULL;
-	path[n] = '\0';
-	return xstrdup(path);
-}
-
-static void find_logs(struct taskmanager *tm)
-{
-	tm->log_file = fd_file(2);
-	tm->out_file = fd_file(1);
 	const char *dir = config_get(tm->config, "env.log.dir");
-	if (dir) {
+	char path[4096];
+	struct stat st;
+	ssize_t n;
+	if (dir)
 		tm->log_dir = xstrdup(dir);
-	} else if (tm->log_file) {
-		char *slash = strrchr(tm->log_file, '/');
-		tm->log_dir = xasprintf("%.*s", (int)(slash - tm->log_file), tm->log_file);
+	else if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+	         (n = readlink("/proc/self/fd/2", path, sizeof path - 1)) > 0) {
+		path[n] = '\0';
+		char *slash = strrchr(path, '/');
+		if (slash)
+			tm->log_dir = xasprintf("%.*s", (int)(slash - path), path);
 	}
 }
 
-/* Answers a LogRequest: the log directory's listing, or the tail of one file. */
+/* The log directory's regular files with plain names, as LogFile entries (new arrays:
+ * the entries, pointers to them for the reply, and the names they borrow). */
+static int list_logs(int dfd, Spate__Rpc__LogFile **files, Spate__Rpc__LogFile ***ptrs,
+                     char ***names)
+{
+	DIR *d = fdopendir(dup(dfd));
+	int cap = 0, nf = 0;
+	struct dirent *e;
+	*files = NULL;
+	*names = NULL;
+	while (d && (e = readdir(d))) {
+		struct stat st;
+		if (!cluster_log_name_ok(e->d_name) ||
+		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (nf == cap) {
+			cap = cap ? cap * 2 : 16;
+			*files = xrealloc(*files, (size_t)cap * sizeof **files);
+			*names = xrealloc(*names, (size_t)cap * sizeof **names);
+		}
+		spate__rpc__log_file__init(&(*files)[nf]);
+		(*names)[nf] = xstrdup(e->d_name);
+		(*files)[nf].name = (*names)[nf];
+		(*files)[nf].size = st.st_size;
+		nf++;
+	}
+	if (d)
+		closedir(d);
+	*ptrs = xcalloc((size_t)(nf ? nf : 1), sizeof **ptrs);
+	for (int i = 0; i < nf; i++)
+		(*ptrs)[i] = &(*files)[i];
+	return nf;
+}
+
+/* Answers a LogRequest: the log directory's listing, the tail of one of its files, or the
+ * tail of the TaskManager's own log or standard output (special "log" / "stdout"). */
 static void serve_log(struct taskmanager *tm, const Spate__Rpc__LogRequest *q)
 {
 	Spate__Rpc__LogReply r = SPATE__RPC__LOG_REPLY__INIT;
@@ -753,83 +767,55 @@ static void serve_log(struct taskmanager *tm, const Spate__Rpc__LogRequest *q)
 	const char *name = q->name ? q->name : "";
 	const char *special = q->special ? q->special : "";
 	char errbuf[256] = "";
-	Spate__Rpc__LogFile *files = NULL, **fptrs = NULL;
+	Spate__Rpc__LogFile *files = NULL, **ptrs = NULL;
 	char **names = NULL;
 	uint8_t *data = NULL;
-	int dfd = tm->log_dir ? open(tm->log_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	int fd = -1;
 	if (*special) {
-		const char *path = strcmp(special, "log") == 0      ? tm->log_file
-		                   : strcmp(special, "stdout") == 0 ? tm->out_file
-		                                                    : NULL;
-		const char *slash = path ? strrchr(path, '/') : NULL;
-		if (!path || !slash || !tm->log_dir ||
-		    strncmp(path, tm->log_dir, (size_t)(slash - path)) != 0 ||
-		    strlen(tm->log_dir) != (size_t)(slash - path))
+		int stdfd = strcmp(special, "log") == 0      ? STDERR_FILENO
+		            : strcmp(special, "stdout") == 0 ? STDOUT_FILENO
+		                                             : -1;
+		fd = stdfd < 0 ? -1 : cluster_open_std_file(stdfd);
+		if (fd < 0)
 			snprintf(errbuf, sizeof errbuf,
 			         "this TaskManager does not write its %s to a file", special);
-		else
-			name = slash + 1;
-	}
-	if (errbuf[0]) {
-	} else if (dfd < 0) {
-		snprintf(errbuf, sizeof errbuf, "this TaskManager has no log directory");
-	} else if (!*name) {
-		DIR *d = fdopendir(dup(dfd));
-		int cap = 0, nf = 0;
-		struct dirent *e;
-		while (d && (e = readdir(d))) {
-			struct stat st;
-			if (!log_name_ok(e->d_name) ||
-			    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-			    !S_ISREG(st.st_mode))
-				continue;
-			if (nf == cap) {
-				cap = cap ? cap * 2 : 16;
-				files = xrealloc(files, (size_t)cap * sizeof *files);
-				names = xrealloc(names, (size_t)cap * sizeof *names);
-			}
-			spate__rpc__log_file__init(&files[nf]);
-			names[nf] = xstrdup(e->d_name);
-			files[nf].name = names[nf];
-			files[nf].size = st.st_size;
-			nf++;
-		}
-		if (d)
-			closedir(d);
-		fptrs = xcalloc((size_t)(nf ? nf : 1), sizeof *fptrs);
-		for (int i = 0; i < nf; i++)
-			fptrs[i] = &files[i];
-		r.files = fptrs;
-		r.n_files = (size_t)nf;
-	} else if (!log_name_ok(name)) {
+	} else if (*name && !cluster_log_name_ok(name)) {
 		snprintf(errbuf, sizeof errbuf, "bad log file name");
 	} else {
-		int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		struct stat st;
-		if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		int dfd = tm->log_dir ? open(tm->log_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (dfd < 0)
+			snprintf(errbuf, sizeof errbuf, "this TaskManager has no log directory");
+		else if (!*name)
+			r.n_files = (size_t)list_logs(dfd, &files, &ptrs, &names);
+		else if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) <
+		         0)
 			snprintf(errbuf, sizeof errbuf, "no log file '%s'", name);
-		} else {
-			int64_t max = q->max_bytes > 0 && q->max_bytes < (64 << 20) ? q->max_bytes
-			                                                            : (64 << 20);
-			int64_t off = st.st_size > max ? st.st_size - max : 0;
-			size_t want = (size_t)(st.st_size - off);
-			data = xmalloc(want ? want : 1);
-			ssize_t got = pread(fd, data, want, off);
-			r.data.data = data;
-			r.data.len = got > 0 ? (size_t)got : 0;
-		}
-		if (fd >= 0)
-			close(fd);
+		if (dfd >= 0)
+			close(dfd);
+		r.files = ptrs;
 	}
-	if (dfd >= 0)
-		close(dfd);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		snprintf(errbuf, sizeof errbuf, "no log file '%s'", name);
+	} else if (fd >= 0) {
+		int64_t max =
+		    q->max_bytes > 0 && q->max_bytes < (64 << 20) ? q->max_bytes : (64 << 20);
+		int64_t off = st.st_size > max ? st.st_size - max : 0;
+		size_t want = (size_t)(st.st_size - off);
+		data = xmalloc(want ? want : 1);
+		ssize_t got = pread(fd, data, want, off);
+		r.data.data = data;
+		r.data.len = got > 0 ? (size_t)got : 0;
+	}
+	if (fd >= 0)
+		close(fd);
 	r.error = errbuf;
 	send_to_jm(tm, SPATE__RPC__ENVELOPE__BODY_LOG_REPLY, &r);
 	for (size_t i = 0; i < r.n_files; i++)
 		xfree(names[i]);
 	xfree(names);
 	xfree(files);
-	xfree(fptrs);
+	xfree(ptrs);
 	xfree(data);
 }
 
@@ -1071,7 +1057,7 @@ int taskmanager_main(struct config *config)
 	log_info("Starting TaskManager %s with %d task slots, data port %d (pid %d).",
 	         tm->resource_id, tm->nslots, netenv_port(tm->net), (int)getpid());
 
-	find_logs(tm);
+	find_log_dir(tm);
 	start_prometheus(tm, bind ? bind : tm->host);
 	tm->report_interval_ms =
 	    config_get_duration_ms(config, "metrics.fetcher.update-interval", 1000);
@@ -1127,8 +1113,6 @@ out_dir:
 out:
 	xfree(tm->work_dir);
 	xfree(tm->log_dir);
-	xfree(tm->log_file);
-	xfree(tm->out_file);
 	pthread_mutex_destroy(&tm->mu);
 	pthread_cond_destroy(&tm->cond);
 	pthread_mutex_destroy(&tm->send_mu);

@@ -136,6 +136,9 @@ jq -e --arg j "$SLOW" '.slotsNumber == 2 and (.allocatedSlots | length == 2) and
 	.metrics.rss > 0' "$TMP/tm.json" >/dev/null || fail "TaskManager $TM_OF details: $(cat "$TMP/tm.json")"
 [ "$(rest_get "/jobmanager/metrics?get=taskSlotsTotal,numRunningJobs" | jq -c 'map({(.id): .value}) | add')" = \
 	'{"taskSlotsTotal":"4","numRunningJobs":"1"}' ] || fail "/jobmanager/metrics: $(rest_get "/jobmanager/metrics?get=taskSlotsTotal,numRunningJobs")"
+# CPU load is a Double gauge: Java's Double.toString, as Flink sends it ("0.0", "0.25").
+rest_get "/jobmanager/metrics?get=Status.CPU.Load" | jq -e '.[0].value | test("^[0-9]+\\.[0-9]+(E-?[0-9]+)?$")' >/dev/null ||
+	fail "JobManager CPU load: $(rest_get "/jobmanager/metrics?get=Status.CPU.Load")"
 rest_get "/taskmanagers/tm-0/metrics?get=Status.Slots.Total" | jq -e '.[0].value == "2"' >/dev/null ||
 	fail "/taskmanagers/tm-0/metrics: $(rest_get "/taskmanagers/tm-0/metrics")"
 # Logs are read by the TaskManager itself: its stderr goes to $CL_DIR/taskmanager-1.log.
