@@ -253,6 +253,16 @@ uint8_t *stream_graph_encode(const struct stream_graph *g, size_t *len)
 		edge_to_msg(g->edges[i], &edges[i], &keys[nn + i]);
 		edge_ptrs[i] = &edges[i];
 	}
+	Spate__Graph__StreamParamMsg *jc = xcalloc((size_t)g->njob_config + 1, sizeof *jc);
+	Spate__Graph__StreamParamMsg **jcp = xcalloc((size_t)g->njob_config + 1, sizeof *jcp);
+	for (int i = 0; i < g->njob_config; i++) {
+		spate__graph__stream_param_msg__init(&jc[i]);
+		jc[i].key = g->job_config[i].key;
+		jc[i].value = g->job_config[i].value;
+		jcp[i] = &jc[i];
+	}
+	m.n_job_config = (size_t)g->njob_config;
+	m.job_config = jcp;
 	m.n_nodes = nn;
 	m.nodes = node_ptrs;
 	m.n_edges = ne;
@@ -262,6 +272,8 @@ uint8_t *stream_graph_encode(const struct stream_graph *g, size_t *len)
 	uint8_t *buf = xmalloc(*len);
 	spate__graph__stream_graph_msg__pack(&m, buf);
 
+	xfree(jcp);
+	xfree(jc);
 	xfree(param_ptrs);
 	xfree(params);
 	xfree(keys);
@@ -786,6 +798,12 @@ static int decode_graph(const Spate__Graph__StreamGraphMsg *m, struct stream_gra
 		g->buffer_timeout_ms = m->buffer_timeout_ms;
 	}
 	g->job_name = xstrdup(m->job_name);
+	for (size_t i = 0; i < m->n_job_config; i++) {
+		const Spate__Graph__StreamParamMsg *pm = m->job_config[i];
+		if (!pm->key || !*pm->key || !pm->value)
+			return error_set(err, SPATE_EGRAPH, "bad job graph: job configuration entry %zu has no key or value", i);
+		stream_graph_set_job_config(g, pm->key, pm->value);
+	}
 
 	if (m->n_nodes == 0)
 		return error_set(err, SPATE_EGRAPH, "bad job graph: no operators");

@@ -12,6 +12,7 @@
  */
 #include "graph/stream_graph.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -147,8 +148,36 @@ void stream_graph_free(struct stream_graph *g)
 	for (int i = 0; i < g->nnodes; i++)
 		stream_node_free(g->nodes[i]);
 	xfree(g->nodes);
+	for (int i = 0; i < g->njob_config; i++) {
+		xfree(g->job_config[i].key);
+		xfree(g->job_config[i].value);
+	}
+	xfree(g->job_config);
 	xfree(g->job_name);
 	xfree(g);
+}
+
+void stream_graph_set_job_config(struct stream_graph *g, const char *key, const char *value)
+{
+	for (int i = 0; i < g->njob_config; i++)
+		if (strcmp(g->job_config[i].key, key) == 0) {
+			xfree(g->job_config[i].value);
+			g->job_config[i].value = xstrdup(value);
+			return;
+		}
+	g->job_config =
+	    xrealloc(g->job_config, (size_t)(g->njob_config + 1) * sizeof *g->job_config);
+	g->job_config[g->njob_config].key = xstrdup(key);
+	g->job_config[g->njob_config].value = xstrdup(value);
+	g->njob_config++;
+}
+
+void stream_node_operator_id(const struct stream_node *n, char *out, size_t cap)
+{
+	if (n->uid && *n->uid)
+		snprintf(out, cap, "%s", n->uid);
+	else
+		snprintf(out, cap, "node-%d", n->id);
 }
 
 struct stream_node *stream_graph_add_node(struct stream_graph *g, enum op_kind kind,

@@ -138,6 +138,10 @@ struct stream_graph {
 	int nnodes;
 	struct stream_edge **edges; /* owned; index i holds id i+1 */
 	int nedges;
+	/* The job's own configuration values (checkpointing, state, restarts, recovery),
+	 * which win over the cluster's for this job: owned, njob_config entries. */
+	struct param *job_config;
+	int njob_config;
 };
 
 struct stream_graph *stream_graph_new(void);
@@ -150,6 +154,10 @@ struct stream_edge *stream_graph_add_edge(struct stream_graph *g, struct stream_
                                           struct stream_node *target, enum partitioner p,
                                           bool explicit_partitioner, int type_number,
                                           const struct key_spec *key);
+/* Sets a job configuration value (copied; replaces an earlier one of the same key). */
+void stream_graph_set_job_config(struct stream_graph *g, const char *key, const char *value);
+/* The operator's id for checkpoints: its uid, or "node-<id>" without one. */
+void stream_node_operator_id(const struct stream_node *n, char *out, size_t cap);
 void key_spec_copy(struct key_spec *dst, const struct key_spec *src);
 void key_spec_release(struct key_spec *k);
 /*

@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checkpoint/checkpoint.h"
+#include "core/error.h"
+
 struct state_key {
 	uint32_t state_id; /* which named state of the operator */
 	int key_group;
@@ -29,6 +32,7 @@ struct state_key {
 };
 
 struct keyed_state_backend;
+struct keyed_snapshot; /* a backend's snapshot between its two parts (opaque) */
 
 struct state_backend_ops {
 	/* value state: 1 (with *val and *len set) if present, 0 if absent */
@@ -52,7 +56,48 @@ struct state_backend_ops {
 	/* number of (state, key) entries, for tests and metrics */
 	size_t (*entry_count)(struct keyed_state_backend *be);
 	void (*free)(struct keyed_state_backend *be);
+
+	/*
+	 * Checkpoints, in two parts. snapshot() runs on the task thread at the barrier and
+	 * must be quick: it captures a consistent view of every entry (the heap backend
+	 * copies its entries into one buffer; RocksDB makes a checkpoint of hard links) and
+	 * returns it as *out. keyed_snapshot_write() then runs on another thread while the
+	 * task goes on: it writes the files and fills the handle.
+	 */
+	int (*snapshot)(struct keyed_state_backend *be, struct keyed_snapshot **out,
+	                struct spate_error *err);
+	/*
+	 * Loads every entry of the given handles whose key group lies in this backend's
+	 * range (handles may come from another parallelism and overlap it partly). Runs on
+	 * the task thread before the first record. Files are checked against their recorded
+	 * size and checksum first: a missing or corrupt one fails with err naming it.
+	 */
+	int (*restore)(struct keyed_state_backend *be, const char *base_dir,
+	               const struct keyed_state_handle *handles, int nhandles,
+	               struct spate_error *err);
 };
+
+/*
+ * Where and how a snapshot's files are written.
+ *   dir         exclusive files of this checkpoint (chk-N or the savepoint directory);
+ *   shared_dir  files that later checkpoints may refer to again (incremental RocksDB), or
+ *               NULL: then everything goes to dir and the handle is self-contained;
+ *   name        a prefix unique to the operator and subtask, e.g. "op-3-1" (files are
+ *               "<name>.state", "<name>-<n>.sst", ...).
+ * File paths in the handle are relative to dir ("op-3-1.state", "../shared/...").
+ */
+struct snapshot_target {
+	const char *dir;
+	const char *shared_dir;
+	const char *name;
+};
+
+/* The asynchronous part: any thread, once. Fills *out (release with
+ * keyed_state_handle_release). 0 or SPATE_EIO with err naming the file. */
+int keyed_snapshot_write(struct keyed_snapshot *s, const struct snapshot_target *t,
+                         struct keyed_state_handle *out, struct spate_error *err);
+/* Frees a snapshot (written or not). Any thread. */
+void keyed_snapshot_free(struct keyed_snapshot *s);
 
 struct keyed_state_backend {
 	const struct state_backend_ops *ops;
@@ -63,6 +108,15 @@ struct keyed_state_backend {
 
 /* The in-memory ("hashmap") backend. Free with be->ops->free(be). */
 struct keyed_state_backend *heap_state_backend_new(int key_group_first, int key_group_last);
+
+/*
+ * The backend named by `type` ("hashmap" or "rocksdb", state.backend.type). RocksDB keeps
+ * its database under local_dir (created; removed again by free), which must be unique to
+ * the operator and subtask. NULL with err set when it cannot be created.
+ */
+struct keyed_state_backend *state_backend_new(const char *type, int key_group_first,
+                                              int key_group_last, const char *local_dir,
+                                              struct spate_error *err);
 
 /* Fills k->key_hash from state_id and the key bytes. */
 void state_key_hash(struct state_key *k);
