@@ -217,6 +217,11 @@ static int set_current_key(struct operator* op, const spate_row *row)
 /* The state key of state `id` for the current key. */
 static struct state_key key_for(struct operator* op, uint32_t id)
 {
+	return op_state_key(op, id);
+}
+
+struct state_key op_state_key(struct operator* op, uint32_t id)
+{
 	struct state_key k = op->cur;
 	k.state_id = id;
 	state_key_hash(&k);
@@ -643,7 +648,18 @@ void spate_ctx_log(spate_ctx *ctx, int level, const char *fmt, ...)
 	log_write(level, "%s (%s): %s", ctx->op->node->name, ctx->op->task->name, buf);
 }
 
-static struct state_handle *state_handle(spate_ctx *ctx, const char *name, enum state_kind kind)
+/* A state's id: FNV-1a of its name, never 0 (the reduce and aggregate operators' own
+ * accumulator), so that a restored checkpoint finds it whatever order states are first
+ * used in. */
+static uint32_t state_id_of(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h ? h : 1;
+}
+
+struct state_handle *op_state_handle(spate_ctx *ctx, const char *name, enum state_kind kind)
 {
 	struct operator* op = ctx->op;
 	if (!op->node->keyed || !op->state) {
@@ -655,18 +671,24 @@ static struct state_handle *state_handle(spate_ctx *ctx, const char *name, enum 
 	for (int i = 0; i < op->nstates; i++)
 		if (strcmp(op->states[i]->name, name) == 0) {
 			if (op->states[i]->kind != kind) {
-				spate_ctx_fail(
-				    ctx, "state '%s' is used both as value and as map state", name);
+				spate_ctx_fail(ctx, "state '%s' is used as two kinds of state",
+				               name);
 				return NULL;
 			}
 			return op->states[i];
+		}
+	uint32_t id = state_id_of(name);
+	for (int i = 0; i < op->nstates; i++)
+		if (op->states[i]->id == id) {
+			spate_ctx_fail(ctx, "state names '%s' and '%s' collide: rename one", name,
+			               op->states[i]->name);
+			return NULL;
 		}
 	struct state_handle *h = xcalloc(1, sizeof *h);
 	h->op = op;
 	h->name = xstrdup(name);
 	h->kind = kind;
-	/* Id 0 is the reduce/aggregate operators' own accumulator. */
-	h->id = (uint32_t)op->nstates + 1;
+	h->id = id;
 	op->states = xrealloc(op->states, (size_t)(op->nstates + 1) * sizeof *op->states);
 	op->states[op->nstates++] = h;
 	return h;
@@ -674,12 +696,12 @@ static struct state_handle *state_handle(spate_ctx *ctx, const char *name, enum 
 
 spate_value_state *spate_ctx_value_state(spate_ctx *ctx, const char *name)
 {
-	return (spate_value_state *)state_handle(ctx, name, STATE_VALUE);
+	return (spate_value_state *)op_state_handle(ctx, name, STATE_VALUE);
 }
 
 spate_map_state *spate_ctx_map_state(spate_ctx *ctx, const char *name)
 {
-	return (spate_map_state *)state_handle(ctx, name, STATE_MAP);
+	return (spate_map_state *)op_state_handle(ctx, name, STATE_MAP);
 }
 
 #define HANDLE(s) ((struct state_handle *)(s))

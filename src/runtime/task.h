@@ -40,14 +40,16 @@ struct spate_collector {
 	struct operator* op;
 };
 
-enum state_kind { STATE_VALUE, STATE_MAP };
+enum state_kind { STATE_VALUE, STATE_MAP, STATE_LIST, STATE_REDUCING };
 
-/* spate_value_state and spate_map_state are both this struct. */
+/* spate_value_state, spate_map_state, spate_list_state and spate_reducing_state are all
+ * this struct. */
 struct state_handle {
 	struct operator* op;
 	char *name;  /* owned */
-	uint32_t id; /* index in op->states + 1 */
+	uint32_t id; /* from the name (stable across restarts: checkpoints refer to it) */
 	enum state_kind kind;
+	void *reduce_fn; /* STATE_REDUCING: the user's reduce function */
 };
 
 struct operator
@@ -117,6 +119,13 @@ struct task_counters {
 };
 /* Reads t's counters. Any thread, while the task exists (its thread may run). */
 void task_read_counters(struct task *t, struct task_counters *c);
+
+/* The state handle `name` of the operator running ctx, created on first use. NULL (with
+ * the failure message recorded through spate_ctx_fail) outside a keyed stream or when the
+ * name is used with another kind. */
+struct state_handle *op_state_handle(spate_ctx *ctx, const char *name, enum state_kind kind);
+/* The state key of state `id` for the operator's current key. */
+struct state_key op_state_key(struct operator* op, uint32_t id);
 
 /* Emits a row from `op` to its chained successors and its result partitions. */
 int op_emit(struct operator* op, const spate_row *row);
