@@ -102,13 +102,13 @@ int data_frame_parse(const uint8_t *buf, size_t len, struct data_frame *out, siz
 		out->backlog = get_u32(p + 5);
 		out->payload = p + DATA_FRAME_BUFFER_FIXED;
 		out->payload_len = length - 1 - DATA_FRAME_BUFFER_FIXED;
-		if (kind > BUF_END_OF_PARTITION)
+		if (kind > BUF_BARRIER)
 			return fail(out, "unknown buffer kind");
 		out->kind = (enum buffer_kind)kind;
 		if (out->kind == BUF_END_OF_PARTITION && out->payload_len != 0)
 			return fail(out, "end-of-partition with a payload");
-		if (out->kind == BUF_SPAN && out->payload_len == 0)
-			return fail(out, "empty span buffer");
+		if ((out->kind == BUF_SPAN || out->kind == BUF_BARRIER) && out->payload_len == 0)
+			return fail(out, out->kind == BUF_SPAN ? "empty span buffer" : "empty barrier buffer");
 		break;
 	}
 	case DATA_PARTITION_REQUEST:

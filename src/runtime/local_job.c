@@ -65,6 +65,9 @@ static void wake_all(struct local_job *job)
 			input_gate_wake(&t->gate);
 		for (int j = 0; j < t->npartitions; j++)
 			buffer_pool_wake(&t->partitions[j].pool);
+		pthread_mutex_lock(&t->ckpt_mu); /* a task waiting for checkpoint mail */
+		pthread_cond_broadcast(&t->ckpt_cond);
+		pthread_mutex_unlock(&t->ckpt_mu);
 	}
 }
 
@@ -168,6 +171,10 @@ struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_g
 	if (opts) {
 		job->state_hook = opts->state_hook;
 		job->state_hook_arg = opts->state_hook_arg;
+		if (opts->ckpt) {
+			job->ckpt = *opts->ckpt;
+			job->ckpt.state_dir = xstrdup(opts->ckpt->state_dir);
+		}
 	}
 
 	char egid[33];
@@ -180,9 +187,13 @@ struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_g
 			t->job = job;
 			t->ev = &eg->by_vertex[v][i];
 			t->name = xasprintf("%s (%d/%d)", jv->name, i + 1, jv->parallelism);
-			snprintf(t->attempt_id, sizeof t->attempt_id, "%s_%s_%d_0", egid, jv->id,
-			         i);
+			t->attempt = opts && opts->attempts ? opts->attempts[k] : 0;
+			t->restore = opts && opts->restores ? opts->restores[k] : NULL;
+			snprintf(t->attempt_id, sizeof t->attempt_id, "%s_%s_%d_%d", egid, jv->id,
+			         i, t->attempt);
 			t->state = EXEC_CREATED;
+			pthread_mutex_init(&t->ckpt_mu, NULL);
+			pthread_cond_init(&t->ckpt_cond, NULL);
 			if (job->local && !job->local[k]) {
 				/* runs in another TaskManager: terminal as far as this one cares */
 				t->state = EXEC_FINISHED;
@@ -265,8 +276,17 @@ void local_job_free(struct local_job *job)
 		xfree(t->name);
 		xfree(t->failure);
 		xfree(t->user_msg);
+		while (t->notes) {
+			struct ckpt_note *n = t->notes;
+			t->notes = n->next;
+			xfree(n);
+		}
+		xfree(t->barrier_seen);
+		pthread_mutex_destroy(&t->ckpt_mu);
+		pthread_cond_destroy(&t->ckpt_cond);
 	}
 	xfree(job->tasks);
+	xfree(job->ckpt.state_dir);
 	xfree(job->local);
 	xfree(job->failure);
 	pthread_mutex_destroy(&job->mu);
@@ -294,7 +314,7 @@ static void *flusher_main(void *arg)
 			struct task *t = &job->tasks[i];
 			if (execution_state_is_terminal(t->state))
 				continue;
-			atomic_store_explicit(&t->flush_requested, 1, memory_order_relaxed);
+			atomic_fetch_or_explicit(&t->mail, TASK_MAIL_FLUSH, memory_order_relaxed);
 			if (t->has_gate)
 				input_gate_wake(&t->gate);
 		}

@@ -21,7 +21,22 @@
 #include "config/config.h"
 #include "graph/execution_graph.h"
 #include "graph/status.h"
+#include "proto/rpc.pb-c.h"
 #include "runtime/task.h"
+
+/* How the job's tasks take part in checkpoints (a TaskManager's job; the embedded cluster
+ * has no checkpoint coordinator and leaves this zeroed). */
+struct local_job_checkpointing {
+	bool enabled;      /* periodic checkpoints: tasks wait for the final one at their end */
+	bool exactly_once; /* aligned barriers (else at-least-once: barriers only counted) */
+	char backend[16];  /* state.backend.type: "hashmap" or "rocksdb" */
+	char *state_dir;   /* owned: where RocksDB keeps this job's databases, or NULL */
+	/* Called on a task's thread when its part of a snapshot is done: takes ownership. */
+	void (*snapshot_hook)(void *arg, struct task_snapshot *s);
+	/* Called on a task's thread when it has processed its whole input (enabled only). */
+	void (*end_of_input_hook)(void *arg, struct task *t);
+	void *hook_arg;
+};
 
 struct local_job {
 	struct job_graph *jg;       /* borrowed */
@@ -48,12 +63,17 @@ struct local_job {
 	bool *local; /* owned, ntasks entries, or NULL = all local */
 	void (*state_hook)(void *arg, struct task *t, enum execution_state to);
 	void *state_hook_arg;
+	struct local_job_checkpointing ckpt;
 };
 
 struct local_job_options {
 	const bool *local; /* copied; NULL = every subtask runs here */
 	void (*state_hook)(void *arg, struct task *t, enum execution_state to);
 	void *state_hook_arg;
+	const int *attempts; /* per subtask, or NULL (all 0) */
+	/* per subtask: the state it starts from (borrowed; must outlive the job), or NULL */
+	const Spate__Rpc__TaskRestore *const *restores;
+	const struct local_job_checkpointing *ckpt; /* copied (state_dir too), or NULL */
 };
 
 struct local_job *local_job_new(struct job_graph *jg, struct execution_graph *eg, void *lib_handle,

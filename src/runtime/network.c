@@ -363,6 +363,26 @@ int result_partition_flush(struct result_partition *rp)
 	return 0;
 }
 
+int result_partition_emit_event(struct result_partition *rp, enum buffer_kind kind,
+                                const void *data, uint32_t len)
+{
+	result_partition_flush(rp);
+	for (int i = 0; i < rp->nsubs; i++) {
+		struct buffer *b = rp->subs[i].current;
+		if (!b) {
+			b = buffer_pool_request(&rp->pool);
+			if (!b)
+				return SPATE_ECANCELED;
+			rp->subs[i].current = b;
+		}
+		b->kind = kind;
+		memcpy(b->data, data, len);
+		b->size = len;
+		hand_over(&rp->subs[i]);
+	}
+	return 0;
+}
+
 int result_partition_finish(struct result_partition *rp)
 {
 	result_partition_flush(rp);

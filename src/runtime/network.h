@@ -11,8 +11,8 @@
  *
  * An input gate merges all channels into one consuming subtask into one FIFO, so buffers
  * are taken in arrival order while the order within each channel is kept. Events
- * (end-of-partition now; barriers and watermarks later) travel in-band as buffers of their
- * own kind, in order with the data. A row larger than one buffer is split over several
+ * (end-of-partition, checkpoint barriers; watermarks later) travel in-band as buffers of
+ * their own kind, in order with the data. A row larger than one buffer is split over several
  * SPAN buffers and reassembled on the consumer side.
  *
  * A consumer in another process is reached through the data plane (network/netenv.h): a
@@ -46,6 +46,7 @@ enum buffer_kind {
 	BUF_SPAN,             /* a part of one row larger than a buffer (first part starts with
 	                         the row's size header) */
 	BUF_END_OF_PARTITION, /* the producer has finished this subpartition */
+	BUF_BARRIER,          /* a checkpoint barrier (checkpoint_barrier_encode in data) */
 };
 
 struct buffer {
@@ -168,5 +169,9 @@ int result_partition_emit(struct result_partition *rp, const spate_row *row);
 int result_partition_flush(struct result_partition *rp);
 /* Flushes and sends end-of-partition on every subpartition. */
 int result_partition_finish(struct result_partition *rp);
+/* Flushes, then sends an event buffer of `kind` holding data[0..len) (len <= BUFFER_SIZE)
+ * on every subpartition, in order after the rows before it: how barriers travel. */
+int result_partition_emit_event(struct result_partition *rp, enum buffer_kind kind,
+                                const void *data, uint32_t len);
 
 #endif

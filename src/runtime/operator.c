@@ -16,6 +16,7 @@
 #include "runtime/local_job.h"
 #include "runtime/task.h"
 #include "types/keygroup.h"
+#include <xxhash.h>
 
 /* ---- output ------------------------------------------------------------------------------ */
 
@@ -457,16 +458,66 @@ static int (*const process_of[])(struct operator*, const spate_row *) = {
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
+/* The keyed state backend of a keyed operator, restored from the task's checkpoint state
+ * when it has some. */
+static int setup_state(struct task *t, struct operator* op)
+{
+	struct local_job *job = t->job;
+	const char *type = job->ckpt.backend[0] ? job->ckpt.backend : "hashmap";
+	char *dir = NULL;
+	if (job->ckpt.state_dir)
+		dir = xasprintf("%s/%s-%d-%d-%d", job->ckpt.state_dir, t->ev->job_vertex->id,
+		                t->ev->subtask, op->node->id, t->attempt);
+	struct spate_error err = {0};
+	op->state = state_backend_new(type, t->ev->key_group_first, t->ev->key_group_last, dir,
+	                              &err);
+	xfree(dir);
+	if (!op->state) {
+		task_fail(t, op, SPATE_EIO, "cannot create the '%s' state backend: %s", type,
+		          err.msg);
+		return SPATE_EIO;
+	}
+	const Spate__Rpc__OperatorRestore *r = op->restore;
+	if (!r || r->n_keyed == 0)
+		return 0;
+	struct keyed_state_handle *h = xcalloc(r->n_keyed, sizeof *h);
+	int rc = 0;
+	size_t n = 0;
+	for (; n < r->n_keyed && rc == 0; n++)
+		rc = checkpoint_handle_from_msg(r->keyed[n], &h[n], &err);
+	if (rc == 0)
+		rc = op->state->ops->restore(op->state, t->restore->base_dir, h, (int)n, &err);
+	for (size_t i = 0; i < n; i++)
+		keyed_state_handle_release(&h[i]);
+	xfree(h);
+	if (rc < 0) {
+		task_fail(t, op, rc, "cannot restore its state from checkpoint %lld: %s",
+		          (long long)t->restore->checkpoint_id, err.msg);
+		return rc;
+	}
+	return 0;
+}
+
 int task_setup_operators(struct task *t, void *lib)
 {
 	struct job_vertex *jv = t->ev->job_vertex;
 	int rc;
+	snprintf(t->sink_token, sizeof t->sink_token, "%08x",
+	         (unsigned)(XXH64(t->attempt_id, strlen(t->attempt_id),
+	                          (uint64_t)metrics_now_ns() ^ (uint64_t)(uintptr_t)t) &
+	                    0xffffffffu));
 	for (int i = 0; i < t->nops; i++) {
 		struct operator* op = & t->ops[i];
 		struct stream_node *n = op->node;
 		op->ctx.op = op;
 		op->collector.op = op;
 		op->task = t;
+		stream_node_operator_id(n, op->operator_id, sizeof op->operator_id);
+		for (size_t r = 0; t->restore && r < t->restore->n_operators; r++)
+			if (strcmp(t->restore->operators[r]->operator_id, op->operator_id) == 0)
+				op->restore = t->restore->operators[r];
+		if (op->restore && op->restore->finished)
+			t->finished_state = true;
 		if (n->fn_name && (rc = resolve(t, op, lib, n->fn_name, &op->fn)) < 0)
 			return rc;
 		if (n->end_fn_name) {
@@ -485,8 +536,8 @@ int task_setup_operators(struct task *t, void *lib)
 					return rc;
 				memcpy(&op->key_fn, &p, sizeof p);
 			}
-			op->state =
-			    heap_state_backend_new(t->ev->key_group_first, t->ev->key_group_last);
+			if ((rc = setup_state(t, op)) < 0)
+				return rc;
 		}
 		op->process = process_of[n->kind]; /* NULL for sources: they have no input */
 		if ((n->kind == OP_REDUCE || n->kind == OP_AGGREGATE) && !n->keyed) {
@@ -518,7 +569,8 @@ int task_setup_operators(struct task *t, void *lib)
 		}
 	}
 	for (int i = 0; i < t->nops; i++)
-		if (op_kind_is_sink(t->ops[i].node->kind) && (rc = sink_open(&t->ops[i])) < 0)
+		if (op_kind_is_sink(t->ops[i].node->kind) &&
+		    ((rc = sink_open(&t->ops[i])) < 0 || (rc = sink_restore(&t->ops[i])) < 0))
 			return rc;
 	return 0;
 }
@@ -538,6 +590,9 @@ void task_release_operators(struct task *t)
 			xfree(op->states[s]);
 		}
 		xfree(op->states);
+		for (int s = 0; s < op->nsplits; s++)
+			xfree(op->splits[s].path);
+		xfree(op->splits);
 		xfree(op->chained);
 		xfree(op->partitions);
 		xfree(op->key_buf);

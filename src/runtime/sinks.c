@@ -8,6 +8,14 @@
  * text: one file per subtask, written as "<dir>/.part-<i>.inprogress" and renamed to
  * "<dir>/part-<i>" only after the last row is written and synced, so no half-written file
  * ever carries the final name; on failure the in-progress file is removed.
+ * With checkpointing on, the text sink is exactly-once by two-phase commit instead: rows go
+ * to "<dir>/.part-<token>-<i>-<n>.inprogress"; at a checkpoint the file is synced and
+ * renamed to ".pending" (prepare) and recorded in the sink's operator state; when the
+ * checkpoint completes it is renamed to "<dir>/part-<token>-<i>-<n>" (commit). A restore
+ * commits the pending files of the checkpoint it restores (they belong to a completed
+ * checkpoint), tolerating those already committed, so commits are idempotent. Files of
+ * checkpoints that never completed stay hidden (dot names) and are never committed.
+ * The token is random per task run, so names never collide across restarts.
  * collect: copies rows into the job result. function: calls the user's function per row.
  */
 #include <errno.h>
@@ -31,6 +39,11 @@ struct text_sink {
 	FILE *file;       /* text sink */
 	char *tmp_path;   /* owned */
 	char *final_path; /* owned */
+	/* two-phase commit (checkpointing on) */
+	bool two_phase;
+	int file_no;                  /* number of the current/next file */
+	struct pending_file *pending; /* owned, npending entries, oldest first */
+	int npending;
 };
 
 static int mkdirs(const char *dir)
@@ -82,6 +95,10 @@ int sink_open(struct operator* op)
 				          strerror(-rc));
 				return SPATE_EIO;
 			}
+			if (t->job->ckpt.enabled) {
+				s->two_phase = true;
+				return 0; /* files are opened as rows come */
+			}
 			s->tmp_path = xasprintf("%s/.part-%d.inprogress", dir, t->ev->subtask);
 			s->final_path = xasprintf("%s/part-%d", dir, t->ev->subtask);
 			s->file = fopen(s->tmp_path, "we");
@@ -98,10 +115,34 @@ int sink_open(struct operator* op)
 	}
 }
 
+/* Two-phase: opens the next in-progress file. */
+static int open_part(struct operator* op, struct text_sink *s)
+{
+	struct task *t = op->task;
+	xfree(s->tmp_path);
+	xfree(s->final_path);
+	s->tmp_path = xasprintf("%s/.part-%s-%d-%d.inprogress", op->node->path, t->sink_token,
+	                        t->ev->subtask, s->file_no);
+	s->final_path = xasprintf("%s/part-%s-%d-%d", op->node->path, t->sink_token,
+	                          t->ev->subtask, s->file_no);
+	s->file = fopen(s->tmp_path, "we");
+	if (!s->file) {
+		task_fail(t, op, SPATE_EIO, "cannot create output file '%s': %s", s->tmp_path,
+		          strerror(errno));
+		return SPATE_EIO;
+	}
+	return 0;
+}
+
 static int write_out(struct operator* op, struct text_sink *s)
 {
 	if (s->len == 0)
 		return 0;
+	if (s->two_phase && !s->file) {
+		int rc = open_part(op, s);
+		if (rc < 0)
+			return rc;
+	}
 	if (s->file) {
 		if (fwrite(s->buf, 1, s->len, s->file) != s->len) {
 			task_fail(op->task, op, SPATE_EIO, "cannot write '%s': %s", s->tmp_path,
@@ -185,7 +226,7 @@ int sink_finish(struct operator* op)
 	if (!s)
 		return 0;
 	int rc = write_out(op, s);
-	if (rc < 0)
+	if (rc < 0 || s->two_phase) /* two-phase: the final checkpoint commits the rest */
 		return rc;
 	if (s->file) {
 		if (fflush(s->file) != 0 || fsync(fileno(s->file)) != 0) {
@@ -204,11 +245,126 @@ int sink_finish(struct operator* op)
 	return 0;
 }
 
+/* ---- two-phase commit ------------------------------------------------------------------ */
+
+static void pending_free(struct pending_file *f)
+{
+	xfree(f->pending_path);
+	xfree(f->final_path);
+}
+
+/* Commits one file: pending -> final. Idempotent: a file already committed is fine. */
+static int commit_file(struct operator* op, const char *pending_path, const char *final_path)
+{
+	if (rename(pending_path, final_path) == 0)
+		return 0;
+	int e = errno;
+	struct stat st;
+	if (e == ENOENT && stat(final_path, &st) == 0)
+		return 0; /* committed before (a restore repeating the commit) */
+	task_fail(op->task, op, SPATE_EIO, "cannot commit '%s' to '%s': %s", pending_path,
+	          final_path, strerror(e));
+	return SPATE_EIO;
+}
+
+/* Entry layout: i64 checkpoint id (big-endian), pending path, NUL, final path. */
+static void add_entry(struct op_snapshot *o, const struct pending_file *f)
+{
+	size_t a = strlen(f->pending_path), b = strlen(f->final_path);
+	uint8_t *e = xmalloc(8 + a + 1 + b);
+	uint64_t id = (uint64_t)f->checkpoint_id;
+	for (int i = 7; i >= 0; i--, id >>= 8)
+		e[i] = (uint8_t)id;
+	memcpy(e + 8, f->pending_path, a + 1);
+	memcpy(e + 9 + a, f->final_path, b);
+	o->entries = xrealloc(o->entries, (size_t)(o->nentries + 1) * sizeof *o->entries);
+	o->entry_lens = xrealloc(o->entry_lens, (size_t)(o->nentries + 1) * sizeof *o->entry_lens);
+	o->entries[o->nentries] = e;
+	o->entry_lens[o->nentries] = 8 + a + 1 + b;
+	o->nentries++;
+}
+
+void sink_snapshot(struct operator* op, int64_t checkpoint_id, struct op_snapshot *o)
+{
+	struct text_sink *s = op->sink;
+	if (!s || !s->two_phase)
+		return;
+	/* Prepare: everything written so far becomes one pending file of this checkpoint. */
+	if (write_out(op, s) == 0 && s->file) {
+		if (fflush(s->file) != 0 || fsync(fileno(s->file)) != 0) {
+			task_fail(op->task, op, SPATE_EIO, "cannot write '%s': %s", s->tmp_path,
+			          strerror(errno));
+		} else {
+			fclose(s->file);
+			s->file = NULL;
+			char *pend = xstrdup(s->tmp_path);
+			strcpy(pend + strlen(pend) - strlen(".inprogress"), ".pending");
+			if (rename(s->tmp_path, pend) != 0) {
+				task_fail(op->task, op, SPATE_EIO, "cannot rename '%s': %s",
+				          s->tmp_path, strerror(errno));
+				xfree(pend);
+			} else {
+				s->pending = xrealloc(s->pending, (size_t)(s->npending + 1) *
+				                                      sizeof *s->pending);
+				s->pending[s->npending++] = (struct pending_file){
+				    checkpoint_id, pend, xstrdup(s->final_path)};
+				s->file_no++;
+			}
+		}
+	}
+	for (int i = 0; i < s->npending; i++)
+		add_entry(o, &s->pending[i]);
+}
+
+void sink_notify_complete(struct operator* op, int64_t checkpoint_id)
+{
+	struct text_sink *s = op->sink;
+	if (!s || !s->two_phase)
+		return;
+	int kept = 0;
+	for (int i = 0; i < s->npending; i++) {
+		struct pending_file *f = &s->pending[i];
+		if (f->checkpoint_id <= checkpoint_id) {
+			commit_file(op, f->pending_path, f->final_path);
+			pending_free(f);
+		} else {
+			s->pending[kept++] = *f;
+		}
+	}
+	s->npending = kept;
+}
+
+int sink_restore(struct operator* op)
+{
+	const Spate__Rpc__OperatorRestore *r = op->restore;
+	if (!r)
+		return 0;
+	for (size_t i = 0; i < r->n_entries; i++) {
+		const uint8_t *e = r->entries[i].data;
+		size_t len = r->entries[i].len;
+		const uint8_t *nul = len > 8 ? memchr(e + 8, 0, len - 8) : NULL;
+		if (!nul || nul == e + len - 1 || memchr(nul + 1, 0, (size_t)(e + len - nul - 1))) {
+			task_fail(op->task, op, SPATE_ECORRUPT, "restored pending file %zu is corrupt",
+			          i);
+			return SPATE_ECORRUPT;
+		}
+		char *final = xstrndup((const char *)nul + 1, (size_t)(e + len - nul - 1));
+		int rc = commit_file(op, (const char *)e + 8, final);
+		xfree(final);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 void sink_abort(struct operator* op)
 {
 	struct text_sink *s = op->sink;
 	if (!s)
 		return;
+	for (int i = 0; i < s->npending; i++)
+		pending_free(&s->pending[i]); /* stay pending: a restore may commit them */
+	xfree(s->pending);
 	if (s->file) {
 		fclose(s->file);
 		s->file = NULL;

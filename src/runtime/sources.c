@@ -36,18 +36,83 @@ static int emit_line(struct operator* op, const char *s, size_t len)
 	return op_emit(op, row);
 }
 
-static int run_collection(struct operator* op)
+/* ---- splits: a source's operator state ---------------------------------------------------- */
+
+static void add_split(struct operator* op, int64_t next, int64_t end, int64_t stride,
+                      const char *path, bool at_line)
 {
-	const struct stream_node *n = op->node;
-	size_t off = 0;
-	while (off < n->data_len) {
-		int rc = task_poll(op->task);
-		if (rc < 0)
-			return rc;
-		const spate_row *row = (const spate_row *)(n->data + off);
-		off += row_size_of(row);
-		if ((rc = op_emit(op, row)) < 0)
-			return rc;
+	op->splits = xrealloc(op->splits, (size_t)(op->nsplits + 1) * sizeof *op->splits);
+	struct source_split *sp = &op->splits[op->nsplits++];
+	sp->next = next;
+	sp->end = end;
+	sp->stride = stride;
+	sp->path = xstrdup(path);
+	sp->at_line = at_line;
+}
+
+static void put_i64(uint8_t *p, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	for (int i = 7; i >= 0; i--, u >>= 8)
+		p[i] = (uint8_t)u;
+}
+
+static int64_t get_i64(const uint8_t *p)
+{
+	uint64_t u = 0;
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | p[i];
+	return (int64_t)u;
+}
+
+/* Entry layout: u8 version (1), u8 at_line, i64 next, i64 end, i64 stride, then the path
+ * (text files; the rest of the entry), big-endian. */
+#define SPLIT_FIXED 26
+
+void source_encode_splits(struct operator* op, struct op_snapshot *s)
+{
+	s->entries = xcalloc((size_t)(op->nsplits + 1), sizeof *s->entries);
+	s->entry_lens = xcalloc((size_t)(op->nsplits + 1), sizeof *s->entry_lens);
+	for (int i = 0; i < op->nsplits; i++) {
+		const struct source_split *sp = &op->splits[i];
+		size_t plen = sp->path ? strlen(sp->path) : 0;
+		uint8_t *e = xmalloc(SPLIT_FIXED + plen);
+		e[0] = 1;
+		e[1] = sp->at_line;
+		put_i64(e + 2, sp->next);
+		put_i64(e + 10, sp->end);
+		put_i64(e + 18, sp->stride);
+		if (plen)
+			memcpy(e + SPLIT_FIXED, sp->path, plen);
+		s->entries[i] = e;
+		s->entry_lens[i] = SPLIT_FIXED + plen;
+	}
+	s->nentries = op->nsplits;
+}
+
+static int decode_splits(struct operator* op)
+{
+	const Spate__Rpc__OperatorRestore *r = op->restore;
+	for (size_t i = 0; i < r->n_entries; i++) {
+		const uint8_t *e = r->entries[i].data;
+		size_t len = r->entries[i].len;
+		if (len < SPLIT_FIXED || e[0] != 1) {
+			task_fail(op->task, op, SPATE_ECORRUPT,
+			          "restored source position %zu is corrupt (%zu bytes)", i, len);
+			return SPATE_ECORRUPT;
+		}
+		char *path = len > SPLIT_FIXED ? xstrndup((const char *)e + SPLIT_FIXED,
+		                                          len - SPLIT_FIXED)
+		                               : NULL;
+		int64_t stride = get_i64(e + 18);
+		if (stride < 1 || (path && strlen(path) != len - SPLIT_FIXED)) {
+			xfree(path);
+			task_fail(op->task, op, SPATE_ECORRUPT, "restored source position %zu is corrupt",
+			          i);
+			return SPATE_ECORRUPT;
+		}
+		add_split(op, get_i64(e + 2), get_i64(e + 10), stride, path, e[1] != 0);
+		xfree(path);
 	}
 	return 0;
 }
@@ -61,23 +126,130 @@ static void split_range(int64_t total, int i, int p, int64_t *first, int64_t *co
 	*count = b - a;
 }
 
-static int run_sequence(struct operator* op)
+static int text_file_splits(struct operator* op);
+
+/*
+ * The splits a source subtask reads: restored ones (with their positions), or its share of
+ * the input: sequences and bounded generators in contiguous index ranges, unbounded
+ * generators every p-th index, collections whole (non-parallel), text files in byte ranges.
+ */
+int source_init_splits(struct operator* op)
 {
 	const struct stream_node *n = op->node;
+	int p = op->task->ev->job_vertex->parallelism, i = op->task->ev->subtask;
 	int64_t first, count;
-	split_range(n->to - n->from + 1, op->task->ev->subtask,
-	            op->task->ev->job_vertex->parallelism, &first, &count);
-	struct spate_error e = {0};
-	for (int64_t k = 0; k < count; k++) {
-		int rc = task_poll(op->task);
-		if (rc < 0)
-			return rc;
-		row_builder_begin(&op->out);
-		spate_row_set_i64(&op->out, 0, n->from + first + k);
-		if ((rc = op_emit(op, row_builder_finish(&op->out, &e))) < 0)
-			return rc;
+	if (op->restore)
+		return decode_splits(op);
+	switch (n->kind) {
+	case OP_SOURCE_COLLECTION:
+		add_split(op, 0, (int64_t)n->data_count, 1, NULL, true);
+		return 0;
+	case OP_SOURCE_SEQUENCE:
+		split_range(n->to - n->from + 1, i, p, &first, &count);
+		add_split(op, first, first + count, 1, NULL, true);
+		return 0;
+	case OP_SOURCE_GENERATOR:
+		if (n->count >= 0) {
+			split_range(n->count, i, p, &first, &count);
+			add_split(op, first, first + count, 1, NULL, true);
+		} else {
+			add_split(op, i, INT64_MAX, p, NULL, true);
+		}
+		return 0;
+	case OP_SOURCE_TEXT_FILE:
+		return text_file_splits(op);
+	default:
+		return 0; /* the socket source is not replayable: no position */
 	}
-	return 0;
+}
+
+/* Index of the next record of split sp, advancing it; false when it is done. */
+static bool split_take(struct source_split *sp, int64_t *index)
+{
+	if (sp->next >= sp->end)
+		return false;
+	*index = sp->next;
+	sp->next = sp->end - sp->next > sp->stride ? sp->next + sp->stride : sp->end;
+	return true;
+}
+
+/*
+ * Runs `emit` for every index of the operator's splits: bounded splits one after the
+ * other, unbounded ones (only generators have them) in turn. The position moves before
+ * the record is emitted and task_poll runs before that, so a checkpoint taken in task_poll
+ * records exactly the records emitted before its barrier.
+ */
+static int run_splits(struct operator* op, int (*emit)(struct operator* op, int64_t index))
+{
+	int rc = 0;
+	for (int i = 0; i < op->nsplits && rc == 0; i++) {
+		if (op->splits[i].end == INT64_MAX)
+			continue;
+		int64_t index;
+		while (rc == 0 && (rc = task_poll(op->task)) == 0 &&
+		       split_take(&op->splits[i], &index))
+			rc = emit(op, index);
+	}
+	int live = 0;
+	for (int i = 0; i < op->nsplits; i++)
+		live += op->splits[i].end == INT64_MAX;
+	while (rc == 0 && live > 0)
+		for (int i = 0; i < op->nsplits && rc == 0; i++) {
+			int64_t index;
+			if (op->splits[i].end != INT64_MAX)
+				continue;
+			if ((rc = task_poll(op->task)) == 0 && split_take(&op->splits[i], &index))
+				rc = emit(op, index);
+		}
+	return rc;
+}
+
+static int emit_collection(struct operator* op, int64_t index)
+{
+	/* Rows are back to back: walk to the index (collections are small; the walk starts
+	 * from the last position when indexes come in order). */
+	const struct stream_node *n = op->node;
+	struct collection_pos {
+		int64_t index;
+		size_t off;
+	} *pos = op->sink;
+	if (!pos) {
+		pos = xcalloc(1, sizeof *pos);
+		op->sink = pos;
+	}
+	if (index < pos->index) {
+		pos->index = 0;
+		pos->off = 0;
+	}
+	while (pos->index < index && pos->off < n->data_len) {
+		pos->off += row_size_of((const spate_row *)(n->data + pos->off));
+		pos->index++;
+	}
+	if (pos->off >= n->data_len)
+		return 0;
+	const spate_row *row = (const spate_row *)(n->data + pos->off);
+	return op_emit(op, row);
+}
+
+static int run_collection(struct operator* op)
+{
+	int rc = run_splits(op, emit_collection);
+	xfree(op->sink);
+	op->sink = NULL;
+	return rc;
+}
+
+static int emit_sequence(struct operator* op, int64_t index)
+{
+	struct spate_error e = {0};
+	row_builder_begin(&op->out);
+	spate_row_set_i64(&op->out, 0, op->node->from + index);
+	return op_emit(op, row_builder_finish(&op->out, &e));
+}
+
+static int run_sequence(struct operator* op)
+{
+	return run_splits(op, emit_sequence);
 }
 
 static void sleep_ns(int64_t ns)
@@ -93,47 +265,53 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+struct gen_pace {
+	double rate; /* per subtask, 0 = unlimited */
+	int64_t start_ns;
+	int64_t emitted;
+};
+
+static int emit_generated(struct operator* op, int64_t index)
+{
+	const struct stream_node *n = op->node;
+	struct gen_pace *pace = op->sink;
+	int rc;
+	if (pace->rate > 0) {
+		/* Pace against the ideal schedule; never sleep longer than 10 ms at once so
+		 * cancel, flush and checkpoint requests are seen. */
+		int64_t due = pace->start_ns + (int64_t)((double)pace->emitted * 1e9 / pace->rate);
+		for (int64_t now = mono_ns(); now < due; now = mono_ns()) {
+			if ((rc = task_poll(op->task)) < 0)
+				return rc;
+			sleep_ns(due - now < 10000000 ? due - now : 10000000);
+		}
+	}
+	pace->emitted++;
+	row_builder_begin(&op->out);
+	rc = ((spate_gen_fn)op->fn)(&op->ctx, index, &op->out);
+	if (rc < 0)
+		return op_user_failed(op, rc, "generator", n->fn_name);
+	struct spate_error e = {0};
+	const spate_row *row = row_builder_finish(&op->out, &e);
+	if (!row) {
+		task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
+		return SPATE_EUSER;
+	}
+	return op_emit(op, row);
+}
+
 static int run_generator(struct operator* op)
 {
 	const struct stream_node *n = op->node;
 	int p = op->task->ev->job_vertex->parallelism;
-	int i = op->task->ev->subtask;
-	spate_gen_fn fn = (spate_gen_fn)op->fn;
-	int64_t first = i, count = -1, stride = p;
-	if (n->count >= 0) {
-		split_range(n->count, i, p, &first, &count);
-		stride = 1;
-	}
-	double rate = n->rate > 0 ? n->rate / p : 0; /* per subtask */
-	int64_t start = mono_ns();
-	for (int64_t k = 0; count < 0 || k < count; k++) {
-		int rc = task_poll(op->task);
-		if (rc < 0)
-			return rc;
-		if (rate > 0) {
-			/* Pace against the ideal schedule; never sleep longer than 10 ms at once so
-			 * cancel and flush requests are seen. */
-			int64_t due = start + (int64_t)((double)k * 1e9 / rate);
-			for (int64_t now = mono_ns(); now < due; now = mono_ns()) {
-				if ((rc = task_poll(op->task)) < 0)
-					return rc;
-				sleep_ns(due - now < 10000000 ? due - now : 10000000);
-			}
-		}
-		row_builder_begin(&op->out);
-		rc = fn(&op->ctx, first + k * stride, &op->out);
-		if (rc < 0)
-			return op_user_failed(op, rc, "generator", n->fn_name);
-		struct spate_error e = {0};
-		const spate_row *row = row_builder_finish(&op->out, &e);
-		if (!row) {
-			task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
-			return SPATE_EUSER;
-		}
-		if ((rc = op_emit(op, row)) < 0)
-			return rc;
-	}
-	return 0;
+	struct gen_pace *pace = xcalloc(1, sizeof *pace);
+	pace->rate = n->rate > 0 ? n->rate / p : 0;
+	pace->start_ns = mono_ns();
+	op->sink = pace;
+	int rc = run_splits(op, emit_generated);
+	op->sink = NULL;
+	xfree(pace);
+	return rc;
 }
 
 /* ---- text files ----------------------------------------------------------------------- */
@@ -213,12 +391,14 @@ static int list_files(struct operator* op, struct file_list *fl)
 }
 
 /*
- * Reads the lines of `path` whose first byte lies in [start, end). A line that starts before
- * `start` belongs to the previous range, so reading begins after the first newline at or
- * after start-1.
+ * Reads the lines of split sp (a file's byte range) whose first byte lies in [next, end),
+ * moving sp->next to each line's start before it is emitted. A line that starts before the
+ * range's start belongs to the previous range: unless sp->at_line, reading begins after
+ * the first newline at or after next-1.
  */
-static int read_range(struct operator* op, const char *path, off_t start, off_t end)
+static int read_split(struct operator* op, struct source_split *sp)
 {
+	const char *path = sp->path;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		task_fail(op->task, op, SPATE_EIO, "cannot open input '%s': %s", path,
@@ -227,8 +407,8 @@ static int read_range(struct operator* op, const char *path, off_t start, off_t 
 	}
 	size_t cap = 1 << 20, len = 0, pos = 0;
 	char *buf = xmalloc(cap);
-	off_t file_off = start > 0 ? start - 1 : 0; /* file offset of buf[0] */
-	bool skip_first = start > 0;
+	bool skip_first = !sp->at_line && sp->next > 0;
+	off_t file_off = skip_first ? sp->next - 1 : sp->next; /* file offset of buf[0] */
 	bool eof = false;
 	int rc = 0;
 	if (lseek(fd, file_off, SEEK_SET) < 0)
@@ -266,12 +446,14 @@ static int read_range(struct operator* op, const char *path, off_t start, off_t 
 		if (!nl && pos == len)
 			break; /* nothing left */
 		if (skip_first) {
-			/* buf starts at start-1: the first "line" is the tail of the previous
-			 * range's last line (or an empty one when start-1 is a newline). */
+			/* buf starts at next-1: the first "line" is the tail of the previous
+			 * range's last line (or an empty one when next-1 is a newline). */
 			skip_first = false;
 		} else {
-			if (line_start >= end)
+			if (line_start >= sp->end)
 				break;
+			sp->next = line_start;
+			sp->at_line = true;
 			size_t l = line_end - pos;
 			if (l > 0 && buf[pos + l - 1] == '\r')
 				l--;
@@ -283,12 +465,16 @@ static int read_range(struct operator* op, const char *path, off_t start, off_t 
 		if (!nl)
 			break;
 	}
+	if (rc == 0) {
+		sp->next = sp->end;
+		sp->at_line = true;
+	}
 	xfree(buf);
 	close(fd);
 	return rc;
 }
 
-static int run_text_file(struct operator* op)
+static int text_file_splits(struct operator* op)
 {
 	struct file_list fl = {0};
 	int rc = list_files(op, &fl);
@@ -302,14 +488,23 @@ static int run_text_file(struct operator* op)
 	int p = op->task->ev->job_vertex->parallelism, s = op->task->ev->subtask;
 	off_t lo = (off_t)((__int128)total * s / p), hi = (off_t)((__int128)total * (s + 1) / p);
 	off_t base = 0;
-	for (int i = 0; i < fl.n && rc == 0; base += fl.sizes[i], i++) {
+	for (int i = 0; i < fl.n; base += fl.sizes[i], i++) {
 		off_t a = lo > base ? lo - base : 0;
 		off_t b = hi - base < fl.sizes[i] ? hi - base : fl.sizes[i];
 		if (a >= b)
 			continue;
-		rc = read_range(op, fl.paths[i], a, b);
+		add_split(op, a, b, 1, fl.paths[i], a == 0);
 	}
 	file_list_release(&fl);
+	return 0;
+}
+
+static int run_text_file(struct operator* op)
+{
+	int rc = 0;
+	for (int i = 0; i < op->nsplits && rc == 0; i++)
+		if (op->splits[i].next < op->splits[i].end)
+			rc = read_split(op, &op->splits[i]);
 	return rc;
 }
 
@@ -410,6 +605,9 @@ static int run_socket(struct operator* op)
 
 int source_run(struct operator* op)
 {
+	int rc = source_init_splits(op);
+	if (rc < 0)
+		return rc;
 	switch (op->node->kind) {
 	case OP_SOURCE_COLLECTION:
 		return run_collection(op);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "runtime/state_backend.h"
 #include "core/log.h"
 #include "runtime/local_job.h"
 #include "runtime/task.h"
@@ -39,15 +40,224 @@ void task_flush(struct task *t)
 			sink_flush(&t->ops[i]);
 }
 
+static int handle_ckpt_mail(struct task *t);
+
 int task_poll(struct task *t)
 {
 	if (atomic_load_explicit(&t->job->canceled, memory_order_relaxed))
 		return SPATE_ECANCELED;
-	if (atomic_load_explicit(&t->flush_requested, memory_order_relaxed)) {
-		atomic_store_explicit(&t->flush_requested, 0, memory_order_relaxed);
-		task_flush(t);
+	if (atomic_load_explicit(&t->mail, memory_order_relaxed)) {
+		unsigned m = atomic_exchange_explicit(&t->mail, 0, memory_order_acquire);
+		if (m & TASK_MAIL_FLUSH)
+			task_flush(t);
+		if (m & TASK_MAIL_CKPT)
+			return handle_ckpt_mail(t);
 	}
 	return 0;
+}
+
+/* ---- checkpoints: mailbox ------------------------------------------------------------------ */
+
+static void mail_wake(struct task *t)
+{
+	atomic_fetch_or_explicit(&t->mail, TASK_MAIL_CKPT, memory_order_release);
+	if (t->has_gate)
+		input_gate_wake(&t->gate);
+}
+
+void task_mail_trigger(struct task *t, const struct checkpoint_barrier *b)
+{
+	pthread_mutex_lock(&t->ckpt_mu);
+	t->trigger = *b;
+	t->has_trigger = true;
+	pthread_cond_broadcast(&t->ckpt_cond);
+	pthread_mutex_unlock(&t->ckpt_mu);
+	mail_wake(t);
+}
+
+void task_mail_note(struct task *t, int64_t id, bool aborted)
+{
+	struct ckpt_note *n = xcalloc(1, sizeof *n);
+	n->id = id;
+	n->aborted = aborted;
+	pthread_mutex_lock(&t->ckpt_mu);
+	struct ckpt_note **pp = &t->notes;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = n;
+	pthread_cond_broadcast(&t->ckpt_cond);
+	pthread_mutex_unlock(&t->ckpt_mu);
+	mail_wake(t);
+}
+
+/* Takes the pending trigger (if any) and notes. */
+static bool take_mail(struct task *t, struct checkpoint_barrier *b, struct ckpt_note **notes)
+{
+	pthread_mutex_lock(&t->ckpt_mu);
+	bool has = t->has_trigger;
+	if (has)
+		*b = t->trigger;
+	t->has_trigger = false;
+	*notes = t->notes;
+	t->notes = NULL;
+	pthread_mutex_unlock(&t->ckpt_mu);
+	return has;
+}
+
+void task_snapshot_free(struct task_snapshot *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->nops; i++) {
+		struct op_snapshot *o = &s->ops[i];
+		keyed_snapshot_free(o->keyed);
+		for (int e = 0; e < o->nentries; e++)
+			xfree(o->entries[e]);
+		xfree(o->entries);
+		xfree(o->entry_lens);
+	}
+	xfree(s->ops);
+	xfree(s);
+}
+
+static bool is_two_phase_sink(const struct operator* op)
+{
+	return op->node->kind == OP_SINK_TEXT && op->task->job->ckpt.enabled;
+}
+
+/* A checkpoint completed: what it covers is committed (file sinks). */
+static void apply_notes(struct task *t, struct ckpt_note *n)
+{
+	while (n) {
+		struct ckpt_note *next = n->next;
+		if (!n->aborted)
+			for (int i = 0; i < t->nops; i++)
+				if (is_two_phase_sink(&t->ops[i]))
+					sink_notify_complete(&t->ops[i], n->id);
+		xfree(n);
+		n = next;
+	}
+}
+
+/*
+ * Takes this task's part of checkpoint b: the barrier goes on to every output first (in
+ * order after every row emitted before it), then each operator's state is captured (keyed
+ * state: the backend's quick synchronous part; sources: their splits; file sinks: the
+ * files the checkpoint covers) and handed to the snapshot hook, which writes it out and
+ * acknowledges on another thread. Nothing in between processes a record, so the state is
+ * exactly that of the stream before the barrier.
+ */
+static int take_checkpoint(struct task *t, const struct checkpoint_barrier *b, int64_t align_ns,
+                           int64_t align_bytes)
+{
+	int64_t t0 = metrics_now_ns();
+	if (!t->end_of_input) {
+		uint8_t buf[CHECKPOINT_BARRIER_MAX];
+		size_t len = checkpoint_barrier_encode(b, buf);
+		for (int i = 0; i < t->npartitions; i++) {
+			int rc = result_partition_emit_event(&t->partitions[i], BUF_BARRIER, buf,
+			                                     (uint32_t)len);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	if (b->kind == CKPT_KIND_SAVEPOINT_TERMINATE)
+		t->terminating = true;
+	t->last_barrier = b->id > t->last_barrier ? b->id : t->last_barrier;
+	struct task_snapshot *s = xcalloc(1, sizeof *s);
+	s->barrier = *b;
+	memcpy(s->job_id, t->job->jg->job_id, sizeof s->job_id);
+	s->vertex = t->ev->job_vertex->index;
+	s->subtask = t->ev->subtask;
+	s->attempt = t->attempt;
+	s->finished = t->end_of_input || t->finished_state;
+	s->nops = t->nops;
+	s->ops = xcalloc((size_t)t->nops, sizeof *s->ops);
+	for (int i = 0; i < t->nops && !s->declined; i++) {
+		struct operator* op = & t->ops[i];
+		struct op_snapshot *o = &s->ops[i];
+		snprintf(o->operator_id, sizeof o->operator_id, "%s", op->operator_id);
+		o->node_id = op->node->id;
+		struct spate_error err = {0};
+		if (op->state && op->state->ops->snapshot &&
+		    op->state->ops->snapshot(op->state, &o->keyed, &err) < 0) {
+			s->declined = true;
+			snprintf(s->decline_reason, sizeof s->decline_reason,
+			         "snapshot of operator '%s' failed: %s", op->node->name, err.msg);
+		}
+		if (op_kind_is_source(op->node->kind))
+			source_encode_splits(op, o);
+		if (is_two_phase_sink(op))
+			sink_snapshot(op, b->id, o);
+	}
+	s->sync_ns = metrics_now_ns() - t0;
+	s->alignment_ns = align_ns;
+	s->processed_bytes = align_bytes;
+	if (t->job->ckpt.snapshot_hook)
+		t->job->ckpt.snapshot_hook(t->job->ckpt.hook_arg, s);
+	else
+		task_snapshot_free(s);
+	return 0;
+}
+
+/*
+ * Waits for checkpoint mail while the task has nothing else to do: a stopping source for
+ * the outcome of its stop-with-savepoint (want > 0), a task at its end of input for the
+ * final checkpoint's trigger and completion (want == 0). Returns 0 when `want` completed
+ * (or, for want == 0, the final checkpoint did), 1 when `want` was aborted, or
+ * SPATE_ECANCELED.
+ */
+static int wait_mail(struct task *t, int64_t want)
+{
+	int64_t final_id = 0;
+	for (;;) {
+		pthread_mutex_lock(&t->ckpt_mu);
+		while (!t->has_trigger && !t->notes &&
+		       !atomic_load_explicit(&t->job->canceled, memory_order_acquire))
+			pthread_cond_wait(&t->ckpt_cond, &t->ckpt_mu);
+		pthread_mutex_unlock(&t->ckpt_mu);
+		if (atomic_load_explicit(&t->job->canceled, memory_order_acquire))
+			return SPATE_ECANCELED;
+		struct checkpoint_barrier b;
+		struct ckpt_note *notes;
+		bool has = take_mail(t, &b, &notes);
+		int outcome = -1; /* 0 completed, 1 aborted */
+		for (struct ckpt_note *n = notes; n; n = n->next) {
+			int64_t id = want ? want : final_id;
+			if (id && n->id == id)
+				outcome = n->aborted ? 1 : 0;
+		}
+		apply_notes(t, notes);
+		if (outcome == 0 || (outcome == 1 && want))
+			return outcome;
+		if (has && !want && b.kind == CKPT_KIND_FINAL) {
+			int rc = take_checkpoint(t, &b, 0, 0);
+			if (rc < 0)
+				return rc;
+			final_id = b.id;
+		}
+	}
+}
+
+static int handle_ckpt_mail(struct task *t)
+{
+	struct checkpoint_barrier b;
+	struct ckpt_note *notes;
+	bool has = take_mail(t, &b, &notes);
+	apply_notes(t, notes);
+	if (!has || b.kind == CKPT_KIND_FINAL || !op_kind_is_source(t->ops[0].node->kind))
+		return 0; /* triggers start at sources; FINAL ones wait for the end of input */
+	int rc = take_checkpoint(t, &b, 0, 0);
+	if (rc < 0 || b.kind != CKPT_KIND_SAVEPOINT_TERMINATE)
+		return rc;
+	/* Stop-with-savepoint: nothing more leaves this source until the savepoint's fate is
+	 * known; completed, the source ends (without draining); aborted, it goes on. */
+	rc = wait_mail(t, b.id);
+	if (rc == 1) {
+		t->terminating = false;
+		return 0;
+	}
+	return rc == 0 ? SPATE_ESTOPPED : rc;
 }
 
 void task_read_counters(struct task *t, struct task_counters *c)
@@ -138,12 +348,100 @@ static int process_span(struct task *t, const struct buffer *b)
 	return head->process(head, (const spate_row *)ch->span);
 }
 
+/* ---- checkpoints: barrier alignment ----------------------------------------------------- */
+
+static void list_push(struct buffer **head, struct buffer **tail, struct buffer *b)
+{
+	b->next = NULL;
+	if (*tail)
+		(*tail)->next = b;
+	else
+		*head = b;
+	*tail = b;
+}
+
+/* Alignment is over: the buffers held back go first, before what is still to replay
+ * (they arrived earlier) and before the gate. */
+static void release_stash(struct task *t)
+{
+	if (!t->stash)
+		return;
+	t->stash_tail->next = t->replay;
+	if (!t->replay)
+		t->replay_tail = t->stash_tail;
+	t->replay = t->stash;
+	t->stash = t->stash_tail = NULL;
+}
+
+static struct buffer *next_buffer(struct task *t, bool *woken)
+{
+	if (t->replay) {
+		struct buffer *b = t->replay;
+		t->replay = b->next;
+		if (!t->replay)
+			t->replay_tail = NULL;
+		b->next = NULL;
+		*woken = false;
+		return b;
+	}
+	return input_gate_take(&t->gate, woken);
+}
+
+/* Completes the alignment once every channel delivered the barrier or has ended. */
+static int maybe_aligned(struct task *t)
+{
+	struct input_gate *g = &t->gate;
+	if (!t->align_id)
+		return 0;
+	for (int c = 0; c < g->nchannels; c++)
+		if (!t->barrier_seen[c] && !g->channels[c].ended)
+			return 0;
+	int64_t align_ns = metrics_now_ns() - t->align_start_ns;
+	struct checkpoint_barrier b = t->align_barrier;
+	t->align_id = 0;
+	int rc = take_checkpoint(t, &b, align_ns, t->align_bytes);
+	release_stash(t);
+	return rc;
+}
+
+static int on_barrier(struct task *t, const struct buffer *buf)
+{
+	struct checkpoint_barrier b;
+	if (checkpoint_barrier_decode(buf->data, buf->size, &b) < 0) {
+		task_fail(t, NULL, SPATE_ECORRUPT, "corrupt checkpoint barrier on channel %d",
+		          buf->channel);
+		return SPATE_ECORRUPT;
+	}
+	if (b.id <= t->last_barrier || (t->align_id && b.id < t->align_id))
+		return 0; /* a checkpoint already taken or given up */
+	if (t->align_id && b.id > t->align_id) {
+		/* A newer checkpoint overtook the one being aligned (it was aborted upstream):
+		 * give the old one up and let its held-back buffers through. */
+		t->last_barrier = t->align_id;
+		t->align_id = 0;
+		release_stash(t);
+	}
+	struct input_gate *g = &t->gate;
+	if (!t->align_id) {
+		t->align_id = b.id;
+		t->align_barrier = b;
+		t->align_start_ns = metrics_now_ns();
+		t->align_bytes = 0;
+		if (!t->barrier_seen)
+			t->barrier_seen = xcalloc((size_t)g->nchannels, sizeof *t->barrier_seen);
+		memset(t->barrier_seen, 0, (size_t)g->nchannels * sizeof *t->barrier_seen);
+	}
+	t->barrier_seen[buf->channel] = true;
+	return maybe_aligned(t);
+}
+
 static int consume_input(struct task *t)
 {
 	struct input_gate *g = &t->gate;
-	while (g->nended < g->nchannels) {
+	bool exactly_once = !t->job->ckpt.enabled || t->job->ckpt.exactly_once;
+	while (g->nended < g->nchannels || t->replay) {
 		bool woken;
-		struct buffer *b = input_gate_take(g, &woken);
+		struct buffer *b = next_buffer(t, &woken);
 		if (!b) {
 			if (!woken)
 				return SPATE_ECANCELED;
@@ -152,6 +450,15 @@ static int consume_input(struct task *t)
 				return rc;
 			continue;
 		}
+		bool aligned_channel = t->align_id && t->barrier_seen[b->channel];
+		if (aligned_channel && exactly_once && b->kind != BUF_END_OF_PARTITION) {
+			/* Exactly-once: this channel already delivered the barrier being aligned;
+			 * what follows it waits until every other channel delivered it too. */
+			list_push(&t->stash, &t->stash_tail, b);
+			continue;
+		}
+		if (aligned_channel)
+			t->align_bytes += b->size;
 		int rc = 0;
 		switch (b->kind) {
 		case BUF_DATA:
@@ -164,7 +471,11 @@ static int consume_input(struct task *t)
 			if (!g->channels[b->channel].ended) {
 				g->channels[b->channel].ended = true;
 				g->nended++;
+				rc = maybe_aligned(t);
 			}
+			break;
+		case BUF_BARRIER:
+			rc = on_barrier(t, b);
 			break;
 		}
 		buffer_recycle(b);
@@ -180,9 +491,10 @@ static int consume_input(struct task *t)
  * still reaches the operators after it before they end themselves. */
 static int end_of_input(struct task *t)
 {
+	bool drain = !t->terminating && !t->finished_state;
 	for (int i = 0; i < t->nops; i++) {
 		struct operator* op = & t->ops[i];
-		if (op->end_fn) {
+		if (op->end_fn && drain) {
 			int rc = op->end_fn(
 			    &op->ctx, op_kind_is_sink(op->node->kind) ? NULL : &op->collector);
 			if (rc < 0)
@@ -220,9 +532,28 @@ void *task_main(void *arg)
 			rc = source_run(&t->ops[0]);
 		else
 			rc = consume_input(t);
+		if (rc == SPATE_ESTOPPED)
+			rc = 0; /* stop-with-savepoint: ends as if its input ended */
 		if (rc == 0)
 			rc = end_of_input(t);
+		if (rc == 0 && job->ckpt.enabled) {
+			/* Everything this task will ever emit is out; what it wrote is committed
+			 * by the final checkpoint, which the JobMaster starts once every task got
+			 * here. */
+			t->end_of_input = true;
+			if (job->ckpt.end_of_input_hook)
+				job->ckpt.end_of_input_hook(job->ckpt.hook_arg, t);
+			rc = wait_mail(t, 0);
+		}
 	}
+	/* Buffers held back by an alignment go back to their pools. */
+	release_stash(t);
+	while (t->replay) {
+		struct buffer *b = t->replay;
+		t->replay = b->next;
+		buffer_recycle(b);
+	}
+	t->replay_tail = NULL;
 	if (atomic_load_explicit(&t->io.start_ns, memory_order_relaxed))
 		atomic_store_explicit(&t->io.end_ns, metrics_now_ns(), memory_order_relaxed);
 	for (int i = 0; i < t->nops; i++)

@@ -8,9 +8,9 @@
  * entered by two threads. Chained operators call each other directly with a pointer to the
  * row; only at a result partition are rows copied into network buffers.
  *
- * Other threads touch a task only through atomics: the job's cancel flag and the
- * flush_requested flag set by the buffer-timeout flusher (the gate is woken so a blocked
- * task sees it). The state field is written by the task's thread, and by the job while no
+ * Other threads touch a task only through atomics and its mailbox: the job's cancel flag,
+ * the mail bits (a flush asked by the buffer-timeout flusher, checkpoint mail waiting in
+ * ckpt_mu's queue; the gate is woken so a blocked task sees them). The state field is written by the task's thread, and by the job while no
  * thread runs; it is read under job->mu for logging and completion.
  */
 #ifndef SPATE_RUNTIME_TASK_H
@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "checkpoint/checkpoint.h"
 #include "graph/execution_graph.h"
 #include "graph/status.h"
 #include "metrics/metrics.h"
@@ -31,6 +32,59 @@ struct task;
 struct local_job;
 struct operator;
 struct key_extractor;
+
+/* Mail bits (task.mail): what other threads ask of a task, seen at its next poll. */
+#define TASK_MAIL_FLUSH 1u /* the buffer-timeout flusher: flush partly filled buffers */
+#define TASK_MAIL_CKPT 2u  /* a checkpoint trigger or notification is waiting (ckpt_mail) */
+
+/* A checkpoint notification from the JobMaster, queued for the task thread. */
+struct ckpt_note {
+	int64_t id;
+	bool aborted;
+	struct ckpt_note *next;
+};
+
+/* One operator's part of a task's snapshot. */
+struct op_snapshot {
+	char operator_id[160];
+	int node_id;
+	struct keyed_snapshot *keyed; /* owned, or NULL: no keyed state */
+	uint8_t **entries;            /* owned: operator state entries */
+	size_t *entry_lens;
+	int nentries;
+};
+
+/* What a task hands over at a barrier once the part on its own thread is done: everything
+ * the asynchronous part needs, with no pointer into the task (which may end first). */
+struct task_snapshot {
+	struct checkpoint_barrier barrier;
+	char job_id[33];
+	int vertex, subtask, attempt;
+	bool finished; /* a final snapshot: the task had processed its whole input */
+	struct op_snapshot *ops; /* owned, nops entries */
+	int nops;
+	int64_t alignment_ns, sync_ns;
+	int64_t processed_bytes; /* bytes processed during alignment (at-least-once) */
+	bool declined;
+	char decline_reason[256];
+};
+void task_snapshot_free(struct task_snapshot *s);
+
+/* A file sink's file that is complete but waits for the checkpoint covering it. */
+struct pending_file {
+	int64_t checkpoint_id; /* committed once this checkpoint completes */
+	char *pending_path;    /* owned: "<dir>/.part-....pending" */
+	char *final_path;      /* owned: "<dir>/part-..." */
+};
+
+/* Operator state of a source: its splits and how far each got. */
+struct source_split {
+	int64_t next;   /* sequence/generator/collection: next index; text: next byte */
+	int64_t end;    /* exclusive; INT64_MAX = unbounded */
+	int64_t stride; /* generator index step */
+	char *path;     /* text file (owned), else NULL */
+	bool at_line;   /* text: next is the start of a line (else skip to the next one) */
+};
 
 struct spate_ctx {
 	struct operator* op;
@@ -86,6 +140,12 @@ struct operator
 	int (*process)(struct operator* op, const spate_row *row);
 	void *sink; /* sink-specific state (owned) */
 	int64_t records_in;
+
+	/* checkpoints */
+	char operator_id[160]; /* stream_node_operator_id */
+	struct source_split *splits; /* sources: owned, nsplits entries */
+	int nsplits;
+	const Spate__Rpc__OperatorRestore *restore; /* borrowed: its state, or NULL */
 };
 
 struct task {
@@ -102,12 +162,35 @@ struct task {
 	bool has_gate;
 	struct result_partition *partitions; /* owned, one per job vertex output */
 	int npartitions;
-	atomic_int flush_requested; /* set by the flusher thread */
 	char *failure;              /* why it failed (owned), first wins */
 	char *user_msg;             /* message from spate_ctx_fail, pending (owned) */
 	/* Written only by the task's thread (records and bytes in; idle and backpressured
 	 * time through the gate's and the partitions' pools' pointers); any thread reads. */
 	struct io_counters io;
+
+	int attempt;
+	const Spate__Rpc__TaskRestore *restore; /* borrowed (the deployment), or NULL */
+	atomic_uint mail; /* TASK_MAIL_* bits */
+	/* Checkpoint mailbox, filled by other threads: */
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cond;
+	struct checkpoint_barrier trigger; /* guarded by: ckpt_mu; valid if has_trigger */
+	bool has_trigger;                  /* guarded by: ckpt_mu */
+	struct ckpt_note *notes;           /* guarded by: ckpt_mu; FIFO */
+	/* Task thread only: */
+	int64_t align_id;       /* the checkpoint being aligned, 0 = none */
+	int64_t last_barrier;   /* the newest checkpoint id handled */
+	bool *barrier_seen;     /* per input channel, for align_id */
+	int nbarriers;          /* channels that delivered align_id's barrier */
+	int64_t align_start_ns;
+	int64_t align_bytes;
+	struct checkpoint_barrier align_barrier; /* of align_id */
+	struct buffer *stash, *stash_tail;   /* buffers of blocked channels, in order */
+	struct buffer *replay, *replay_tail; /* released after alignment, before the gate */
+	bool terminating;    /* a stop-with-savepoint barrier passed: no end functions */
+	bool end_of_input;   /* end functions ran: waiting for the final checkpoint */
+	bool finished_state; /* restored from a final snapshot: input was already processed */
+	char sink_token[9];  /* random per run: file sink names never collide */
 };
 
 /* A consistent-enough reading of a task's counters, taken by any thread. */
@@ -138,9 +221,25 @@ int task_setup_operators(struct task *t, void *lib_handle);
 void task_release_operators(struct task *t);
 /* The task thread's body. */
 void *task_main(void *arg);
-/* Checks cancel and flush requests; returns SPATE_ECANCELED if the job is canceled. Cheap:
- * call it per record in sources. */
+/* Checks cancel, flush and checkpoint mail; returns SPATE_ECANCELED if the job is canceled,
+ * SPATE_ESTOPPED when a stop-with-savepoint completed at this source. Cheap: call it per
+ * record in sources (one relaxed load each for cancel and mail). */
 int task_poll(struct task *t);
+#define SPATE_ESTOPPED (-1100) /* internal: the source stops (stop-with-savepoint) */
+
+/* Mailbox (any thread): asks a task to take checkpoint b (sources; or FINAL at a task
+ * waiting at its end of input); tells it that a checkpoint completed or was aborted. */
+void task_mail_trigger(struct task *t, const struct checkpoint_barrier *b);
+void task_mail_note(struct task *t, int64_t id, bool aborted);
+
+/* Sources' operator state (sources.c): the splits a source starts with, from its restored
+ * entries or by splitting its input; and their encoding as entries. */
+int source_init_splits(struct operator* op);
+void source_encode_splits(struct operator* op, struct op_snapshot *s);
+/* File sink's two-phase commit (sinks.c). */
+void sink_snapshot(struct operator* op, int64_t checkpoint_id, struct op_snapshot *s);
+void sink_notify_complete(struct operator* op, int64_t checkpoint_id);
+int sink_restore(struct operator* op); /* commits the restored pending files */
 /* Flushes all output (result partitions and sinks' buffers). */
 void task_flush(struct task *t);
 /* Records the task's failure (first wins) for operator op (may be NULL) from code rc. */

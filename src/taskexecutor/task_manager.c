@@ -12,8 +12,14 @@
  * the job library from the blob server and checks its hash, loads it in its own dlopen
  * handle, rebuilds the graphs, wires local and remote channels, runs the local subtasks,
  * then unloads everything and tells the JobMaster the job's slots are free.
+ * Checkpoints: the JobMaster's TriggerCheckpoint reaches the job's local source subtasks
+ * (or, for the final checkpoint, every local subtask waiting at its end of input) through
+ * their mailboxes; NotifyCheckpoint reaches every local subtask. A subtask hands its
+ * snapshot to the checkpoint writer thread (ckpt_main), which writes the files and sends
+ * AcknowledgeCheckpoint, so the task thread only ever does the quick part.
  * Locks: tm->mu (jobs list, blob replies) may be held while taking a job's local_job mu;
  * task state hooks run under that mu and take only tm->send_mu. Order: mu, job mu, send_mu.
+ * tm->ckpt_mu guards the writer's queue only and nests inside nothing.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -27,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint/checkpoint.h"
 #include "cluster/cluster.h"
 #include "cluster/jobmanager.h"
 #include "core/alloc.h"
@@ -36,6 +43,7 @@
 #include "rpc/rpc.h"
 #include "rest/http_server.h"
 #include "runtime/local_job.h"
+#include "runtime/state_backend.h"
 
 struct taskmanager;
 
@@ -49,6 +57,8 @@ struct tm_job {
 	bool blob_done;           /* guarded by: tm->mu */
 	rpc_msg *blob;            /* guarded by: tm->mu; the BlobReply envelope */
 	bool finished;            /* guarded by: tm->mu; its thread may be joined */
+	bool releasing;           /* guarded by: tm->mu; JobReleased is being sent: a new
+	                             deployment of the same job is a new run */
 	struct task_rates *rates; /* guarded by: tm->mu; per subtask of lj: the last sample */
 	struct tm_job *next;
 };
@@ -85,6 +95,19 @@ struct taskmanager {
 	int prom_port;
 	/* logs: the directory LogRequests list and read from */
 	char *log_dir; /* owned, or NULL when unknown */
+	/* checkpoint writer */
+	pthread_t ckpt_thread;
+	bool ckpt_started;
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cond;
+	struct ckpt_work *ckpt_queue; /* guarded by: ckpt_mu; FIFO */
+	bool ckpt_stop;               /* guarded by: ckpt_mu */
+};
+
+/* A task's snapshot waiting for the writer. */
+struct ckpt_work {
+	struct task_snapshot *snap;
+	struct ckpt_work *next;
 };
 
 static int send_to_jm(struct taskmanager *tm, Spate__Rpc__Envelope__BodyCase which, void *body)
@@ -105,6 +128,7 @@ static void fill_sample(Spate__Rpc__TaskMetricsSample *s, uint8_t *job_id, const
 	s->job_id.len = 16;
 	s->vertex = (uint32_t)t->ev->job_vertex->index;
 	s->subtask = (uint32_t)t->ev->subtask;
+	s->attempt = (uint32_t)t->attempt;
 	s->records_in = c->records_in;
 	s->records_out = c->records_out;
 	s->bytes_in = c->bytes_in;
@@ -125,8 +149,9 @@ static void fill_sample(Spate__Rpc__TaskMetricsSample *s, uint8_t *job_id, const
 	}
 }
 
-static void report_state(struct tm_job *j, int vertex, int subtask, enum execution_state to,
-                         const char *failure, Spate__Rpc__TaskMetricsSample *final_metrics)
+static void report_state(struct tm_job *j, int vertex, int subtask, int attempt,
+                         enum execution_state to, const char *failure,
+                         Spate__Rpc__TaskMetricsSample *final_metrics)
 {
 	Spate__Rpc__TaskStateUpdate u = SPATE__RPC__TASK_STATE_UPDATE__INIT;
 	uint8_t id[16];
@@ -135,7 +160,7 @@ static void report_state(struct tm_job *j, int vertex, int subtask, enum executi
 	u.job_id.len = 16;
 	u.vertex = (uint32_t)vertex;
 	u.subtask = (uint32_t)subtask;
-	u.attempt = 0;
+	u.attempt = (uint32_t)attempt;
 	u.state = (char *)execution_state_name(to);
 	u.failure = (char *)(failure ? failure : "");
 	u.final_metrics = final_metrics;
@@ -157,7 +182,7 @@ static void state_hook(void *arg, struct task *t, enum execution_state to)
 		fill_sample(&s, id, t, &c, NULL);
 		final = &s;
 	}
-	report_state(j, t->ev->job_vertex->index, t->ev->subtask, to,
+	report_state(j, t->ev->job_vertex->index, t->ev->subtask, t->attempt, to,
 	             to == EXEC_FAILED ? t->failure : NULL, final);
 }
 
@@ -180,6 +205,174 @@ static void channel_failed(void *arg, struct input_gate *g, int channel, const c
 			}
 	}
 	pthread_mutex_unlock(&tm->mu);
+}
+
+/* ---- checkpoints ---------------------------------------------------------------------------- */
+
+/* local_job's hook, on a task's thread: the snapshot goes to the writer. */
+static void snapshot_hook(void *arg, struct task_snapshot *snap)
+{
+	struct taskmanager *tm = ((struct tm_job *)arg)->tm;
+	struct ckpt_work *w = xcalloc(1, sizeof *w);
+	w->snap = snap;
+	pthread_mutex_lock(&tm->ckpt_mu);
+	struct ckpt_work **pp = &tm->ckpt_queue;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = w;
+	pthread_cond_signal(&tm->ckpt_cond);
+	pthread_mutex_unlock(&tm->ckpt_mu);
+}
+
+static void end_of_input_hook(void *arg, struct task *t)
+{
+	struct tm_job *j = arg;
+	Spate__Rpc__TaskEndOfInput e = SPATE__RPC__TASK_END_OF_INPUT__INIT;
+	uint8_t id[16];
+	job_id_to_bytes(j->id, id);
+	e.job_id.data = id;
+	e.job_id.len = 16;
+	e.vertex = (uint32_t)t->ev->job_vertex->index;
+	e.subtask = (uint32_t)t->ev->subtask;
+	e.attempt = (uint32_t)t->attempt;
+	send_to_jm(j->tm, SPATE__RPC__ENVELOPE__BODY_END_OF_INPUT, &e);
+}
+
+static void decline(Spate__Rpc__AcknowledgeCheckpoint *a, char *reason)
+{
+	a->declined = true;
+	a->decline_reason = reason;
+}
+
+/* Writes a task's snapshot (the part off the task thread) and acknowledges it. */
+static void write_snapshot(struct taskmanager *tm, struct task_snapshot *s)
+{
+	int64_t t0 = metrics_now_ns();
+	Spate__Rpc__AcknowledgeCheckpoint a = SPATE__RPC__ACKNOWLEDGE_CHECKPOINT__INIT;
+	uint8_t id[16];
+	job_id_to_bytes(s->job_id, id);
+	a.job_id.data = id;
+	a.job_id.len = 16;
+	a.vertex = (uint32_t)s->vertex;
+	a.subtask = (uint32_t)s->subtask;
+	a.attempt = (uint32_t)s->attempt;
+	a.checkpoint_id = s->barrier.id;
+	Spate__Ckpt__OperatorSubtaskStateMsg *ops = xcalloc((size_t)s->nops + 1, sizeof *ops);
+	Spate__Ckpt__OperatorSubtaskStateMsg **opp = xcalloc((size_t)s->nops + 1, sizeof *opp);
+	ProtobufCBinaryData **entries = xcalloc((size_t)s->nops + 1, sizeof *entries);
+	char reason[512] = "";
+	if (s->declined)
+		snprintf(reason, sizeof reason, "%s", s->decline_reason);
+	const char *shared = s->barrier.shared_dir[0] ? s->barrier.shared_dir : NULL;
+	int rc = checkpoint_mkdirs(s->barrier.target_dir);
+	if (rc == 0 && shared)
+		rc = checkpoint_mkdirs(shared);
+	if (rc < 0 && !reason[0])
+		snprintf(reason, sizeof reason, "cannot create '%s': %s", s->barrier.target_dir,
+		         strerror(-rc));
+	for (int i = 0; i < s->nops && !reason[0]; i++) {
+		struct op_snapshot *o = &s->ops[i];
+		Spate__Ckpt__OperatorSubtaskStateMsg *m = &ops[i];
+		spate__ckpt__operator_subtask_state_msg__init(m);
+		m->operator_id = o->operator_id;
+		m->subtask = (uint32_t)s->subtask;
+		m->finished = s->finished;
+		if (o->keyed) {
+			char name[64];
+			snprintf(name, sizeof name, "op%d-%d", o->node_id, s->subtask);
+			struct snapshot_target tg = {s->barrier.target_dir, shared, name};
+			struct keyed_state_handle h = {0};
+			struct spate_error err = {0};
+			if (keyed_snapshot_write(o->keyed, &tg, &h, &err) < 0) {
+				snprintf(reason, sizeof reason, "cannot write the state of %s: %s",
+				         o->operator_id, err.msg);
+				keyed_state_handle_release(&h);
+				break;
+			}
+			m->keyed = checkpoint_handle_to_msg(&h);
+			a.state_size += h.state_size;
+			a.checkpointed_size += h.incremental_size;
+			keyed_state_handle_release(&h);
+		}
+		entries[i] = xcalloc((size_t)o->nentries + 1, sizeof *entries[i]);
+		for (int e = 0; e < o->nentries; e++) {
+			entries[i][e].data = o->entries[e];
+			entries[i][e].len = o->entry_lens[e];
+			a.state_size += (int64_t)o->entry_lens[e];
+			a.checkpointed_size += (int64_t)o->entry_lens[e];
+		}
+		m->entries = entries[i];
+		m->n_entries = (size_t)o->nentries;
+		opp[i] = m;
+		a.n_operators = (size_t)i + 1;
+	}
+	if (reason[0]) {
+		decline(&a, reason);
+		a.n_operators = 0;
+		log_warn("Declining checkpoint %lld of %s subtask %d/%d: %s",
+		         (long long)s->barrier.id, s->job_id, s->vertex, s->subtask, reason);
+	}
+	a.operators = opp;
+	a.alignment_ms = s->alignment_ns / 1000000;
+	a.sync_ms = s->sync_ns / 1000000;
+	a.async_ms = (metrics_now_ns() - t0) / 1000000;
+	a.processed_bytes = s->processed_bytes;
+	send_to_jm(tm, SPATE__RPC__ENVELOPE__BODY_ACK_CHECKPOINT, &a);
+	for (int i = 0; i < s->nops; i++) {
+		checkpoint_handle_msg_free(ops[i].keyed);
+		xfree(entries[i]);
+	}
+	xfree(entries);
+	xfree(opp);
+	xfree(ops);
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct taskmanager *tm = arg;
+	log_set_thread_name("checkpoint-writer");
+	pthread_mutex_lock(&tm->ckpt_mu);
+	for (;;) {
+		while (!tm->ckpt_queue && !tm->ckpt_stop)
+			pthread_cond_wait(&tm->ckpt_cond, &tm->ckpt_mu);
+		struct ckpt_work *w = tm->ckpt_queue;
+		if (!w)
+			break;
+		tm->ckpt_queue = w->next;
+		pthread_mutex_unlock(&tm->ckpt_mu);
+		write_snapshot(tm, w->snap);
+		task_snapshot_free(w->snap);
+		xfree(w);
+		pthread_mutex_lock(&tm->ckpt_mu);
+	}
+	pthread_mutex_unlock(&tm->ckpt_mu);
+	return NULL;
+}
+
+/* The job's checkpoint settings, from the deployment's configuration. */
+static void deploy_checkpointing(struct taskmanager *tm, struct tm_job *j,
+                                 const Spate__Rpc__DeployTasks *d,
+                                 struct local_job_checkpointing *ck)
+{
+	memset(ck, 0, sizeof *ck);
+	ck->exactly_once = true;
+	snprintf(ck->backend, sizeof ck->backend, "hashmap");
+	for (size_t i = 0; i < d->n_config; i++) {
+		const char *k = d->config[i]->key, *v = d->config[i]->value;
+		if (!k || !v)
+			continue;
+		if (strcmp(k, "execution.checkpointing.interval") == 0)
+			ck->enabled = true;
+		else if (strcmp(k, "execution.checkpointing.mode") == 0)
+			ck->exactly_once = strcasecmp(v, "AT_LEAST_ONCE") != 0;
+		else if (strcmp(k, "state.backend.type") == 0 || strcmp(k, "state.backend") == 0)
+			snprintf(ck->backend, sizeof ck->backend, "%s",
+			         strcasecmp(v, "rocksdb") == 0 ? "rocksdb" : "hashmap");
+	}
+	ck->state_dir = xasprintf("%s/state-%s", tm->work_dir, j->id);
+	ck->snapshot_hook = snapshot_hook;
+	ck->end_of_input_hook = end_of_input_hook;
+	ck->hook_arg = j;
 }
 
 /* ---- one job ------------------------------------------------------------------------------- */
@@ -351,9 +544,26 @@ static void *job_main(void *arg)
 			local[base + s] = true;
 		}
 	}
+	int *attempts = NULL;
+	const Spate__Rpc__TaskRestore **restores = NULL;
+	struct local_job_checkpointing ck = {0};
 	if (rc == 0) {
-		struct local_job_options o = {
-		    .local = local, .state_hook = state_hook, .state_hook_arg = j};
+		attempts = xcalloc((size_t)eg->nsubtasks, sizeof *attempts);
+		restores = xcalloc((size_t)eg->nsubtasks, sizeof *restores);
+		for (size_t i = 0; i < d->n_tasks; i++) {
+			int v = (int)d->tasks[i]->vertex, base = 0;
+			for (int w = 0; w < v; w++)
+				base += jg->vertices[w]->parallelism;
+			attempts[base + (int)d->tasks[i]->subtask] = (int)d->tasks[i]->attempt;
+			restores[base + (int)d->tasks[i]->subtask] = d->tasks[i]->restore;
+		}
+		deploy_checkpointing(tm, j, d, &ck);
+		struct local_job_options o = {.local = local,
+		                              .state_hook = state_hook,
+		                              .state_hook_arg = j,
+		                              .attempts = attempts,
+		                              .restores = restores,
+		                              .ckpt = &ck};
 		lj = local_job_new_partial(jg, eg, handle, tm->config, NULL, &o);
 		rc = wire_remote(tm, lj, d->locations, &err);
 	}
@@ -375,7 +585,8 @@ static void *job_main(void *arg)
 		log_warn("Cannot run job %s: %s", j->id, err.msg);
 		for (size_t i = 0; i < d->n_tasks; i++)
 			report_state(j, (int)d->tasks[i]->vertex, (int)d->tasks[i]->subtask,
-			             j->cancel ? EXEC_CANCELED : EXEC_FAILED, err.msg, NULL);
+			             (int)d->tasks[i]->attempt, j->cancel ? EXEC_CANCELED : EXEC_FAILED,
+			             err.msg, NULL);
 		if (lj)
 			unwire_remote(tm, lj);
 	}
@@ -384,11 +595,20 @@ static void *job_main(void *arg)
 	job_graph_free(jg);
 	stream_graph_free(sg);
 	xfree(local);
+	xfree(attempts);
+	xfree(restores);
+	if (ck.state_dir)
+		checkpoint_remove_tree(ck.state_dir);
+	xfree(ck.state_dir);
 	if (handle)
 		dlclose(handle);
 	unlink(path);
 	xfree(path);
 
+	/* From here on a deployment of the same job is a new run (a restart). */
+	pthread_mutex_lock(&tm->mu);
+	j->releasing = true;
+	pthread_mutex_unlock(&tm->mu);
 	Spate__Rpc__JobReleased rel = SPATE__RPC__JOB_RELEASED__INIT;
 	uint8_t id[16];
 	job_id_to_bytes(j->id, id);
@@ -425,7 +645,7 @@ static void reap_jobs(struct taskmanager *tm)
 static struct tm_job *find_job(struct taskmanager *tm, const char *id)
 {
 	for (struct tm_job *j = tm->jobs; j; j = j->next)
-		if (strcmp(j->id, id) == 0 && !j->finished)
+		if (strcmp(j->id, id) == 0 && !j->finished && !j->releasing)
 			return j;
 	return NULL;
 }
@@ -821,6 +1041,36 @@ static void serve_log(struct taskmanager *tm, const Spate__Rpc__LogRequest *q)
 
 /* ---- the JobManager connection ------------------------------------------------------------- */
 
+/* TriggerCheckpoint: to the job's local sources, or (FINAL) to every local subtask. */
+static void handle_trigger(struct taskmanager *tm, const Spate__Rpc__TriggerCheckpoint *tc)
+{
+	char id[33];
+	struct checkpoint_barrier b = {0};
+	if (job_id_from_bytes(tc->job_id, id) < 0 || tc->checkpoint_id <= 0 ||
+	    tc->kind > CKPT_KIND_FINAL || !tc->target_dir || tc->target_dir[0] != '/' ||
+	    strlen(tc->target_dir) >= sizeof b.target_dir ||
+	    (tc->shared_dir && strlen(tc->shared_dir) >= sizeof b.shared_dir)) {
+		log_warn("Ignoring a malformed checkpoint trigger");
+		return;
+	}
+	b.id = tc->checkpoint_id;
+	b.timestamp_ms = tc->timestamp;
+	b.kind = (enum checkpoint_kind)tc->kind;
+	snprintf(b.target_dir, sizeof b.target_dir, "%s", tc->target_dir);
+	snprintf(b.shared_dir, sizeof b.shared_dir, "%s", tc->shared_dir ? tc->shared_dir : "");
+	pthread_mutex_lock(&tm->mu);
+	struct tm_job *j = find_job(tm, id);
+	if (j && j->lj)
+		for (int k = 0; k < j->lj->ntasks; k++) {
+			struct task *t = &j->lj->tasks[k];
+			if (!j->lj->local[k] || !t->ops)
+				continue;
+			if (b.kind == CKPT_KIND_FINAL || op_kind_is_source(t->ops[0].node->kind))
+				task_mail_trigger(t, &b);
+		}
+	pthread_mutex_unlock(&tm->mu);
+}
+
 /* Handles one message; m is consumed. Returns -1 on a protocol violation. */
 static int handle(struct taskmanager *tm, rpc_msg *m, char *why, size_t why_cap)
 {
@@ -902,6 +1152,24 @@ static int handle(struct taskmanager *tm, rpc_msg *m, char *why, size_t why_cap)
 		pthread_mutex_unlock(&tm->mu);
 		return 0;
 	}
+	case SPATE__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT:
+		handle_trigger(tm, m->trigger_checkpoint);
+		rpc_msg_free(m);
+		return 0;
+	case SPATE__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT:
+		if (job_id_from_bytes(m->notify_checkpoint->job_id, id) == 0) {
+			pthread_mutex_lock(&tm->mu);
+			struct tm_job *j = find_job(tm, id);
+			if (j && j->lj)
+				for (int k = 0; k < j->lj->ntasks; k++)
+					if (j->lj->local[k])
+						task_mail_note(&j->lj->tasks[k],
+						               m->notify_checkpoint->checkpoint_id,
+						               m->notify_checkpoint->aborted);
+			pthread_mutex_unlock(&tm->mu);
+		}
+		rpc_msg_free(m);
+		return 0;
 	case SPATE__RPC__ENVELOPE__BODY_LOG_REQUEST:
 		serve_log(tm, m->log_request);
 		rpc_msg_free(m);
@@ -1024,6 +1292,8 @@ int taskmanager_main(struct config *config)
 	pthread_mutex_init(&tm->mu, NULL);
 	pthread_cond_init(&tm->cond, NULL);
 	pthread_mutex_init(&tm->send_mu, NULL);
+	pthread_mutex_init(&tm->ckpt_mu, NULL);
+	pthread_cond_init(&tm->ckpt_cond, NULL);
 	tm->nslots = (int)config_get_int(config, "taskmanager.numberOfTaskSlots", 1);
 	tm->heartbeat_timeout_ms = config_get_duration_ms(config, "heartbeat.timeout", 50000);
 	const char *h = config_get(config, "taskmanager.host");
@@ -1064,6 +1334,7 @@ int taskmanager_main(struct config *config)
 	if (tm->report_interval_ms < 10)
 		tm->report_interval_ms = 10;
 	tm->reporter_started = pthread_create(&tm->reporter, NULL, reporter_main, tm) == 0;
+	tm->ckpt_started = pthread_create(&tm->ckpt_thread, NULL, ckpt_main, tm) == 0;
 
 	pthread_t sig_thread;
 	pthread_create(&sig_thread, NULL, signal_main, &set);
@@ -1106,6 +1377,13 @@ int taskmanager_main(struct config *config)
 	}
 	reap_jobs(tm);
 	pthread_mutex_unlock(&tm->mu);
+	if (tm->ckpt_started) {
+		pthread_mutex_lock(&tm->ckpt_mu);
+		tm->ckpt_stop = true;
+		pthread_cond_signal(&tm->ckpt_cond);
+		pthread_mutex_unlock(&tm->ckpt_mu);
+		pthread_join(tm->ckpt_thread, NULL);
+	}
 	netenv_stop(tm->net);
 	exit_code = 0;
 out_dir:
@@ -1116,6 +1394,8 @@ out:
 	pthread_mutex_destroy(&tm->mu);
 	pthread_cond_destroy(&tm->cond);
 	pthread_mutex_destroy(&tm->send_mu);
+	pthread_mutex_destroy(&tm->ckpt_mu);
+	pthread_cond_destroy(&tm->ckpt_cond);
 	xfree(tm);
 	return exit_code;
 }
