@@ -277,12 +277,20 @@ static int emit_generated(struct operator* op, int64_t index)
 	struct gen_pace *pace = op->sink;
 	int rc;
 	if (pace->rate > 0) {
-		/* Pace against the ideal schedule; never sleep longer than 10 ms at once so
-		 * cancel, flush and checkpoint requests are seen. */
+		/* Pace against the ideal schedule; never sleep longer than 10 ms at once so a
+		 * cancel is seen. Only cancel: the split already moved past `index`, so a
+		 * checkpoint here would record a record not yet emitted; it waits for the
+		 * task_poll before the next record. */
 		int64_t due = pace->start_ns + (int64_t)((double)pace->emitted * 1e9 / pace->rate);
 		for (int64_t now = mono_ns(); now < due; now = mono_ns()) {
-			if ((rc = task_poll(op->task)) < 0)
-				return rc;
+			struct task *t = op->task;
+			if (atomic_load_explicit(&t->job->canceled, memory_order_relaxed))
+				return SPATE_ECANCELED;
+			if (atomic_load_explicit(&t->mail, memory_order_relaxed) & TASK_MAIL_FLUSH &&
+			    atomic_fetch_and_explicit(&t->mail, ~TASK_MAIL_FLUSH,
+			                              memory_order_acquire) &
+			        TASK_MAIL_FLUSH)
+				task_flush(t);
 			sleep_ns(due - now < 10000000 ? due - now : 10000000);
 		}
 	}
