@@ -224,6 +224,18 @@ int rpc_send_body(struct rpc_conn *c, Spate__Rpc__Envelope__BodyCase which, void
 	case SPATE__RPC__ENVELOPE__BODY_LOG_REPLY:
 		m.log_reply = body;
 		break;
+	case SPATE__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT:
+		m.trigger_checkpoint = body;
+		break;
+	case SPATE__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT:
+		m.notify_checkpoint = body;
+		break;
+	case SPATE__RPC__ENVELOPE__BODY_ACK_CHECKPOINT:
+		m.ack_checkpoint = body;
+		break;
+	case SPATE__RPC__ENVELOPE__BODY_END_OF_INPUT:
+		m.end_of_input = body;
+		break;
 	default:
 		return SPATE_EINVAL;
 	}

@@ -317,7 +317,11 @@ static void write_snapshot(struct taskmanager *tm, struct task_snapshot *s)
 	a.sync_ms = s->sync_ns / 1000000;
 	a.async_ms = (metrics_now_ns() - t0) / 1000000;
 	a.processed_bytes = s->processed_bytes;
-	send_to_jm(tm, SPATE__RPC__ENVELOPE__BODY_ACK_CHECKPOINT, &a);
+	int sent = send_to_jm(tm, SPATE__RPC__ENVELOPE__BODY_ACK_CHECKPOINT, &a);
+	log_debug("Acknowledged checkpoint %lld of job %s subtask %d/%d (attempt %d, %zu "
+	          "operators, %lld bytes)%s",
+	          (long long)s->barrier.id, s->job_id, s->vertex, s->subtask, s->attempt,
+	          a.n_operators, (long long)a.state_size, sent < 0 ? ": not connected" : "");
 	for (int i = 0; i < s->nops; i++) {
 		checkpoint_handle_msg_free(ops[i].keyed);
 		xfree(entries[i]);
@@ -1058,6 +1062,8 @@ static void handle_trigger(struct taskmanager *tm, const Spate__Rpc__TriggerChec
 	b.kind = (enum checkpoint_kind)tc->kind;
 	snprintf(b.target_dir, sizeof b.target_dir, "%s", tc->target_dir);
 	snprintf(b.shared_dir, sizeof b.shared_dir, "%s", tc->shared_dir ? tc->shared_dir : "");
+	log_debug("Checkpoint %lld (%s) triggered for job %s", (long long)b.id,
+	          checkpoint_kind_name(b.kind), id);
 	pthread_mutex_lock(&tm->mu);
 	struct tm_job *j = find_job(tm, id);
 	if (j && j->lj)

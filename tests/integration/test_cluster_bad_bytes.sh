@@ -69,7 +69,7 @@ head -c 4096 /dev/urandom >"$TMP/garbage"
 RPC_CLOSE="Closing RPC connection from 127\\.0\\.0\\.1:[0-9]+: "
 HELLO_V1="00 00 00 07 0a 05 08 01 12 01 78"  # Envelope{hello{version: 1, role: "x"}}
 HELLO_V99="00 00 00 07 0a 05 08 63 12 01 78" # Envelope{hello{version: 99, role: "x"}}
-UNKNOWN_FIELD="00 00 00 02 78 01"            # Envelope with only field 15 = 1
+UNKNOWN_FIELD="00 00 00 03 a0 06 01"         # Envelope with only field 100 = 1
 
 bad_peer "rpc: random garbage" "$JM_LOG" "$RPC_PORT" "$RPC_CLOSE" --file "$TMP/garbage"
 bad_peer "rpc: 4 GB frame header" "$JM_LOG" "$RPC_PORT" \

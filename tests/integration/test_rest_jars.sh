@@ -273,8 +273,8 @@ post_json "/jars/$ID/run" '{"entryClass": "org.apache.flink.examples.WordCount"}
 expect_error 400 "entry point 'org\.apache\.flink\.examples\.WordCount' is not supported" "another entry class"
 api POST "/jars/$ID/plan?entry-class=other_main"
 expect_error 400 "'other_main' is not supported" "another entry class in the query"
-post_json "/jars/$ID/run" '{"savepointPath": "/tmp/savepoint-1"}'
-expect_error 400 "not supported yet" "savepointPath"
+post_json "/jars/$ID/run" '{"savepointPath": 7}'
+expect_error 400 "savepointPath" "a savepointPath that is not a string"
 post_json "/jars/$ID/run" '{"jobId": "XYZ"}'
 expect_error 400 "bad jobId" "bad jobId"
 post_json "/jars/$ID/run" '{"programArgsList": ["--input", 7]}'

@@ -410,7 +410,7 @@ static void write_seeds(const char *dir)
 	/* An envelope with no body: zero bytes. */
 	write_file(dir, "invalid_empty_envelope", NULL, 0);
 	/* Only field 15 (varint 1), which no body case has: a newer peer's message. */
-	write_file(dir, "invalid_unknown_field", (const uint8_t *)"\x78\x01", 2);
+	write_file(dir, "invalid_unknown_field", (const uint8_t *)"\xa0\x06\x01", 3);
 	/* The deploy seed without its last byte, and cut inside its first nested message. */
 	write_file(dir, "invalid_truncated_deploy", deploy, deploy_len - 1);
 	write_file(dir, "invalid_truncated_header", deploy, 3);
@@ -478,7 +478,7 @@ static void test_decode_reasons(void **unused)
 	char why[256];
 	assert_null(rpc_decode((const uint8_t *)"", 0, why, sizeof why));
 	assert_string_equal(why, "unknown message type");
-	assert_null(rpc_decode((const uint8_t *)"\x78\x01", 2, why, sizeof why));
+	assert_null(rpc_decode((const uint8_t *)"\xa0\x06\x01", 3, why, sizeof why));
 	assert_string_equal(why, "unknown message type");
 	assert_null(rpc_decode((const uint8_t *)"\x2a\x7f\x0a", 3, why, sizeof why));
 	assert_string_equal(why, "undecodable message of 3 bytes");
