@@ -409,6 +409,17 @@ if [[ startup =~ $ONLY ]]; then
 	fi
 fi
 
+# ---- checkpoints (their own script: they need a session cluster) ---------------------------
+
+if [[ ckpt =~ $ONLY ]]; then
+	note "checkpoint cost and recovery (bench/checkpoint.sh)"
+	if ((SMOKE)); then
+		bash "$SRC/bench/checkpoint.sh" --smoke "$BUILD" || fail "bench/checkpoint.sh --smoke failed"
+	else
+		bash "$SRC/bench/checkpoint.sh" "$BUILD" || fail "bench/checkpoint.sh failed"
+	fi
+fi
+
 # ---- report -------------------------------------------------------------------------------
 
 if ((SMOKE)); then

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# checkpoint.sh - what checkpoints cost and how fast a job recovers (issue 5), on a real
+# session cluster of this build: one JobManager and TaskManager processes on 127.0.0.1.
+#
+# Usage: bash bench/checkpoint.sh [--smoke] BUILD_DIR
+#
+#   1. P1 (K = 10k, p = 1) attached, alternately without checkpoints and with a checkpoint
+#      every second (hashmap, then rocksdb), BENCH_ROUNDS rounds; records/s from the job's
+#      own "Job Runtime"; the ratio of the medians; the checkpoints' count, their median
+#      end-to-end duration and the largest alignment, from REST /jobs/:id/checkpoints.
+#      Every run's RESULT lines (out, checksum) must equal the run without checkpoints.
+#   2. Recovery: P1 (10^9 records, cancelled once measured) on one TaskManager with a spare one, checkpointing every
+#      second and the default restart strategy (exponential-delay, 1 s initial backoff); kill
+#      -9 of the TaskManager running it; time until every task is RUNNING again (REST polled
+#      every 10 ms), BENCH_KILLS times.
+# --smoke: tiny inputs, one round, one kill, nothing timed (CI).
+# Writes bench/results/checkpoint.md (not in smoke mode) and prints it.
+set -euo pipefail
+
+SMOKE=0
+if [[ ${1:-} == --smoke ]]; then
+	SMOKE=1
+	shift
+fi
+[[ $# -eq 1 ]] || {
+	echo "usage: bash bench/checkpoint.sh [--smoke] BUILD_DIR" >&2
+	exit 2
+}
+BUILD=$(cd "$1" && pwd)
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SPATE=$BUILD/bin/spate
+P1=$BUILD/bench/p1.so
+for f in "$SPATE" "$P1"; do
+	[[ -e $f ]] || {
+		echo "checkpoint.sh: '$f' is missing: build first" >&2
+		exit 2
+	}
+done
+if ((SMOKE)); then
+	ROUNDS=1 N=200k KILLS=1
+else
+	ROUNDS=${BENCH_ROUNDS:-3} N=${BENCH_CKPT_N:-100m} KILLS=${BENCH_KILLS:-3}
+fi
+WORK=$(mktemp -d /tmp/spate-bench-ckpt.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+die() {
+	echo "checkpoint.sh: $*" >&2
+	exit 1
+}
+
+# deadline_wait SECONDS WHAT CMD...: polls CMD every 10 ms until it succeeds.
+deadline_wait() {
+	local secs=$1 what=$2
+	shift 2
+	local end=$((SECONDS + secs))
+	until "$@"; do
+		((SECONDS < end)) || die "timed out after ${secs}s waiting for $what"
+		sleep 0.01
+	done
+}
+
+start_jm() {
+	"$SPATE" jobmanager -D env.log.dir="$WORK" -D rest.port=0 -D jobmanager.rpc.port=0 \
+		-D rest.address=127.0.0.1 -D jobmanager.rpc.address=127.0.0.1 \
+		-D blob.storage.directory="$WORK/blobs" >"$WORK/jm.out" 2>"$WORK/jm.log" </dev/null &
+	PIDS+=($!)
+	deadline_wait 20 "the JobManager" test -s "$WORK/jobmanager.address"
+	REST=$(sed -n 's/^rest=//p' "$WORK/jobmanager.address")
+	RPC=$(sed -n 's/^rpc=.*://p' "$WORK/jobmanager.address")
+}
+
+# start_tm NAME SLOTS: starts a TaskManager; its pid in TM_PID[NAME].
+declare -A TM_PID
+start_tm() {
+	"$SPATE" taskmanager -D jobmanager.rpc.address=127.0.0.1 -D jobmanager.rpc.port="$RPC" \
+		-D taskmanager.numberOfTaskSlots="$2" -D taskmanager.host=127.0.0.1 \
+		-D taskmanager.resource-id="$1" -D metrics.reporter.prom.port=0 \
+		>"$WORK/$1.out" 2>"$WORK/$1.log" </dev/null &
+	TM_PID[$1]=$!
+	PIDS+=($!)
+}
+
+slots_free() { [[ $(curl -sf "http://$REST/overview" | jq -r '."slots-available"') == "$1" ]]; }
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+start_jm
+start_tm tm-a 2
+deadline_wait 20 "2 free slots" slots_free 2
+
+CKPT=(-D execution.checkpointing.interval=1s -D execution.checkpointing.dir="$WORK/ckpt")
+# run_p1 LABEL -D...: P1 attached at p=1; prints records/s; keeps the output in WORK/LABEL.out.
+run_p1() {
+	local label=$1
+	shift
+	# The sink prints its RESULT line in the TaskManager's stdout: keep what this run added.
+	local before
+	before=$(wc -l <"$WORK/tm-a.out")
+	"$SPATE" run -m "$REST" -p 1 "$@" "$P1" "$N" 10k >"$WORK/$label.out" 2>"$WORK/$label.err" ||
+		die "$label failed: $(tail -n 3 "$WORK/$label.err")"
+	local id ms n
+	id=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\)$/\1/p' "$WORK/$label.out")
+	ms=$(awk '/^Job Runtime: / { print $3 }' "$WORK/$label.out")
+	n=$(numfmt --from=si "${N^^}")
+	curl -sf "http://$REST/jobs/$id/checkpoints" >"$WORK/$label.ckpt.json"
+	local end=$((SECONDS + 10))
+	until tail -n +$((before + 1)) "$WORK/tm-a.out" | grep -q '^RESULT'; do
+		((SECONDS < end)) || die "$label: no RESULT line in the TaskManager's output"
+		sleep 0.01
+	done
+	tail -n +$((before + 1)) "$WORK/tm-a.out" | grep '^RESULT' | sort >"$WORK/$label.result"
+	awk -v n="$n" -v ms="$ms" 'BEGIN { printf "%.0f\n", n / (ms / 1000) }'
+}
+
+declare -A RATES
+for ((r = 1; r <= ROUNDS; r++)); do
+	RATES[off]+="$(run_p1 off-$r) "
+	RATES[hashmap]+="$(run_p1 hashmap-$r "${CKPT[@]}" -D state.backend.type=hashmap) "
+	RATES[rocksdb]+="$(run_p1 rocksdb-$r "${CKPT[@]}" -D state.backend.type=rocksdb) "
+	for b in hashmap rocksdb; do
+		cmp -s "$WORK/off-$r.result" "$WORK/$b-$r.result" ||
+			die "$b-$r: results differ from the run without checkpoints: $(cat "$WORK/$b-$r.result")"
+	done
+done
+
+row() {
+	local b=$1 med base
+	med=$(tr ' ' '\n' <<<"${RATES[$b]}" | grep . | median)
+	base=$(tr ' ' '\n' <<<"${RATES[off]}" | grep . | median)
+	local j=$WORK/$b-$ROUNDS.ckpt.json
+	local cnt e2e align
+	cnt=$(jq -r .counts.completed "$j")
+	e2e=$(jq -r '[.history[] | select(.status == "COMPLETED") | .end_to_end_duration] | sort | if length == 0 then "-" else .[length / 2 | floor] end' "$j")
+	align=$(jq -r '[.history[] | .alignment_buffered // 0] | max // 0' "$j")
+	awk -v b="$b" -v m="$med" -v base="$base" -v c="$cnt" -v e="$e2e" -v a="$align" \
+		'BEGIN { printf "| P1 K=10k p=1, %s | %.2f M | %.2f M | %.3f | %s | %s ms | %s |\n", b, m / 1e6, base / 1e6, m / base, c, e, a }'
+}
+
+# ---- recovery ---------------------------------------------------------------------------
+
+start_tm tm-b 2
+deadline_wait 20 "4 free slots" slots_free 4
+RECOVERY=()
+for ((k = 1; k <= KILLS; k++)); do
+	"$SPATE" run -d -m "$REST" -p 1 "${CKPT[@]}" -D execution.checkpointing.interval=500ms \
+		"$P1" 1000000000 10k >"$WORK/rec-$k.out" 2>"$WORK/rec-$k.err" ||
+		die "recovery job failed to start: $(tail -n 3 "$WORK/rec-$k.err")"
+	id=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\)$/\1/p' "$WORK/rec-$k.out")
+	all_running() {
+		curl -sf "http://$REST/jobs/$id" | jq -e '.state == "RUNNING" and ([.vertices[].status] | all(. == "RUNNING"))' >/dev/null
+	}
+	one_checkpoint() { [[ $(curl -sf "http://$REST/jobs/$id/checkpoints" | jq -r .counts.completed) -ge 1 ]]; }
+	deadline_wait 60 "job $id running" all_running
+	deadline_wait 60 "a completed checkpoint" one_checkpoint
+	tm=$(curl -sf "http://$REST/jobs/$id/vertices/$(curl -sf "http://$REST/jobs/$id" | jq -r '.vertices[0].id')" |
+		jq -r '.subtasks[0]."taskmanager-id"')
+	[[ -n ${TM_PID[$tm]:-} ]] || die "cannot tell which TaskManager runs the job ($tm)"
+	t0=$(date +%s%N)
+	kill -9 "${TM_PID[$tm]}"
+	wait "${TM_PID[$tm]}" 2>/dev/null || true
+	not_running() { ! all_running; }
+	deadline_wait 10 "the job to notice the loss" not_running
+	deadline_wait 60 "all tasks RUNNING again" all_running
+	t1=$(date +%s%N)
+	RECOVERY+=($(((t1 - t0) / 1000000)))
+	curl -sf -X PATCH "http://$REST/jobs/$id?mode=cancel" >/dev/null
+	start_tm "$tm" 2 # a fresh TaskManager under the same name
+	deadline_wait 30 "4 free slots" slots_free 4
+done
+
+if ((SMOKE)); then
+	echo "bench checkpoint smoke: results agree with and without checkpoints; recovery ran (${RECOVERY[*]} ms)"
+	exit 0
+fi
+OUT=$SRC/bench/results/checkpoint.md
+{
+	echo "Checkpoint cost and recovery, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?'), $ROUNDS rounds (medians), N = $N"
+	echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+	echo
+	echo "| workload | with checkpoints every 1 s | without | ratio | checkpoints (last round) | median end-to-end | max alignment buffered |"
+	echo "|---|---|---|---|---|---|---|"
+	row hashmap
+	row rocksdb
+	echo
+	echo "Recovery after kill -9 of the TaskManager running the job (spare slots on another TaskManager, default restart strategy: exponential-delay, 1 s initial backoff): ${RECOVERY[*]} ms (kill to every task RUNNING)."
+} >"$OUT"
+cat "$OUT"
