@@ -945,13 +945,164 @@
 			replace(p, list);
 		}
 
+		/*
+		 * The checkpoints tab (GET .../checkpoints and .../checkpoints/config, Flink's
+		 * CheckpointingStatistics and CheckpointConfigInfo): counts, the latest completed
+		 * checkpoint, savepoint, failure and restore, a summary, the history and the
+		 * configuration. Built once and updated in place; "No checkpoints yet" replaces the
+		 * details while the job has none.
+		 */
+		let cp = null;
+
+		function cpType(x) {
+			if (x.checkpoint_type === 'SYNC_SAVEPOINT')
+				return 'Savepoint (stop)';
+			return x.is_savepoint ? 'Savepoint' : 'Checkpoint';
+		}
+
+		function cpPathOrFailure(x) {
+			if (x.status === 'FAILED')
+				return h('span', { class: 'error' }, x.failure_message || 'failed');
+			if (!x.external_path)
+				return DASH;
+			return x.discarded ? h('span', { class: 'muted', title: 'discarded' },
+				x.external_path + ' (discarded)') : x.external_path;
+		}
+
+		function checkpointsPanel(p) {
+			const counts = h('div', { class: 'cards', id: 'checkpoint-counts' },
+				[['Triggered', 'cp-total'], ['In Progress', 'cp-in-progress'],
+					['Completed', 'cp-completed'], ['Failed', 'cp-failed'],
+					['Restored', 'cp-restored']].map((x) => card(x[0], x[1])));
+			const error = h('div', { class: 'error', id: 'checkpoints-error', hidden: true });
+			const empty = h('p', { class: 'empty', id: 'checkpoints-empty' }, 'No checkpoints yet');
+			const latest = keyedTable([
+				{ title: 'Latest', cell: (r) => r.label },
+				{ title: 'ID', num: true, cell: (r) => r.x ? String(r.x.id) : DASH },
+				{ title: 'Time', cell: (r) => fmtTime(r.time) },
+				{ title: 'End to End Duration', cell: (r) => r.x && r.kind !== 'restored' ?
+					fmtDuration(r.x.end_to_end_duration) : DASH },
+				{ title: 'Checkpointed Size', num: true, cell: (r) => r.x && r.kind !== 'restored' ?
+					fmtBytes(r.x.checkpointed_size) : DASH },
+				{ title: 'Full State Size', num: true, cell: (r) => r.x && r.kind !== 'restored' ?
+					fmtBytes(r.x.state_size) : DASH },
+				{ title: 'Path / Cause', cell: (r) => !r.x ? 'None' : r.kind === 'restored' ?
+					(r.x.external_path || DASH) + (r.x.is_savepoint ? ' (savepoint)' : '') :
+					cpPathOrFailure(r.x) },
+			], { id: 'checkpoint-latest', key: (r) => r.kind,
+				rowAttrs: (r) => ({ 'data-latest': r.kind, 'data-checkpoint-id': r.x ? r.x.id : null }) });
+			const SUMMARY = [['end_to_end_duration', 'End to End Duration', fmtDuration],
+				['checkpointed_size', 'Checkpointed Data Size', fmtBytes],
+				['state_size', 'Full Checkpoint Data Size', fmtBytes],
+				['processed_data', 'Processed (Persisted) In-Flight Data', fmtBytes]];
+			const summary = keyedTable([
+				{ title: 'Over the completed checkpoints in the history', cell: (r) => r[1] },
+				{ title: 'Minimum', num: true, cell: (r) => r[2](r[3].min) },
+				{ title: 'Average', num: true, cell: (r) => r[2](r[3].avg) },
+				{ title: 'Maximum', num: true, cell: (r) => r[2](r[3].max) },
+				{ title: '99th Percentile', num: true, cell: (r) => r[2](Math.round(r[3].p99)) },
+			], { id: 'checkpoint-summary', key: (r) => r[0],
+				rowAttrs: (r) => ({ 'data-stat': r[0] }) });
+			const history = keyedTable([
+				{ title: 'ID', num: true, cell: (x) => String(x.id) },
+				{ title: 'Status', cell: (x) => stateBadge(x.status) },
+				{ title: 'Type', cell: cpType },
+				{ title: 'Triggered', cell: (x) => fmtTime(x.trigger_timestamp) },
+				{ title: 'End to End Duration', cell: (x) => fmtDuration(x.end_to_end_duration) },
+				{ title: 'Checkpointed Size', num: true, cell: (x) => fmtBytes(x.checkpointed_size) },
+				{ title: 'Full State Size', num: true, cell: (x) => fmtBytes(x.state_size) },
+				{ title: 'Acknowledged', num: true, cell: (x) => (x.num_acknowledged_subtasks || 0) +
+					'/' + (x.num_subtasks || 0) },
+				{ title: 'Path / Cause', cell: cpPathOrFailure },
+			], { id: 'checkpoint-history', key: (x) => x.id, empty: 'No checkpoints yet',
+				rowAttrs: (x) => ({ 'data-checkpoint-id': x.id, 'data-status': x.status,
+					'data-type': x.checkpoint_type }) });
+			const details = h('div', { id: 'checkpoint-details' },
+				h('h2', null, 'Latest'), latest.el,
+				h('h2', null, 'Summary'), summary.el,
+				h('h2', null, 'History'), history.el);
+			const config = keyedTable([
+				{ title: 'Option', cell: (r) => r[0] },
+				{ title: 'Value', cell: (r) => r[1] },
+			], { id: 'checkpoint-config', key: (r) => r[2], empty: 'No configuration',
+				rowAttrs: (r) => ({ 'data-config-key': r[2] }) });
+			const cfgError = h('p', { class: 'muted', id: 'checkpoint-config-error', hidden: true });
+			const slot = h('div'); /* holds either `empty` or `details` */
+			replace(p, error, counts, slot, h('h2', null, 'Configuration'), cfgError, config.el);
+
+			function configRows(c) {
+				/* CheckpointConfigInfo; Long.MAX_VALUE (which JSON numbers round) is "off". */
+				const periodic = typeof c.interval === 'number' && c.interval < 9e18;
+				const ext = c.externalization || {};
+				return [
+					['Checkpointing Mode', String(c.mode || DASH).toUpperCase(), 'mode'],
+					['Checkpoint Interval', periodic ? fmtDuration(c.interval) :
+						'Periodic checkpoints disabled', 'interval'],
+					['Checkpoint Timeout', fmtDuration(c.timeout), 'timeout'],
+					['Minimum Pause Between Checkpoints', fmtDuration(c.min_pause), 'min_pause'],
+					['Maximum Concurrent Checkpoints', String(c.max_concurrent), 'max_concurrent'],
+					['Tolerable Failed Checkpoints', String(c.tolerable_failed_checkpoints),
+						'tolerable_failed_checkpoints'],
+					['Persist Checkpoints Externally', ext.enabled ? 'Enabled (' +
+						(ext.delete_on_cancellation ? 'delete on cancellation' :
+							'retain on cancellation') + ')' : 'Disabled', 'externalization'],
+					['State Backend', String(c.state_backend || DASH), 'state_backend'],
+					['Checkpoint Storage', String(c.checkpoint_storage || DASH), 'checkpoint_storage'],
+					['Unaligned Checkpoints', c.unaligned_checkpoints ? 'Enabled' : 'Disabled',
+						'unaligned_checkpoints'],
+				];
+			}
+
+			return {
+				error(message) {
+					setText(error, message);
+					error.hidden = false;
+				},
+				update(data, cfg, cfgErr) {
+					error.hidden = true;
+					const c = (data && data.counts) || {};
+					setText(byId('cp-total'), fmtNum(c.total || 0));
+					setText(byId('cp-in-progress'), fmtNum(c.in_progress || 0));
+					setText(byId('cp-completed'), fmtNum(c.completed || 0));
+					setText(byId('cp-failed'), fmtNum(c.failed || 0));
+					setText(byId('cp-restored'), fmtNum(c.restored || 0));
+					const hist = data && Array.isArray(data.history) ? data.history : [];
+					const l = (data && data.latest) || {};
+					const none = !c.total && !c.restored && hist.length === 0;
+					const want = none ? empty : details;
+					if (slot.firstChild !== want)
+						replace(slot, want);
+					if (!none) {
+						latest.update([
+							{ kind: 'completed', label: 'Completed Checkpoint', x: l.completed,
+								time: l.completed && l.completed.latest_ack_timestamp },
+							{ kind: 'savepoint', label: 'Savepoint', x: l.savepoint,
+								time: l.savepoint && l.savepoint.latest_ack_timestamp },
+							{ kind: 'failed', label: 'Failed Checkpoint', x: l.failed,
+								time: l.failed && l.failed.failure_timestamp },
+							{ kind: 'restored', label: 'Restore', x: l.restored,
+								time: l.restored && l.restored.restore_timestamp },
+						]);
+						const s = (data && data.summary) || {};
+						summary.update(SUMMARY.filter((r) => s[r[0]]).map((r) =>
+							[r[0], r[1], r[2], s[r[0]]]));
+						history.update(hist);
+					}
+					cfgError.hidden = !cfgErr;
+					setText(cfgError, cfgErr || '');
+					config.update(cfg ? configRows(cfg) : []);
+				},
+			};
+		}
+
 		async function refreshCheckpoints() {
-			const p = panels.checkpoints;
+			if (!cp)
+				cp = checkpointsPanel(panels.checkpoints);
 			let data;
 			try {
 				data = await get(base + '/checkpoints');
 			} catch (e) {
-				replace(p, errorBox('checkpoints-error', e.message));
+				cp.error(e.message);
 				return;
 			}
 			let cfg = null, cfgErr = null;
@@ -960,50 +1111,7 @@
 			} catch (e) {
 				cfgErr = e.message;
 			}
-			const c = (data && data.counts) || {};
-			const history = data && Array.isArray(data.history) ? data.history : [];
-			const out = [];
-			out.push(h('div', { class: 'cards', id: 'checkpoint-counts' },
-				[['Triggered', 'total', 'cp-total'], ['In Progress', 'in_progress', 'cp-in-progress'],
-					['Completed', 'completed', 'cp-completed'], ['Failed', 'failed', 'cp-failed'],
-					['Restored', 'restored', 'cp-restored']].map((x) => {
-					const el = card(x[0], x[2]);
-					setText(el.querySelector('.value'), fmtNum(c[x[1]] || 0));
-					return el;
-				})));
-			if (!c.total && history.length === 0) {
-				out.push(h('p', { class: 'empty', id: 'checkpoints-empty' }, 'No checkpoints yet'));
-			} else {
-				const latest = data.latest && data.latest.completed;
-				if (latest)
-					out.push(h('h2', null, 'Latest Completed Checkpoint'),
-						kvList([['ID', String(latest.id), 'cp-latest-id'],
-							['Completed', fmtTime(latest.latest_ack_timestamp)],
-							['End to End Duration', fmtDuration(latest.end_to_end_duration)],
-							['Checkpointed Size', fmtBytes(latest.checkpointed_size)],
-							['Path', latest.external_path || DASH]]));
-				const t = keyedTable([
-					{ title: 'ID', num: true, cell: (x) => String(x.id) },
-					{ title: 'Status', cell: (x) => stateBadge(x.status) },
-					{ title: 'Type', cell: (x) => x.is_savepoint ? 'savepoint' :
-						(x.checkpoint_type || 'checkpoint') },
-					{ title: 'Triggered', cell: (x) => fmtTime(x.trigger_timestamp) },
-					{ title: 'Latest Acknowledgement', cell: (x) => fmtTime(x.latest_ack_timestamp) },
-					{ title: 'End to End Duration', cell: (x) => fmtDuration(x.end_to_end_duration) },
-					{ title: 'Checkpointed Size', num: true, cell: (x) => fmtBytes(x.checkpointed_size) },
-					{ title: 'Acknowledged', cell: (x) => (x.num_acknowledged_subtasks || 0) + '/' +
-						(x.num_subtasks || 0) },
-				], { id: 'checkpoint-history', key: (x) => x.id, empty: 'No checkpoints yet',
-					rowAttrs: (x) => ({ 'data-checkpoint-id': x.id, 'data-status': x.status }) });
-				t.update(history);
-				out.push(h('h2', null, 'History'), t.el);
-			}
-			out.push(h('h2', null, 'Configuration'));
-			if (cfg)
-				out.push(kvTable('checkpoint-config', flatten(cfg)).el);
-			else
-				out.push(h('p', { class: 'muted', id: 'checkpoint-config-error' }, cfgErr));
-			replace(p, out);
+			cp.update(data, cfg, cfgErr);
 		}
 
 		async function refreshConfiguration() {

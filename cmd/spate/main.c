@@ -1,7 +1,8 @@
 /*
- * spate - the command line: `spate run|info|list|cancel`, the daemons `spate jobmanager` and
- * `spate taskmanager`, and `spate cluster start|stop`. This file parses arguments and wires
- * modules together; the work is done in src/client, src/cluster and below.
+ * spate - the command line: `spate run|info|list|cancel|savepoint|stop`, the daemons
+ * `spate jobmanager` and `spate taskmanager`, and `spate cluster start|stop`. This file
+ * parses arguments and wires modules together; the work is done in src/client, src/cluster
+ * and below, except savepoint and stop, which follow their trigger id over REST here.
  *
  * Exit codes: 0 success; 1 an error (one line on stderr, "spate: <message>"); 2 a usage
  * error.
@@ -10,7 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
+#include <jansson.h>
+
+#include "checkpoint/checkpoint.h"
 #include "client/client.h"
 #include "client/cluster_client.h"
 #include "client/http_client.h"
@@ -19,6 +25,8 @@
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "rpc/rpc.h"
+#include "runtime/local_job.h"
 
 #define EXIT_USAGE 2
 
@@ -31,6 +39,8 @@ static void usage_main(FILE *f)
 	           "  info           Show the job's execution plan\n"
 	           "  list           List the cluster's jobs\n"
 	           "  cancel <id>    Cancel a job\n"
+	           "  savepoint <id> Trigger a savepoint of a job (-d <path>: dispose of one)\n"
+	           "  stop <id>      Stop a job with a savepoint\n"
 	           "  cluster start  Start a JobManager and the TaskManagers of conf/workers\n"
 	           "  cluster stop   Stop them\n"
 	           "  jobmanager     Run a JobManager in the foreground\n"
@@ -54,6 +64,7 @@ static void usage_run(FILE *f, const char *cmd)
 	        "  -m, --jobmanager <host:port>  The JobManager's REST address (default: the\n"
 	        "                          cluster started by `spate cluster start`, if any)\n"
 	        "  -d, --detached          Submit and return without waiting for the job\n"
+	        "%s"
 	        "  -D <key>=<value>        Set a configuration key (repeatable)\n"
 	        "  -h, --help              Show this help\n",
 	        cmd,
@@ -62,7 +73,11 @@ static void usage_run(FILE *f, const char *cmd)
 	              "installation started) and follows it to its end; without a cluster it runs\n"
 	              "attached on an embedded local cluster. Prints Flink's client lines.\n"
 	            : "Prints the execution plan as JSON (Flink's plan shape) and a summary:\n"
-	              "job vertices, subtasks and the slots the job needs.\n");
+	              "job vertices, subtasks and the slots the job needs.\n",
+	        strcmp(cmd, "run") == 0
+	            ? "  -s, --fromSavepoint <path>  Restore from this savepoint (or checkpoint)\n"
+	              "  -n, --allowNonRestoredState  Skip savepoint state no operator takes\n"
+	            : "");
 }
 
 static int parse_parallelism(const char *s, int *out)
@@ -112,6 +127,31 @@ static struct config *load_config(char **overrides, int noverrides, bool *have_f
 	return cfg;
 }
 
+/*
+ * A path the user typed, as the JobManager should see it: "file:///x" and "file:/x" (Flink's
+ * URIs) become "/x", and a relative path is made absolute against the current directory, since
+ * the JobManager runs elsewhere. A new string, or NULL after printing why.
+ */
+static char *cli_path(const char *p)
+{
+	if (strncmp(p, "file://", 7) == 0)
+		p += 7;
+	else if (strncmp(p, "file:", 5) == 0)
+		p += 5;
+	if (!*p) {
+		fprintf(stderr, "spate: empty path\n");
+		return NULL;
+	}
+	if (p[0] == '/')
+		return xstrdup(p);
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof cwd)) {
+		fprintf(stderr, "spate: cannot resolve '%s': %s\n", p, strerror(errno));
+		return NULL;
+	}
+	return xasprintf("%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, p);
+}
+
 static int cmd_run(int argc, char **argv, enum client_mode mode)
 {
 	const char *cmd = argv[0];
@@ -122,6 +162,7 @@ static int cmd_run(int argc, char **argv, enum client_mode mode)
 	int noverrides = 0, i, rc = 1;
 	struct config *cfg = NULL;
 	struct job_library lib = {0};
+	char *restore = NULL; /* "execution.state-recovery.path=<path>", an override of -s */
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -148,6 +189,31 @@ static int cmd_run(int argc, char **argv, enum client_mode mode)
 		} else if (mode == CLIENT_RUN &&
 		           (strcmp(a, "-d") == 0 || strcmp(a, "--detached") == 0)) {
 			detached = true;
+		} else if (mode != CLIENT_INFO &&
+		           (strcmp(a, "-s") == 0 || strcmp(a, "--fromSavepoint") == 0)) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "spate: option '%s' needs a savepoint path\n", a);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			/* Flink's -s sets execution.state-recovery.path; it travels in the
+			 * job's configuration (see ship_job_config in client/executor.c). */
+			char *path = cli_path(argv[++i]);
+			if (!path)
+				goto out;
+			char *was = restore;
+			restore = xasprintf("execution.state-recovery.path=%s", path);
+			xfree(path);
+			for (int k = 0; k < noverrides; k++) /* a second -s replaces the first */
+				if (overrides[k] == was)
+					overrides[k] = restore;
+			if (!was)
+				overrides[noverrides++] = restore;
+			xfree(was);
+		} else if (mode != CLIENT_INFO &&
+		           (strcmp(a, "-n") == 0 || strcmp(a, "--allowNonRestoredState") == 0)) {
+			overrides[noverrides++] =
+			    "execution.state-recovery.ignore-unclaimed-state=true";
 		} else if (strcmp(a, "-D") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "spate: option '-D' needs key=value\n");
@@ -213,6 +279,7 @@ out:
 	job_library_close(&lib);
 	config_free(cfg);
 	xfree(overrides);
+	xfree(restore);
 	fflush(stdout);
 	return rc;
 }
@@ -350,6 +417,340 @@ out:
 	return rc;
 }
 
+/* ---- savepoint and stop (Flink's CliFrontend.savepoint / .stop) -------------------------- */
+
+static void usage_savepoint(FILE *f)
+{
+	fprintf(f,
+	        "Usage: spate savepoint [OPTIONS] <jobId> [targetDirectory]\n"
+	        "       spate savepoint -d <savepointPath>\n"
+	        "\n"
+	        "Triggers a savepoint of a running job and waits for it (Flink's client lines).\n"
+	        "Without targetDirectory it goes to execution.checkpointing.savepoint-dir.\n"
+	        "\n"
+	        "Options:\n"
+	        "  -d, --dispose <path>    Dispose of (remove) the savepoint at path, on this\n"
+	        "                          machine's file system\n"
+	        "  -detached               Trigger and print the trigger id without waiting\n"
+	        "  -type <canonical|native>  Savepoint format (Spate writes one format)\n"
+	        "  -m, --jobmanager <host:port>  The JobManager's REST address\n"
+	        "  -D <key>=<value>        Set a configuration key (repeatable)\n"
+	        "  -h, --help              Show this help\n");
+}
+
+static void usage_stop(FILE *f)
+{
+	fprintf(f, "Usage: spate stop [OPTIONS] <jobId>\n"
+	           "\n"
+	           "Stops a running job with a savepoint (stop-with-savepoint): the sources stop\n"
+	           "after the savepoint and the job finishes.\n"
+	           "\n"
+	           "Options:\n"
+	           "  -p, --savepointPath <dir>  Where the savepoint goes (default:\n"
+	           "                          execution.checkpointing.savepoint-dir)\n"
+	           "  -d, --drain             Drain the job before stopping (Spate has no event\n"
+	           "                          time: the same as a plain stop)\n"
+	           "  -detached               Trigger and print the trigger id without waiting\n"
+	           "  -type <canonical|native>  Savepoint format (Spate writes one format)\n"
+	           "  -m, --jobmanager <host:port>  The JobManager's REST address\n"
+	           "  -D <key>=<value>        Set a configuration key (repeatable)\n"
+	           "  -h, --help              Show this help\n");
+}
+
+/* What `spate savepoint` and `spate stop` were asked. */
+struct savepoint_args {
+	char **overrides; /* -D values (borrowed from argv), noverrides of them */
+	int noverrides;
+	const char *m_option;
+	const char *dispose; /* savepoint -d */
+	const char *target;  /* stop -p */
+	bool drain;
+	bool detached;
+	const char *operands[3];
+	int noperands;
+};
+
+/* Parses the options of savepoint (stop false) or stop. Options and operands may mix, as
+ * in Flink's CLI. Returns 0, 1 for --help (printed), or EXIT_USAGE after printing why. */
+static int parse_savepoint_args(int argc, char **argv, bool stop, struct savepoint_args *a)
+{
+	const char *cmd = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		bool takes_value =
+		    strcmp(o, "-D") == 0 || strcmp(o, "-m") == 0 ||
+		    strcmp(o, "--jobmanager") == 0 || strcmp(o, "-type") == 0 ||
+		    strcmp(o, "--type") == 0 ||
+		    (!stop && (strcmp(o, "-d") == 0 || strcmp(o, "--dispose") == 0)) ||
+		    (stop && (strcmp(o, "-p") == 0 || strcmp(o, "--savepointPath") == 0));
+		if (takes_value && i + 1 >= argc) {
+			fprintf(stderr, "spate: option '%s' needs a value (see spate %s --help)\n",
+			        o, cmd);
+			return EXIT_USAGE;
+		}
+		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+			if (stop)
+				usage_stop(stdout);
+			else
+				usage_savepoint(stdout);
+			return 1;
+		} else if (strcmp(o, "-D") == 0) {
+			a->overrides[a->noverrides++] = argv[++i];
+		} else if (strncmp(o, "-D", 2) == 0) {
+			a->overrides[a->noverrides++] = (char *)o + 2;
+		} else if (strcmp(o, "-m") == 0 || strcmp(o, "--jobmanager") == 0) {
+			a->m_option = argv[++i];
+		} else if (strcmp(o, "-type") == 0 || strcmp(o, "--type") == 0) {
+			const char *t = argv[++i];
+			if (strcasecmp(t, "canonical") != 0 && strcasecmp(t, "native") != 0) {
+				fprintf(stderr,
+				        "spate: bad savepoint format '%s': expected canonical or "
+				        "native\n",
+				        t);
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(o, "-detached") == 0 || strcmp(o, "--detached") == 0) {
+			a->detached = true;
+		} else if (!stop && (strcmp(o, "-d") == 0 || strcmp(o, "--dispose") == 0)) {
+			a->dispose = argv[++i];
+		} else if (stop && (strcmp(o, "-p") == 0 || strcmp(o, "--savepointPath") == 0)) {
+			a->target = argv[++i];
+		} else if (stop && (strcmp(o, "-d") == 0 || strcmp(o, "--drain") == 0)) {
+			a->drain = true;
+		} else if (o[0] == '-' && o[1] != '\0') {
+			fprintf(stderr,
+			        "spate: unknown option '%s' for '%s' (see spate %s --help)\n", o,
+			        cmd, cmd);
+			return EXIT_USAGE;
+		} else if (a->noperands < 3) {
+			a->operands[a->noperands++] = o;
+		} else {
+			fprintf(stderr, "spate: unexpected argument '%s'\n", o);
+			return EXIT_USAGE;
+		}
+	}
+	bool ok = stop         ? a->noperands == 1
+	          : a->dispose ? a->noperands <= 1 /* Flink's example also names the job */
+	                       : a->noperands >= 1 && a->noperands <= 2;
+	if (!ok) {
+		fprintf(stderr, "spate: usage: spate %s\n",
+		        stop ? "stop [-p <dir>] [-d] [-m host:port] <jobId>"
+		             : "savepoint [-m host:port] <jobId> [targetDirectory] | "
+		               "savepoint -d <savepointPath>");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/*
+ * Removes a savepoint (or retained checkpoint) directory: path is the directory or its
+ * _metadata file. Refuses anything whose _metadata is not a Spate checkpoint's, so that a
+ * typo cannot remove an unrelated tree. 0, or 1 after printing why.
+ */
+static int dispose_savepoint(const char *arg)
+{
+	char *dir = cli_path(arg);
+	if (!dir)
+		return 1;
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+	if (strcmp(base, CHECKPOINT_METADATA_NAME) == 0)
+		dir[base - dir > 1 ? base - dir - 1 : 1] = '\0';
+	char *meta = checkpoint_path_join(dir, CHECKPOINT_METADATA_NAME);
+	int rc = 1;
+	printf("Disposing savepoint '%s'.\n", arg);
+	printf("Waiting for response...\n");
+	fflush(stdout);
+	char magic[sizeof CHECKPOINT_METADATA_MAGIC - 1];
+	FILE *f = fopen(meta, "rb");
+	size_t got = f ? fread(magic, 1, sizeof magic, f) : 0;
+	if (!f) {
+		fprintf(stderr, "spate: cannot dispose savepoint '%s': cannot open '%s': %s\n", arg,
+		        meta, strerror(errno));
+	} else if (got != sizeof magic || memcmp(magic, CHECKPOINT_METADATA_MAGIC, sizeof magic)) {
+		fprintf(stderr,
+		        "spate: cannot dispose savepoint '%s': '%s' is not a Spate checkpoint's "
+		        "metadata\n",
+		        arg, meta);
+	} else {
+		int r = checkpoint_remove_tree(dir);
+		if (r < 0)
+			fprintf(stderr, "spate: cannot dispose savepoint '%s': %s\n", arg,
+			        strerror(-r));
+		else {
+			printf("Savepoint '%s' disposed.\n", arg);
+			rc = 0;
+		}
+	}
+	if (f)
+		fclose(f);
+	xfree(meta);
+	xfree(dir);
+	return rc;
+}
+
+/* The message of a failure-cause: its stack trace's first line, without the
+ * CompletionException wrapper the REST answer adds. */
+static void failure_text(json_t *cause, char *buf, size_t cap)
+{
+	const char *t = json_string_value(json_object_get(cause, "stack-trace"));
+	static const char wrapper[] = "java.util.concurrent.CompletionException: ";
+	if (!t)
+		t = "the JobManager gave no reason";
+	if (strncmp(t, wrapper, sizeof wrapper - 1) == 0)
+		t += sizeof wrapper - 1;
+	snprintf(buf, cap, "%.*s", (int)strcspn(t, "\n"), t);
+}
+
+/*
+ * Triggers a savepoint (or a stop-with-savepoint) of job_id and, unless detached, polls
+ * its trigger id until it completes, printing Flink's lines. target may be NULL. Returns
+ * 0, or 1 after printing why.
+ */
+static int run_savepoint(const char *address, const char *job_id, const char *target, bool stop,
+                         bool drain, bool detached, int64_t wait_ms)
+{
+	const char *what = stop ? "stop-with-savepoint" : "savepoint";
+	if (detached)
+		printf("Triggering %s in detached mode for job %s.\n", what, job_id);
+	else
+		printf("Triggering %s for job %s.\n", what, job_id);
+	fflush(stdout);
+	json_t *body =
+	    stop ? json_pack("{s:o, s:b}", "targetDirectory",
+	                     target ? json_string(target) : json_null(), "drain", drain)
+	         : json_pack("{s:o, s:b}", "target-directory",
+	                     target ? json_string(target) : json_null(), "cancel-job", false);
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	char path[160];
+	snprintf(path, sizeof path, "/jobs/%s/%s", job_id, stop ? "stop" : "savepoints");
+	struct spate_error err = {0};
+	struct http_result r = {0};
+	int rc = http_call(address, "POST", path, text, &r, &err);
+	free(text);
+	if (rc < 0) {
+		fprintf(stderr, "spate: %s\n", err.msg);
+		return 1;
+	}
+	char buf[512];
+	json_t *o = r.status == 202 ? json_loads(r.body, 0, NULL) : NULL;
+	const char *tid = json_string_value(json_object_get(o, "request-id"));
+	if (!tid) {
+		fprintf(stderr, "spate: cannot trigger a %s for job %s: %s\n", what, job_id,
+		        r.status == 202 ? "the answer has no request-id"
+		                        : http_error_text(&r, buf, sizeof buf));
+		json_decref(o);
+		http_result_release(&r);
+		return 1;
+	}
+	char trigger[64];
+	snprintf(trigger, sizeof trigger, "%s", tid);
+	json_decref(o);
+	http_result_release(&r);
+	if (detached) {
+		if (stop)
+			printf("Successfully trigger stop-with-savepoint, triggerId: %s\n",
+			       trigger);
+		else
+			printf("Successfully trigger manual savepoint, triggerId: %s\n", trigger);
+		return 0;
+	}
+	printf("Waiting for response...\n");
+	fflush(stdout);
+	snprintf(path, sizeof path, "/jobs/%s/savepoints/%s", job_id, trigger);
+	int64_t deadline = now_ms() + wait_ms;
+	int pause_ms = 10;
+	for (;;) {
+		if (http_call(address, "GET", path, NULL, &r, &err) < 0) {
+			fprintf(stderr, "spate: %s\n", err.msg);
+			return 1;
+		}
+		o = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+		if (!o) {
+			fprintf(stderr, "spate: cannot follow the %s of job %s: %s\n", what, job_id,
+			        r.status == 200 ? "the answer is not JSON"
+			                        : http_error_text(&r, buf, sizeof buf));
+			http_result_release(&r);
+			return 1;
+		}
+		http_result_release(&r);
+		const char *st =
+		    json_string_value(json_object_get(json_object_get(o, "status"), "id"));
+		if (st && strcmp(st, "COMPLETED") == 0)
+			break;
+		json_decref(o);
+		if (now_ms() > deadline) {
+			fprintf(
+			    stderr,
+			    "spate: the %s of job %s did not complete within %lld s (trigger id "
+			    "%s)\n",
+			    what, job_id, (long long)(wait_ms / 1000), trigger);
+			return 1;
+		}
+		sleep_ms(pause_ms);
+		pause_ms = pause_ms < 200 ? pause_ms * 2 : 200;
+	}
+	json_t *op = json_object_get(o, "operation");
+	const char *location = json_string_value(json_object_get(op, "location"));
+	if (!location) {
+		failure_text(json_object_get(op, "failure-cause"), buf, sizeof buf);
+		fprintf(stderr, "spate: %s of job %s failed: %s\n",
+		        stop ? "stopping with a savepoint" : "triggering a savepoint", job_id, buf);
+		json_decref(o);
+		return 1;
+	}
+	printf("Savepoint completed. Path: %s\n", location);
+	if (!stop)
+		printf("You can resume your program from this savepoint with the run command.\n");
+	json_decref(o);
+	return 0;
+}
+
+/* `spate savepoint` and `spate stop`. */
+static int cmd_savepoint(int argc, char **argv)
+{
+	bool stop = strcmp(argv[0], "stop") == 0;
+	struct savepoint_args a = {.overrides = xcalloc((size_t)argc + 1, sizeof(char *))};
+	struct config *cfg = NULL;
+	char *target = NULL;
+	int rc = parse_savepoint_args(argc, argv, stop, &a);
+	if (rc != 0) {
+		rc = rc == 1 ? 0 : rc;
+		goto out;
+	}
+	rc = 1;
+	if (a.dispose) {
+		rc = dispose_savepoint(a.dispose);
+		goto out;
+	}
+	const char *job_id = a.operands[0];
+	const char *dir = stop ? a.target : a.noperands > 1 ? a.operands[1] : NULL;
+	if (!job_id_is_valid(job_id)) {
+		fprintf(stderr, "spate: bad job id '%s': expected 32 lowercase hex characters\n",
+		        job_id);
+		goto out;
+	}
+	if (dir && !(target = cli_path(dir)))
+		goto out;
+	cfg = load_config(a.overrides, a.noverrides, NULL);
+	char address[256];
+	if (!cfg || need_cluster(cfg, a.m_option, address, sizeof address) < 0)
+		goto out;
+	/* As long as the JobManager may take (the checkpoint timeout), and a minute more. */
+	int64_t wait_ms =
+	    config_get_duration_ms(cfg, "execution.checkpointing.timeout", 600000) + 60000;
+	rc = run_savepoint(address, job_id, target, stop, a.drain, a.detached, wait_ms);
+out:
+	xfree(target);
+	config_free(cfg);
+	xfree(a.overrides);
+	fflush(stdout);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -369,11 +770,13 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1, CLIENT_RUN);
 	if (strcmp(cmd, "info") == 0)
 		return cmd_run(argc - 1, argv + 1, CLIENT_INFO);
-	/* Hidden: `spate graph-capture [-p N] [-D k=v]... <job.so> [args]`, the child the
-	 * JobManager runs for /jars/:jarid/run and /plan (CLIENT_CAPTURE in client.h). */
+	/* Hidden: `spate graph-capture [-p N] [-D k=v]... [-s path] [-n] <job.so> [args]`, the
+	 * child the JobManager runs for /jars/:jarid/run and /plan (CLIENT_CAPTURE in client.h). */
 	if (strcmp(cmd, "graph-capture") == 0)
 		return client_capture_stdout() < 0 ? 1
 		                                   : cmd_run(argc - 1, argv + 1, CLIENT_CAPTURE);
+	if (strcmp(cmd, "savepoint") == 0 || strcmp(cmd, "stop") == 0)
+		return cmd_savepoint(argc - 1, argv + 1);
 	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "cancel") == 0 || strcmp(cmd, "cluster") == 0 ||
 	    strcmp(cmd, "jobmanager") == 0 || strcmp(cmd, "taskmanager") == 0)
 		return cmd_cluster_tool(argc - 1, argv + 1);

@@ -123,12 +123,57 @@ static int capture(const struct stream_graph *g, struct spate_error *e)
 	_exit(0);
 }
 
+/*
+ * The client's configuration keys that travel with the job in its StreamGraph (the job
+ * configuration, which wins over the cluster's for this job, as Flink's job configuration
+ * does): checkpointing, state, restarts and what to restore from. Only keys set explicitly
+ * (config.yaml or -D, after deprecated names are mapped) travel; a default stays the
+ * cluster's to choose. A key the job set itself through the API is kept: in Flink the
+ * program's own settings are applied after the configuration it was started with.
+ */
+static const char *const job_config_prefixes[] = {"execution.checkpointing.", "state.",
+                                                  "restart-strategy.", "execution.state-recovery."};
+
+struct ship_ctx {
+	const struct config *config;
+	struct stream_graph *g;
+};
+
+static bool job_config_has(const struct stream_graph *g, const char *key)
+{
+	for (int i = 0; i < g->njob_config; i++)
+		if (strcmp(g->job_config[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+static void ship_key(void *arg, const char *key, const char *value)
+{
+	struct ship_ctx *x = arg;
+	if (!config_is_set(x->config, key) || job_config_has(x->g, key))
+		return;
+	for (size_t i = 0; i < sizeof job_config_prefixes / sizeof *job_config_prefixes; i++)
+		if (strncmp(key, job_config_prefixes[i], strlen(job_config_prefixes[i])) == 0) {
+			stream_graph_set_job_config(x->g, key, value);
+			return;
+		}
+}
+
+static void ship_job_config(struct stream_graph *g, const struct config *c)
+{
+	if (!c)
+		return;
+	struct ship_ctx x = {c, g};
+	config_foreach(c, ship_key, &x);
+}
+
 static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_result **result)
 {
 	struct exec_ctx *x = arg;
 	struct spate_error e = {0};
 	struct job_graph *jg = NULL;
 	struct execution_graph *eg = NULL;
+	ship_job_config(g, x->opts->config);
 	int rc = job_graph_build(g, &jg, &e);
 	if (rc == 0)
 		rc = execution_graph_build(jg, &eg, &e);

@@ -82,6 +82,10 @@ const struct config_key config_keys[] = {
 	 "NO_EXTERNALIZED_CHECKPOINTS",
 	 "DELETE_ON_CANCELLATION|RETAIN_ON_CANCELLATION|NO_EXTERNALIZED_CHECKPOINTS", NULL},
 	{"state.backend.type", CONFIG_ENUM, "hashmap", "hashmap|rocksdb", "state.backend"},
+	/* what a job restores from (spate run -s / -n, JarRunRequestBody.savepointPath) */
+	{"execution.state-recovery.path", CONFIG_STRING, NULL, NULL, "execution.savepoint.path"},
+	{"execution.state-recovery.ignore-unclaimed-state", CONFIG_BOOL, "false", NULL,
+	 "execution.savepoint.ignore-unclaimed-state"},
 	/* restarts and failover */
 	{"restart-strategy.type", CONFIG_ENUM, NULL,
 	 "disable|none|off|fixed-delay|fixeddelay|failure-rate|failurerate|exponential-delay|"
@@ -106,6 +110,7 @@ const struct config_key config_keys[] = {
 	{"web.cancel.enable", CONFIG_BOOL, "true", NULL, NULL},
 	{"web.rescale.enable", CONFIG_BOOL, "true", NULL, NULL},
 	{"web.history", CONFIG_POSINT, "5", NULL, NULL},
+	{"web.checkpoints.history", CONFIG_POSINT, "10", NULL, NULL},
 	{"web.upload.dir", CONFIG_STRING, NULL, NULL, NULL},
 	{"rest.auth.token", CONFIG_STRING, NULL, NULL, NULL},
 	/* metrics */

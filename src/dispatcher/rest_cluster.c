@@ -9,7 +9,8 @@
  *   GET /taskmanagers/:tmid/logs         {logs: [{name, size}]} (asked of the TaskManager)
  *   GET /taskmanagers/:tmid/logs/:name   the tail of one file, text
  *   GET /taskmanagers/:tmid/log, /stdout its own .log and .out files
- *   GET /metrics                         the JobManager's metrics as Prometheus text
+ *   GET /metrics                         the JobManager's metrics and its running jobs'
+ *                                        (checkpoints, restarts) as Prometheus text
  *
  * TaskManager metrics are the latest MetricReport each TaskManager pushed; log files are
  * read by the TaskManager itself (a LogRequest over its RPC connection), since it may run
@@ -30,15 +31,7 @@
 
 /* ---- metric lists (Flink's /metrics?get= protocol) ------------------------------------------ */
 
-struct metric_value {
-	const char *id;
-	double value;
-	bool real; /* a Double gauge ("0.25", "1.0"); else a Long ("4") */
-};
-
-/* Without ?get: [{"id"}...]. With ?get=a,b: [{"id","value"}] for the known names in the
- * order asked, values as strings (as Flink sends them); unknown names are absent. */
-static json_t *metric_list_json(const struct metric_value *m, int n, const char *get)
+json_t *rest_metric_list_json(const struct rest_metric *m, int n, const char *get)
 {
 	json_t *arr = json_array();
 	if (!get) {
@@ -89,19 +82,24 @@ static void add_config_entry(void *arg, const char *key, const char *value)
 	                                     is_sensitive(key) ? "******" : value));
 }
 
+json_t *rest_config_entries_json(const struct config *c)
+{
+	json_t *arr = json_array();
+	config_foreach(c, add_config_entry, arr);
+	return arr;
+}
+
 static void h_jm_config(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct jobmanager *jm = arg;
 	(void)req;
-	json_t *arr = json_array();
-	config_foreach(jm->config, add_config_entry, arr);
-	http_respond_json(resp, 200, arr);
+	http_respond_json(resp, 200, rest_config_entries_json(jm->config));
 }
 
 enum { JM_METRICS = 11 };
 
 /* The JobManager's metrics, and its jobs by status (by may be NULL); takes jm->mu. */
-static void jm_metrics(struct jobmanager *jm, struct metric_value m[JM_METRICS],
+static void jm_metrics(struct jobmanager *jm, struct rest_metric m[JM_METRICS],
                        int by_status[JOB_STATUS_COUNT])
 {
 	struct proc_sample now;
@@ -122,24 +120,73 @@ static void jm_metrics(struct jobmanager *jm, struct metric_value m[JM_METRICS],
 	if (by_status)
 		memcpy(by_status, by, sizeof by);
 	int i = 0;
-	m[i++] = (struct metric_value){"numRegisteredTaskManagers", tms, false};
-	m[i++] = (struct metric_value){"taskSlotsTotal", total, false};
-	m[i++] = (struct metric_value){"taskSlotsAvailable", avail, false};
-	m[i++] = (struct metric_value){"numRunningJobs", running, false};
-	m[i++] = (struct metric_value){"numFinishedJobs", by[JOB_FINISHED], false};
-	m[i++] = (struct metric_value){"numCanceledJobs", by[JOB_CANCELED], false};
-	m[i++] = (struct metric_value){"numFailedJobs", by[JOB_FAILED], false};
-	m[i++] = (struct metric_value){"Status.CPU.Load", load, true};
-	m[i++] = (struct metric_value){"Status.CPU.Time", (double)(now.cpu_ns / 1000000), false};
-	m[i++] = (struct metric_value){"Status.Memory.RSS", (double)now.rss_bytes, false};
-	m[i++] = (struct metric_value){"Status.Hardware.CpuCores", now.cpu_cores, false};
+	m[i++] = (struct rest_metric){"numRegisteredTaskManagers", tms, false};
+	m[i++] = (struct rest_metric){"taskSlotsTotal", total, false};
+	m[i++] = (struct rest_metric){"taskSlotsAvailable", avail, false};
+	m[i++] = (struct rest_metric){"numRunningJobs", running, false};
+	m[i++] = (struct rest_metric){"numFinishedJobs", by[JOB_FINISHED], false};
+	m[i++] = (struct rest_metric){"numCanceledJobs", by[JOB_CANCELED], false};
+	m[i++] = (struct rest_metric){"numFailedJobs", by[JOB_FAILED], false};
+	m[i++] = (struct rest_metric){"Status.CPU.Load", load, true};
+	m[i++] = (struct rest_metric){"Status.CPU.Time", (double)(now.cpu_ns / 1000000), false};
+	m[i++] = (struct rest_metric){"Status.Memory.RSS", (double)now.rss_bytes, false};
+	m[i++] = (struct rest_metric){"Status.Hardware.CpuCores", now.cpu_cores, false};
 }
 
 static void h_jm_metrics(void *arg, const struct http_request *req, struct http_response *resp)
 {
-	struct metric_value m[JM_METRICS];
+	struct rest_metric m[JM_METRICS];
 	jm_metrics(arg, m, NULL);
-	http_respond_json(resp, 200, metric_list_json(m, JM_METRICS, http_query(req, "get")));
+	http_respond_json(resp, 200, rest_metric_list_json(m, JM_METRICS, http_query(req, "get")));
+}
+
+/* What each job metric is, for # HELP; in rest_job_metrics' order. */
+static const struct {
+	const char *type, *help;
+} job_metric_help[REST_JOB_METRICS] = {
+    {"gauge", "Restarts of the job since it was submitted"},
+    {"gauge", "Checkpoints triggered (completed, failed and in progress)"},
+    {"gauge", "Checkpoints in progress"},
+    {"gauge", "Checkpoints completed"},
+    {"gauge", "Checkpoints failed"},
+    {"gauge", "Milliseconds from trigger to last acknowledgement of the latest completed "
+              "checkpoint (-1: none yet)"},
+    {"gauge", "Bytes the latest completed checkpoint wrote (-1: none yet)"},
+    {"gauge", "Bytes of state the latest completed checkpoint holds (-1: none yet)"},
+    {"gauge", "Longest barrier alignment, in milliseconds, of the latest completed checkpoint "
+              "(-1: none yet)"},
+    {"gauge", "When the job last restored from a checkpoint or savepoint, epoch milliseconds "
+              "(-1: never)"},
+};
+
+/* The metrics of the jobs that are not globally terminal (Flink drops a job's metric group
+ * when the job ends), as spate_jobmanager_job_<name>{job_id,job_name}. Caller holds mu. */
+static void prom_jobs(struct prom_buf *b, struct jobmanager *jm)
+{
+	int njobs = 0;
+	for (struct jm_job *j = jm->jobs; j; j = j->next)
+		njobs += !job_status_is_globally_terminal(j->status);
+	if (njobs == 0)
+		return;
+	struct rest_metric(*m)[REST_JOB_METRICS] = xcalloc((size_t)njobs, sizeof *m);
+	struct jm_job **jobs = xcalloc((size_t)njobs, sizeof *jobs);
+	int n = 0;
+	for (struct jm_job *j = jm->jobs; j; j = j->next)
+		if (!job_status_is_globally_terminal(j->status)) {
+			jobs[n] = j;
+			rest_job_metrics(j, m[n++]);
+		}
+	for (int k = 0; k < REST_JOB_METRICS; k++) {
+		char name[128];
+		snprintf(name, sizeof name, "spate_jobmanager_job_%s", m[0][k].id);
+		prom_family(b, name, job_metric_help[k].type, job_metric_help[k].help);
+		for (int i = 0; i < n; i++) {
+			const char *l[] = {"job_id", jobs[i]->id, "job_name", jobs[i]->name, NULL};
+			prom_sample(b, name, l, m[i][k].value);
+		}
+	}
+	xfree(m);
+	xfree(jobs);
 }
 
 /* GET /metrics: Prometheus text. Names follow Flink's reporter: scope and metric joined
@@ -148,7 +195,7 @@ static void h_prometheus(void *arg, const struct http_request *req, struct http_
 {
 	struct jobmanager *jm = arg;
 	(void)req;
-	struct metric_value m[JM_METRICS];
+	struct rest_metric m[JM_METRICS];
 	int by[JOB_STATUS_COUNT];
 	jm_metrics(jm, m, by);
 	struct prom_buf b = {0};
@@ -177,6 +224,7 @@ static void h_prometheus(void *arg, const struct http_request *req, struct http_
 		prom_sample(&b, "spate_jobmanager_taskmanager_timeSinceLastHeartbeat", l,
 		            (double)(now - tm->last_heartbeat_ms));
 	}
+	prom_jobs(&b, jm);
 	pthread_mutex_unlock(&jm->mu);
 	resp->status = 200;
 	resp->body = b.data ? b.data : xstrdup("");
@@ -249,23 +297,23 @@ static struct tm_entry *tm_param(struct jobmanager *jm, const struct http_reques
 
 enum { TM_METRICS = 10 };
 
-static void tm_metric_values(const struct tm_entry *tm, struct metric_value m[TM_METRICS])
+static void tm_metric_values(const struct tm_entry *tm, struct rest_metric m[TM_METRICS])
 {
 	const struct tm_metrics *x = &tm->metrics;
 	int i = 0;
-	m[i++] = (struct metric_value){"Status.CPU.Load", x->cpu_load, true};
-	m[i++] = (struct metric_value){"Status.CPU.Time", (double)x->cpu_time_ms, false};
-	m[i++] = (struct metric_value){"Status.Memory.RSS", (double)x->rss_bytes, false};
-	m[i++] = (struct metric_value){"Status.Hardware.CpuCores", x->cpu_cores, false};
-	m[i++] = (struct metric_value){"Status.Hardware.PhysicalMemory", (double)x->physical_memory,
-	                               false};
-	m[i++] = (struct metric_value){"Status.Hardware.FreeMemory", (double)x->free_memory, false};
-	m[i++] = (struct metric_value){"Status.Shuffle.Netty.TotalMemorySegments",
-	                               (double)x->net_buffers_total, false};
-	m[i++] = (struct metric_value){"Status.Shuffle.Netty.AvailableMemorySegments",
-	                               (double)x->net_buffers_available, false};
-	m[i++] = (struct metric_value){"Status.Slots.Total", tm->nslots, false};
-	m[i++] = (struct metric_value){"Status.Slots.Free", free_slots(tm), false};
+	m[i++] = (struct rest_metric){"Status.CPU.Load", x->cpu_load, true};
+	m[i++] = (struct rest_metric){"Status.CPU.Time", (double)x->cpu_time_ms, false};
+	m[i++] = (struct rest_metric){"Status.Memory.RSS", (double)x->rss_bytes, false};
+	m[i++] = (struct rest_metric){"Status.Hardware.CpuCores", x->cpu_cores, false};
+	m[i++] = (struct rest_metric){"Status.Hardware.PhysicalMemory", (double)x->physical_memory,
+	                              false};
+	m[i++] = (struct rest_metric){"Status.Hardware.FreeMemory", (double)x->free_memory, false};
+	m[i++] = (struct rest_metric){"Status.Shuffle.Netty.TotalMemorySegments",
+	                              (double)x->net_buffers_total, false};
+	m[i++] = (struct rest_metric){"Status.Shuffle.Netty.AvailableMemorySegments",
+	                              (double)x->net_buffers_available, false};
+	m[i++] = (struct rest_metric){"Status.Slots.Total", tm->nslots, false};
+	m[i++] = (struct rest_metric){"Status.Slots.Free", free_slots(tm), false};
 }
 
 static void h_tm(void *arg, const struct http_request *req, struct http_response *resp)
@@ -301,7 +349,7 @@ static void h_tm(void *arg, const struct http_request *req, struct http_response
 		                                       "assignedTasks", tasks));
 	}
 	json_object_set_new(o, "allocatedSlots", slots);
-	struct metric_value m[TM_METRICS];
+	struct rest_metric m[TM_METRICS];
 	tm_metric_values(tm, m);
 	json_t *metrics = json_object();
 	json_object_set_new(metrics, "cpuLoad", json_real(tm->metrics.cpu_load));
@@ -322,10 +370,10 @@ static void h_tm_metrics(void *arg, const struct http_request *req, struct http_
 	struct tm_entry *tm = tm_param(jm, req, resp);
 	if (!tm)
 		return;
-	struct metric_value m[TM_METRICS];
+	struct rest_metric m[TM_METRICS];
 	tm_metric_values(tm, m);
 	pthread_mutex_unlock(&jm->mu);
-	http_respond_json(resp, 200, metric_list_json(m, TM_METRICS, http_query(req, "get")));
+	http_respond_json(resp, 200, rest_metric_list_json(m, TM_METRICS, http_query(req, "get")));
 }
 
 /* Asks the TaskManager for a listing or a file and answers with it. */

@@ -6,7 +6,9 @@
  *   GET    /jars                 {address, files: [{id, name, uploaded, entry}]}, newest first
  *   DELETE /jars/:jarid          {}
  *   GET    /jars/:jarid/plan     {plan} (also POST): the plan JSON `spate info` prints
- *   POST   /jars/:jarid/run      {jobid}
+ *   POST   /jars/:jarid/run      {jobid}; savepointPath and allowNonRestoredState become the
+ *                                job's execution.state-recovery.path and
+ *                                execution.state-recovery.ignore-unclaimed-state
  *
  * DESIGN. Handlers run on the HTTP server's connection threads, several at once. The
  * uploaded libraries are the state, kept in the upload directory and nowhere else: a
@@ -41,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -524,6 +527,8 @@ struct jar_request {
 	size_t args_bytes; /* their total length */
 	char **conf;       /* owned: "key=value" from flinkConfiguration */
 	int nconf;
+	char *savepoint_path;    /* owned: savepointPath, or NULL */
+	bool allow_non_restored; /* allowNonRestoredState */
 };
 
 static void jar_request_release(struct jar_request *r)
@@ -534,6 +539,7 @@ static void jar_request_release(struct jar_request *r)
 	for (int i = 0; i < r->nconf; i++)
 		xfree(r->conf[i]);
 	xfree(r->conf);
+	xfree(r->savepoint_path);
 	memset(r, 0, sizeof *r);
 }
 
@@ -629,22 +635,30 @@ static int check_job_id(const char *s, struct jar_request *r, struct spate_error
 	return 0;
 }
 
-static int check_savepoint(const char *s, struct spate_error *err)
+/* The savepoint or retained checkpoint to restore from ("" is none, as absent). Whether it
+ * exists is the JobMaster's to find out when it restores, as in Flink. */
+static void set_savepoint(struct jar_request *r, const char *s)
 {
-	if (s[0])
-		return error_set(err, SPATE_EINVAL,
-		                 "savepointPath '%.200s': restoring a job from a savepoint is not "
-		                 "supported yet",
+	xfree(r->savepoint_path);
+	r->savepoint_path = s[0] ? xstrdup(s) : NULL;
+}
+
+static int parse_bool_text(const char *name, const char *s, bool *out, struct spate_error *err)
+{
+	if (config_parse_bool(s, out) < 0)
+		return error_set(err, SPATE_EINVAL, "bad %s '%.64s': expected true or false", name,
 		                 s);
 	return 0;
 }
 
-static int check_bool_text(const char *name, const char *s, struct spate_error *err)
+/* Flink's RecoveryClaimMode. Spate never deletes what it restored from, so every mode acts
+ * as NO_CLAIM (Flink's default). */
+static int check_claim_mode(const char *name, const char *s, struct spate_error *err)
 {
-	bool b;
-	if (config_parse_bool(s, &b) < 0)
-		return error_set(err, SPATE_EINVAL, "bad %s '%.64s': expected true or false", name,
-		                 s);
+	if (strcasecmp(s, "CLAIM") != 0 && strcasecmp(s, "NO_CLAIM") != 0 &&
+	    strcasecmp(s, "LEGACY") != 0)
+		return error_set(err, SPATE_EINVAL,
+		                 "bad %s '%.64s': expected CLAIM, NO_CLAIM or LEGACY", name, s);
 	return 0;
 }
 
@@ -662,10 +676,12 @@ static int parse_query(const struct http_request *req, struct jar_request *r,
 		return SPATE_EINVAL;
 	if ((v = http_query(req, "jobId")) && v[0] && check_job_id(v, r, err) < 0)
 		return SPATE_EINVAL;
-	if ((v = http_query(req, "savepointPath")) && check_savepoint(v, err) < 0)
-		return SPATE_EINVAL;
+	if ((v = http_query(req, "savepointPath")))
+		set_savepoint(r, v);
 	if ((v = http_query(req, "allowNonRestoredState")) && v[0] &&
-	    check_bool_text("allowNonRestoredState", v, err) < 0)
+	    parse_bool_text("allowNonRestoredState", v, &r->allow_non_restored, err) < 0)
+		return SPATE_EINVAL;
+	if ((v = http_query(req, "claimMode")) && v[0] && check_claim_mode("claimMode", v, err) < 0)
 		return SPATE_EINVAL;
 	if ((v = http_query(req, "programArgs")) && args_split_spaces(r, v, err) < 0)
 		return SPATE_ERANGE;
@@ -742,18 +758,22 @@ static int parse_body(const struct http_request *req, bool run, struct jar_reque
 				rc = error_set(err, SPATE_EINVAL,
 				               "bad programArgs: expected a string");
 		} else if (strcmp(key, "savepointPath") == 0) {
-			rc = is_str ? check_savepoint(s, err)
-			            : error_set(err, SPATE_EINVAL,
-			                        "bad savepointPath: expected a string");
+			if (is_str)
+				set_savepoint(r, s);
+			else
+				rc = error_set(err, SPATE_EINVAL,
+				               "bad savepointPath: expected a string");
 		} else if (strcmp(key, "allowNonRestoredState") == 0) {
-			if (!json_is_boolean(v))
+			if (json_is_boolean(v))
+				r->allow_non_restored = json_is_true(v);
+			else
 				rc = error_set(err, SPATE_EINVAL,
 				               "bad allowNonRestoredState: expected true or false");
 		} else if (run &&
 		           (strcmp(key, "claimMode") == 0 || strcmp(key, "restoreMode") == 0)) {
-			/* Only meaningful with a savepoint, which is refused above. */
-			if (!is_str)
-				rc = error_set(err, SPATE_EINVAL, "bad %s: expected a string", key);
+			rc = is_str
+			         ? check_claim_mode(key, s, err)
+			         : error_set(err, SPATE_EINVAL, "bad %s: expected a string", key);
 		} else if (strcmp(key, "flinkConfiguration") == 0) {
 			const char *ck;
 			json_t *cv;
@@ -872,6 +892,17 @@ static uint8_t *capture_graph(struct jars *j, const char *lib_path, const char *
 	for (int i = 0; i < r->nconf; i++) {
 		argv_add(&a, "-D", false);
 		argv_add(&a, r->conf[i], false);
+	}
+	/* The restore settings travel in the job's configuration (the child ships
+	 * execution.state-recovery.* with the graph), as `spate run -s/-n` sends them. */
+	if (r->savepoint_path) {
+		argv_add(&a, "-D", false);
+		argv_add(&a, xasprintf("execution.state-recovery.path=%s", r->savepoint_path),
+		         true);
+	}
+	if (r->allow_non_restored) {
+		argv_add(&a, "-D", false);
+		argv_add(&a, "execution.state-recovery.ignore-unclaimed-state=true", false);
 	}
 	if (r->parallelism > 0) {
 		argv_add(&a, "-p", false);

@@ -5,7 +5,12 @@
  *
  *   GET /jobs/:jobid                                   details, per-vertex I/O metrics
  *   GET /jobs/:jobid/plan, /config, /exceptions, /accumulators
- *   GET /jobs/:jobid/checkpoints, /checkpoints/config
+ *   GET /jobs/:jobid/checkpoints, /checkpoints/config, /checkpoints/details/:checkpointid
+ *       (and /subtasks/:vertexid)                      statistics, in Flink's shapes
+ *   POST /jobs/:jobid/savepoints, /stop                 202 {"request-id"}
+ *   GET /jobs/:jobid/savepoints/:triggerid             the savepoint's or stop's progress
+ *   GET /jobs/:jobid/metrics                           numRestarts, checkpoint metrics
+ *   GET /jobs/:jobid/jobmanager/config                 the job's effective configuration
  *   GET /jobs/:jobid/vertices/:vertexid                subtasks and their aggregate
  *   GET .../vertices/:vertexid/taskmanagers, /backpressure, /watermarks, /accumulators
  *   GET .../vertices/:vertexid/metrics                 "<subtask>.<metric>" ids
@@ -25,6 +30,7 @@
  * JobMaster saw each state entered (jm_task.state_ms); -1 for a state never entered.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +42,7 @@
 #include <jansson.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "dispatcher/rest.h"
 #include "runtime/local_job.h"
 
@@ -319,23 +326,29 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* commons-math3 Percentile (its default estimation), on sorted values, cast to long as
- * Flink's MetricsStatistics does (NaN, for no values, becomes 0). */
-static int64_t percentile(const int64_t *sorted, int n, double p)
+/* commons-math3 Percentile (its default estimation) of p percent, on sorted values; 0 for
+ * no values (where commons-math answers NaN, which JSON cannot carry). */
+static double percentile_real(const int64_t *sorted, int n, double p)
 {
 	if (n == 0)
 		return 0;
 	if (n == 1)
-		return sorted[0];
+		return (double)sorted[0];
 	double pos = p * (n + 1) / 100.0;
 	double fpos = floor(pos);
 	int ipos = (int)fpos;
 	if (pos < 1)
-		return sorted[0];
+		return (double)sorted[0];
 	if (pos >= n)
-		return sorted[n - 1];
+		return (double)sorted[n - 1];
 	double lower = (double)sorted[ipos - 1], upper = (double)sorted[ipos];
-	return (int64_t)(lower + (pos - fpos) * (upper - lower));
+	return lower + (pos - fpos) * (upper - lower);
+}
+
+/* The same cast to long, as Flink's MetricsStatistics does. */
+static int64_t percentile(const int64_t *sorted, int n, double p)
+{
+	return (int64_t)percentile_real(sorted, n, p);
 }
 
 /* {"min","max","avg","sum","median","p25","p75","p95"} of n values (sorted in place). */
@@ -779,13 +792,38 @@ static void exception_add_task(json_t *e, const struct jm_job *job, int k)
 	json_object_set_new(e, "taskManagerId", json_string(task_tm_id(&job->tasks[k])));
 }
 
-/* The job's exception history. A job fails once (Spate does not restart), so the history
- * holds at most one root entry: the job's failure. It names the subtask it came from when
- * a deployed subtask failed with that cause first; the other deployed subtasks that failed
- * are its concurrentExceptions. Caller holds mu. */
+/* One entry of the JobMaster's exception history (RootExceptionInfo): a task's failure
+ * names the task, its TaskManager's endpoint and id; a global one (a lost TaskManager seen
+ * by no task, too many failed checkpoints) names none. */
+json_t *rest_exception_entry_json(const struct jm_exception *x)
+{
+	json_t *e = exception_json(x->message ? x->message : "unknown failure", x->timestamp_ms);
+	if (x->task_name)
+		json_object_set_new(e, "taskName", json_string(x->task_name));
+	if (x->endpoint)
+		json_object_set_new(e, "endpoint", json_string(x->endpoint));
+	if (x->tm_id)
+		json_object_set_new(e, "taskManagerId", json_string(x->tm_id));
+	json_object_set_new(e, "concurrentExceptions", json_array());
+	return e;
+}
+
+/*
+ * The job's exception history, newest first as Flink lists it: every failure the JobMaster
+ * handled, whether the job restarted after it or failed. A job that failed without its
+ * JobMaster recording anything (it could not start) gets one entry, its failure, naming the
+ * subtask it came from when a deployed subtask failed with that cause first; the other
+ * deployed subtasks that failed are its concurrentExceptions. Caller holds mu.
+ */
 static json_t *exception_entries(const struct jm_job *job)
 {
 	json_t *entries = json_array();
+	if (job->nexceptions > 0) {
+		for (int i = job->nexceptions - 1; i >= 0; i--)
+			json_array_append_new(entries,
+			                      rest_exception_entry_json(&job->exceptions[i]));
+		return entries;
+	}
 	if (!job->failure)
 		return entries;
 	int root = -1;
@@ -858,38 +896,404 @@ static void h_exceptions(void *arg, const struct http_request *req, struct http_
 	                            "truncated", truncated));
 }
 
-/* ---- checkpoints and accumulators --------------------------------------------------------- */
+/* ---- checkpoints (Flink's CheckpointingStatistics and friends) ---------------------------- */
 
-static json_t *empty_stats_json(void)
+/* The job's checkpoint coordinator, or NULL (a job whose JobMaster never made one). */
+static struct checkpoint_coordinator *coordinator_of(const struct jm_job *job)
 {
-	return json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "min", 0, "max", 0, "avg", 0,
-	                 "p50", 0.0, "p90", 0.0, "p95", 0.0, "p99", 0.0, "p999", 0.0);
+	return job->coordinator;
 }
 
-/* Spate takes no checkpoints yet: the statistics of a job that has none. */
+json_t *rest_stats_summary_json(int64_t *v, int n)
+{
+	if (n > 0)
+		qsort(v, (size_t)n, sizeof *v, cmp_i64);
+	int64_t sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += v[i];
+	json_t *o = json_object();
+	json_object_set_new(o, "min", json_integer(n ? v[0] : 0));
+	json_object_set_new(o, "max", json_integer(n ? v[n - 1] : 0));
+	json_object_set_new(o, "avg", json_integer(n ? sum / n : 0));
+	json_object_set_new(o, "p50", jreal(percentile_real(v, n, 50)));
+	json_object_set_new(o, "p90", jreal(percentile_real(v, n, 90)));
+	json_object_set_new(o, "p95", jreal(percentile_real(v, n, 95)));
+	json_object_set_new(o, "p99", jreal(percentile_real(v, n, 99)));
+	json_object_set_new(o, "p999", jreal(percentile_real(v, n, 99.9)));
+	return o;
+}
+
+/* AbstractCheckpointStats.getLatestAckTimestamp: -1 before any acknowledgement. */
+static int64_t latest_ack(int64_t ms)
+{
+	return ms > 0 ? ms : -1;
+}
+
+/* Flink's end_to_end_duration: to the failure for a failed checkpoint, else to the latest
+ * acknowledgement (-1 before any). */
+static int64_t end_to_end(const struct checkpoint_stats *s)
+{
+	int64_t to = s->status == CKPT_FAILED && s->end_ms > 0 ? s->end_ms : s->latest_ack_ms;
+	if (to <= 0)
+		return -1;
+	return to > s->trigger_ms ? to - s->trigger_ms : 0;
+}
+
+/* The fields TaskCheckpointStatistics and its WithSubtaskDetails form share. */
+static json_t *task_checkpoint_json(const struct checkpoint_stats *s,
+                                    const struct checkpoint_vertex_stats *v)
+{
+	int64_t ack = latest_ack(v->latest_ack_ms);
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(s->id));
+	json_object_set_new(o, "status", json_string(checkpoint_status_name(s->status)));
+	json_object_set_new(o, "latest_ack_timestamp", json_integer(ack));
+	json_object_set_new(o, "checkpointed_size", json_integer(v->checkpointed_size));
+	json_object_set_new(o, "state_size", json_integer(v->state_size));
+	json_object_set_new(
+	    o, "end_to_end_duration",
+	    json_integer(ack > 0 ? (ack > s->trigger_ms ? ack - s->trigger_ms : 0) : -1));
+	json_object_set_new(o, "alignment_buffered", json_integer(0));
+	json_object_set_new(o, "processed_data", json_integer(v->processed_bytes));
+	json_object_set_new(o, "persisted_data", json_integer(0));
+	json_object_set_new(o, "num_subtasks", json_integer(v->num_subtasks));
+	json_object_set_new(o, "num_acknowledged_subtasks", json_integer(v->num_acked));
+	return o;
+}
+
+static const char *checkpoint_class_name(enum checkpoint_status s)
+{
+	return s == CKPT_COMPLETED ? "completed" : s == CKPT_FAILED ? "failed" : "in_progress";
+}
+
+json_t *rest_checkpoint_json(const struct checkpoint_stats *s, const char *const *vertex_ids,
+                             int nvertex_ids)
+{
+	bool savepoint = checkpoint_kind_is_savepoint(s->kind);
+	json_t *o = json_object();
+	json_object_set_new(o, "className", json_string(checkpoint_class_name(s->status)));
+	json_object_set_new(o, "id", json_integer(s->id));
+	json_object_set_new(o, "status", json_string(checkpoint_status_name(s->status)));
+	json_object_set_new(o, "is_savepoint", json_boolean(savepoint));
+	/* Spate writes one savepoint format, its canonical one. */
+	json_object_set_new(o, "savepointFormat",
+	                    savepoint ? json_string("CANONICAL") : json_null());
+	json_object_set_new(o, "trigger_timestamp", json_integer(s->trigger_ms));
+	json_object_set_new(o, "latest_ack_timestamp", json_integer(latest_ack(s->latest_ack_ms)));
+	json_object_set_new(o, "checkpointed_size", json_integer(s->checkpointed_size));
+	json_object_set_new(o, "state_size", json_integer(s->state_size));
+	json_object_set_new(o, "end_to_end_duration", json_integer(end_to_end(s)));
+	/* Flink reports 0 since alignment stopped buffering; persisted data is what unaligned
+	 * checkpoints write of in-flight buffers, which Spate does not take. */
+	json_object_set_new(o, "alignment_buffered", json_integer(0));
+	json_object_set_new(o, "processed_data", json_integer(s->processed_bytes));
+	json_object_set_new(o, "persisted_data", json_integer(0));
+	json_object_set_new(o, "num_subtasks", json_integer(s->num_subtasks));
+	json_object_set_new(o, "num_acknowledged_subtasks", json_integer(s->num_acked));
+	json_object_set_new(o, "checkpoint_type", json_string(checkpoint_kind_name(s->kind)));
+	json_t *tasks = json_object();
+	for (int v = 0; vertex_ids && v < s->nvertices && v < nvertex_ids; v++)
+		json_object_set_new(tasks, vertex_ids[v], task_checkpoint_json(s, &s->vertices[v]));
+	json_object_set_new(o, "tasks", tasks);
+	if (s->status == CKPT_COMPLETED) {
+		json_object_set_new(o, "external_path",
+		                    s->external_path ? json_string(s->external_path) : json_null());
+		json_object_set_new(o, "discarded", json_boolean(s->discarded));
+	} else if (s->status == CKPT_FAILED) {
+		json_object_set_new(o, "failure_timestamp", json_integer(s->end_ms));
+		json_object_set_new(o, "failure_message",
+		                    s->failure ? json_string(s->failure) : json_null());
+	}
+	return o;
+}
+
+json_t *rest_checkpoints_json(const struct rest_checkpoint_view *v)
+{
+	const struct checkpoint_counts *c = &v->counts;
+	json_t *counts =
+	    json_pack("{s:I, s:I, s:I, s:I, s:I}", "restored", (json_int_t)c->restored, "total",
+	              (json_int_t)c->total, "in_progress", (json_int_t)c->in_progress, "completed",
+	              (json_int_t)c->completed, "failed", (json_int_t)c->failed);
+
+	/* The summary: over the completed checkpoints (savepoints included) in the history. */
+	enum { S_CHECKPOINTED, S_STATE, S_E2E, S_ALIGN, S_PROCESSED, S_PERSISTED, NSUMMARY };
+	static const char *const names[NSUMMARY] = {"checkpointed_size",   "state_size",
+	                                            "end_to_end_duration", "alignment_buffered",
+	                                            "processed_data",      "persisted_data"};
+	int n = 0;
+	int64_t *vals =
+	    xcalloc((size_t)NSUMMARY * (size_t)(v->nhistory > 0 ? v->nhistory : 1), sizeof *vals);
+	for (int i = 0; i < v->nhistory; i++) {
+		const struct checkpoint_stats *s = v->history[i];
+		if (s->status != CKPT_COMPLETED)
+			continue;
+		const int64_t row[NSUMMARY] = {
+		    s->checkpointed_size, s->state_size, end_to_end(s), 0, s->processed_bytes, 0};
+		for (int k = 0; k < NSUMMARY; k++)
+			vals[k * v->nhistory + n] = row[k];
+		n++;
+	}
+	json_t *summary = json_object();
+	for (int k = 0; k < NSUMMARY; k++)
+		json_object_set_new(summary, names[k],
+		                    rest_stats_summary_json(vals + k * v->nhistory, n));
+	xfree(vals);
+
+	json_t *restored = json_null();
+	if (v->restored && v->restored->id > 0)
+		restored =
+		    json_pack("{s:I, s:I, s:b, s:o}", "id", (json_int_t)v->restored->id,
+		              "restore_timestamp", (json_int_t)v->restored->restore_ms,
+		              "is_savepoint", v->restored->is_savepoint, "external_path",
+		              v->restored->external_path ? json_string(v->restored->external_path)
+		                                         : json_null());
+	json_t *latest = json_object();
+	json_object_set_new(latest, "completed",
+	                    v->latest_completed ? rest_checkpoint_json(v->latest_completed, NULL, 0)
+	                                        : json_null());
+	json_object_set_new(latest, "savepoint",
+	                    v->latest_savepoint ? rest_checkpoint_json(v->latest_savepoint, NULL, 0)
+	                                        : json_null());
+	json_object_set_new(latest, "failed",
+	                    v->latest_failed ? rest_checkpoint_json(v->latest_failed, NULL, 0)
+	                                     : json_null());
+	json_object_set_new(latest, "restored", restored);
+
+	/* As Flink's handler: the history without per-task statistics (those are in
+	 * /checkpoints/details/:checkpointid). */
+	json_t *history = json_array();
+	for (int i = 0; i < v->nhistory; i++)
+		json_array_append_new(history, rest_checkpoint_json(v->history[i], NULL, 0));
+	return json_pack("{s:o, s:o, s:o, s:o}", "counts", counts, "summary", summary, "latest",
+	                 latest, "history", history);
+}
+
+/* The view of the job's coordinator (all zero without one). Caller holds mu; the view
+ * borrows from the coordinator until mu is released. */
+static void checkpoint_view(const struct jm_job *job, struct rest_checkpoint_view *v)
+{
+	memset(v, 0, sizeof *v);
+	const struct checkpoint_coordinator *co = coordinator_of(job);
+	if (!co)
+		return;
+	coordinator_counts(co, &v->counts);
+	v->nhistory = coordinator_history(co, &v->history);
+	v->latest_completed = coordinator_latest_completed(co);
+	v->latest_savepoint = coordinator_latest_savepoint(co);
+	v->latest_failed = coordinator_latest_failed(co);
+	v->restored = coordinator_restored(co);
+}
+
 static void h_checkpoints(void *arg, const struct http_request *req, struct http_response *resp)
 {
 	struct jobmanager *jm = arg;
 	struct jm_job *job = rest_job_param(jm, req, resp);
 	if (!job)
 		return;
+	struct rest_checkpoint_view v;
+	checkpoint_view(job, &v);
+	json_t *o = rest_checkpoints_json(&v);
 	pthread_mutex_unlock(&jm->mu);
-	json_t *o = json_pack(
-	    "{s:{s:i, s:i, s:i, s:i, s:i}, s:{s:o, s:o, s:o, s:o, s:o, s:o},"
-	    " s:{s:n, s:n, s:n, s:n}, s:[]}",
-	    "counts", "restored", 0, "total", 0, "in_progress", 0, "completed", 0, "failed", 0,
-	    "summary", "checkpointed_size", empty_stats_json(), "state_size", empty_stats_json(),
-	    "end_to_end_duration", empty_stats_json(), "alignment_buffered", empty_stats_json(),
-	    "processed_data", empty_stats_json(), "persisted_data", empty_stats_json(), "latest",
-	    "completed", "savepoint", "failed", "restored", "history");
 	http_respond_json(resp, 200, o);
 }
 
+/* The job vertices' ids in job graph order (the order of checkpoint_stats.vertices): a new
+ * array of borrowed strings, valid while the job is. Caller holds mu. */
+static const char **vertex_ids(const struct jm_job *job)
+{
+	const char **ids = xcalloc((size_t)job->jg->nvertices + 1, sizeof *ids);
+	for (int v = 0; v < job->jg->nvertices; v++)
+		ids[v] = job->jg->vertices[v]->id;
+	return ids;
+}
+
+/* The :checkpointid param (a non-negative long); answers 400 and returns false if bad. */
+static bool checkpoint_id_param(const struct http_request *req, struct http_response *resp,
+                                int64_t *id)
+{
+	const char *s = req->nparams > 1 ? req->params[1] : "";
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || errno || v < 0 || !isdigit((unsigned char)*s)) {
+		http_respond_error(resp, 400,
+		                   "bad checkpoint id '%s': expected a non-negative integer", s);
+		return false;
+	}
+	*id = v;
+	return true;
+}
+
+/* The checkpoint named by :checkpointid with jm->mu held, or answers 400/404 and returns
+ * NULL. */
+static const struct checkpoint_stats *checkpoint_param(struct jobmanager *jm,
+                                                       const struct http_request *req,
+                                                       struct http_response *resp,
+                                                       struct jm_job **job)
+{
+	int64_t id;
+	if (!checkpoint_id_param(req, resp, &id))
+		return NULL;
+	*job = rest_job_param(jm, req, resp);
+	if (!*job)
+		return NULL;
+	const struct checkpoint_coordinator *co = coordinator_of(*job);
+	const struct checkpoint_stats *s = co ? coordinator_find(co, id) : NULL;
+	if (!s) {
+		pthread_mutex_unlock(&jm->mu);
+		http_respond_error(resp, 404,
+		                   "Could not find checkpointing statistics for checkpoint %lld.",
+		                   (long long)id);
+	}
+	return s;
+}
+
+/* GET /jobs/:jobid/checkpoints/details/:checkpointid: one checkpoint with its tasks. */
+static void h_checkpoint_details(void *arg, const struct http_request *req,
+                                 struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct jm_job *job;
+	const struct checkpoint_stats *s = checkpoint_param(jm, req, resp, &job);
+	if (!s)
+		return;
+	const char **ids = vertex_ids(job);
+	json_t *o = rest_checkpoint_json(s, ids, job->jg->nvertices);
+	pthread_mutex_unlock(&jm->mu);
+	xfree(ids);
+	http_respond_json(resp, 200, o);
+}
+
+/* {"max": v}: of the subtasks' values the JobMaster keeps only the largest. */
+static json_t *max_only(int64_t v)
+{
+	return json_pack("{s:I}", "max", (json_int_t)v);
+}
+
+json_t *rest_task_checkpoint_details_json(const struct checkpoint_stats *s, int vertex)
+{
+	const struct checkpoint_vertex_stats *v = &s->vertices[vertex];
+	json_t *o = task_checkpoint_json(s, v);
+	json_object_set_new(o, "summary",
+	                    json_pack("{s:{s:o, s:o}, s:{s:o}}", "checkpoint_duration", "sync",
+	                              max_only(v->sync_ms_max), "async", max_only(v->async_ms_max),
+	                              "alignment", "duration", max_only(v->alignment_ms_max)));
+	/* Which subtasks acknowledged is known only when all or none did. */
+	json_t *subtasks = json_array();
+	bool all = v->num_acked == v->num_subtasks, none = v->num_acked == 0;
+	for (int i = 0; (all || none) && i < v->num_subtasks; i++)
+		json_array_append_new(subtasks,
+		                      json_pack("{s:s, s:i, s:s}", "className",
+		                                all ? "completed" : "pending", "index", i, "status",
+		                                all ? "completed" : "pending_or_failed"));
+	json_object_set_new(o, "subtasks", subtasks);
+	return o;
+}
+
+/* GET .../checkpoints/details/:checkpointid/subtasks/:vertexid. */
+static void h_checkpoint_task(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	const char *vid = req->nparams > 2 ? req->params[2] : "";
+	if (!vertex_id_is_valid(vid)) {
+		http_respond_error(
+		    resp, 400, "bad job vertex id '%s': expected 32 hexadecimal characters", vid);
+		return;
+	}
+	struct jm_job *job;
+	const struct checkpoint_stats *s = checkpoint_param(jm, req, resp, &job);
+	if (!s)
+		return;
+	int v = 0;
+	while (v < job->jg->nvertices && strcasecmp(job->jg->vertices[v]->id, vid) != 0)
+		v++;
+	if (v >= job->jg->nvertices || v >= s->nvertices) {
+		pthread_mutex_unlock(&jm->mu);
+		http_respond_error(resp, 404, "There is no checkpoint statistics for task %s.",
+		                   vid);
+		return;
+	}
+	json_t *o = rest_task_checkpoint_details_json(s, v);
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200, o);
+}
+
+/* The job's configuration as the JobMaster applies it: the cluster's, then the job's own
+ * (shipped in its StreamGraph), which wins; the JobMaster's copy once it made one. A new
+ * config (config_free). Caller holds mu. */
+static struct config *job_effective_config(const struct jobmanager *jm, const struct jm_job *job)
+{
+	if (job->config)
+		return config_clone(job->config);
+	struct config *c = config_clone(jm->config);
+	for (int i = 0; job->sg && i < job->sg->njob_config; i++)
+		config_set(c, job->sg->job_config[i].key, job->sg->job_config[i].value, NULL);
+	return c;
+}
+
+json_t *rest_checkpoint_config_json(const struct checkpoint_config *cc, const struct config *c)
+{
+	const char *retention =
+	    config_get(c, "execution.checkpointing.externalized-checkpoint-retention");
+	bool externalized = retention && strcasecmp(retention, "NO_EXTERNALIZED_CHECKPOINTS") != 0;
+	bool delete_on_cancel = !retention || strcasecmp(retention, "RETAIN_ON_CANCELLATION") != 0;
+	json_t *o = json_object();
+	json_object_set_new(o, "mode",
+	                    json_string(cc->exactly_once ? "exactly_once" : "at_least_once"));
+	json_object_set_new(
+	    o, "interval",
+	    json_integer(cc->enabled ? cc->interval_ms : CHECKPOINT_INTERVAL_DISABLED));
+	json_object_set_new(o, "timeout", json_integer(cc->timeout_ms));
+	json_object_set_new(o, "min_pause", json_integer(cc->min_pause_ms));
+	json_object_set_new(o, "max_concurrent", json_integer(cc->max_concurrent));
+	json_object_set_new(o, "externalization",
+	                    json_pack("{s:b, s:b}", "enabled", externalized,
+	                              "delete_on_cancellation", delete_on_cancel));
+	json_object_set_new(o, "state_backend",
+	                    json_string(strcmp(cc->backend, "rocksdb") == 0
+	                                    ? "EmbeddedRocksDBStateBackend"
+	                                    : "HashMapStateBackend"));
+	json_object_set_new(
+	    o, "checkpoint_storage",
+	    json_string(cc->dir ? "FileSystemCheckpointStorage" : "JobManagerCheckpointStorage"));
+	json_object_set_new(o, "unaligned_checkpoints", json_false());
+	json_object_set_new(o, "tolerable_failed_checkpoints",
+	                    json_integer(cc->tolerable_failures));
+	json_object_set_new(o, "aligned_checkpoint_timeout", json_integer(0));
+	json_object_set_new(o, "checkpoints_after_tasks_finish", json_true());
+	json_object_set_new(o, "state_changelog_enabled", json_false());
+	json_object_set_new(o, "changelog_periodic_materialization_interval", json_integer(600000));
+	json_object_set_new(o, "changelog_storage", json_string("memory"));
+	return o;
+}
+
+/* What checkpoint_config_load reads, leniently: for a job without a coordinator, whose
+ * configuration may be one the JobMaster refused (an interval without a directory). */
+static void lenient_checkpoint_config(const struct config *c, struct checkpoint_config *cc)
+{
+	memset(cc, 0, sizeof *cc);
+	int64_t interval = config_get_duration_ms(c, "execution.checkpointing.interval", -1);
+	cc->enabled = config_is_set(c, "execution.checkpointing.interval") && interval > 0;
+	cc->interval_ms = cc->enabled ? interval : CHECKPOINT_INTERVAL_DISABLED;
+	const char *mode = config_get(c, "execution.checkpointing.mode");
+	cc->exactly_once = !mode || strcasecmp(mode, "AT_LEAST_ONCE") != 0;
+	cc->timeout_ms = config_get_duration_ms(c, "execution.checkpointing.timeout", 600000);
+	cc->min_pause_ms = config_get_duration_ms(c, "execution.checkpointing.min-pause", 0);
+	cc->max_concurrent =
+	    (int)config_get_int(c, "execution.checkpointing.max-concurrent-checkpoints", 1);
+	cc->tolerable_failures =
+	    (int)config_get_int(c, "execution.checkpointing.tolerable-failed-checkpoints", 0);
+	const char *dir = config_get(c, "execution.checkpointing.dir");
+	cc->dir = dir ? xstrdup(dir) : NULL;
+	const char *backend = config_get(c, "state.backend.type");
+	snprintf(cc->backend, sizeof cc->backend, "%s", backend ? backend : "hashmap");
+}
+
 /*
- * A streaming job always has a checkpoint coordinator configuration in Flink; with
- * checkpointing off its interval is Long.MAX_VALUE, which the dashboard shows as "Periodic
- * checkpoints disabled". Spate does not checkpoint yet, so the interval is always that; the
- * other values are the cluster's configuration, as a job without its own would use.
+ * GET /jobs/:jobid/checkpoints/config. A streaming job always has a checkpoint coordinator
+ * configuration in Flink; with checkpointing off its interval is Long.MAX_VALUE, which the
+ * dashboard shows as "Periodic checkpoints disabled". The values are the coordinator's when
+ * the job has one, else the job's configuration over the cluster's.
  */
 static void h_checkpoint_config(void *arg, const struct http_request *req,
                                 struct http_response *resp)
@@ -898,49 +1302,328 @@ static void h_checkpoint_config(void *arg, const struct http_request *req,
 	struct jm_job *job = rest_job_param(jm, req, resp);
 	if (!job)
 		return;
+	struct config *c = job_effective_config(jm, job);
+	const struct checkpoint_coordinator *co = coordinator_of(job);
+	json_t *o;
+	if (co) {
+		o = rest_checkpoint_config_json(coordinator_config(co), c);
+	} else {
+		struct checkpoint_config cc;
+		lenient_checkpoint_config(c, &cc);
+		o = rest_checkpoint_config_json(&cc, c);
+		xfree(cc.dir);
+	}
 	pthread_mutex_unlock(&jm->mu);
-	const struct config *c = jm->config;
-	const char *mode = config_get(c, "execution.checkpointing.mode");
-	const char *retention =
-	    config_get(c, "execution.checkpointing.externalized-checkpoint-retention");
-	bool externalized = retention && strcasecmp(retention, "NO_EXTERNALIZED_CHECKPOINTS") != 0;
-	bool delete_on_cancel = !retention || strcasecmp(retention, "RETAIN_ON_CANCELLATION") != 0;
-	json_t *o = json_object();
-	json_object_set_new(o, "mode",
-	                    json_string(mode && strcasecmp(mode, "AT_LEAST_ONCE") == 0
-	                                    ? "at_least_once"
-	                                    : "exactly_once"));
-	json_object_set_new(o, "interval", json_integer(CHECKPOINT_INTERVAL_DISABLED));
-	json_object_set_new(
-	    o, "timeout",
-	    json_integer(config_get_duration_ms(c, "execution.checkpointing.timeout", 600000)));
-	json_object_set_new(
-	    o, "min_pause",
-	    json_integer(config_get_duration_ms(c, "execution.checkpointing.min-pause", 0)));
-	json_object_set_new(o, "max_concurrent",
-	                    json_integer(config_get_int(
-	                        c, "execution.checkpointing.max-concurrent-checkpoints", 1)));
-	json_object_set_new(o, "externalization",
-	                    json_pack("{s:b, s:b}", "enabled", externalized,
-	                              "delete_on_cancellation", delete_on_cancel));
-	json_object_set_new(o, "state_backend", json_string("HashMapStateBackend"));
-	json_object_set_new(o, "checkpoint_storage",
-	                    json_string(config_get(c, "execution.checkpointing.dir")
-	                                    ? "FileSystemCheckpointStorage"
-	                                    : "JobManagerCheckpointStorage"));
-	json_object_set_new(
-	    o, "unaligned_checkpoints",
-	    json_boolean(config_get_bool(c, "execution.checkpointing.unaligned.enabled", false)));
-	json_object_set_new(o, "tolerable_failed_checkpoints",
-	                    json_integer(config_get_int(
-	                        c, "execution.checkpointing.tolerable-failed-checkpoints", 0)));
-	json_object_set_new(o, "aligned_checkpoint_timeout", json_integer(0));
-	json_object_set_new(o, "checkpoints_after_tasks_finish", json_true());
-	json_object_set_new(o, "state_changelog_enabled", json_false());
-	json_object_set_new(o, "changelog_periodic_materialization_interval", json_integer(600000));
-	json_object_set_new(o, "changelog_storage", json_string("memory"));
+	config_free(c);
 	http_respond_json(resp, 200, o);
 }
+
+/* GET /jobs/:jobid/jobmanager/config: the job's effective configuration, the cluster's with
+ * the job's own values (shipped in its StreamGraph) over it. */
+static void h_job_jm_config(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	struct config *c = job_effective_config(jm, job);
+	pthread_mutex_unlock(&jm->mu);
+	json_t *o = rest_config_entries_json(c);
+	config_free(c);
+	http_respond_json(resp, 200, o);
+}
+
+/* ---- savepoints and stop-with-savepoint --------------------------------------------------- */
+
+/* A 32-character hexadecimal trigger id (Flink's TriggerId, either case). */
+static bool trigger_id_is_valid(const char *s)
+{
+	return vertex_id_is_valid(s);
+}
+
+/* What a savepoint or stop request asks for. */
+struct savepoint_body {
+	const char *target_dir; /* borrowed from the parsed body, or NULL */
+	bool stop;
+	const char *trigger_id; /* borrowed, or NULL */
+};
+
+/*
+ * Parses Flink's SavepointTriggerRequestBody {target-directory, cancel-job, formatType,
+ * triggerId} (stop false) or StopWithSavepointRequestBody {targetDirectory, drain,
+ * formatType, triggerId} (stop true) into b, borrowing from *root (json_decref it). An
+ * empty body asks for the defaults. Returns false with err set on a malformed body.
+ */
+static bool parse_savepoint_body(const struct http_request *req, bool stop, json_t **root,
+                                 struct savepoint_body *b, struct spate_error *err)
+{
+	memset(b, 0, sizeof *b);
+	b->stop = stop;
+	*root = NULL;
+	size_t i = 0;
+	while (i < req->body_len && strchr(" \t\r\n", req->body[i]))
+		i++;
+	if (i == req->body_len)
+		return true;
+	json_error_t je;
+	json_t *o = json_loadb((const char *)req->body, req->body_len, 0, &je);
+	*root = o;
+	if (!o || !json_is_object(o)) {
+		if (o)
+			error_set(err, SPATE_EINVAL, "bad request body: expected a JSON object");
+		else
+			error_set(err, SPATE_EINVAL, "bad request body: %s (line %d, column %d)",
+			          je.text, je.line, je.column);
+		return false;
+	}
+	const char *dir_key = stop ? "targetDirectory" : "target-directory";
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v)
+	{
+		if (json_is_null(v))
+			continue;
+		if (strcmp(key, dir_key) == 0) {
+			if (!json_is_string(v) || !json_string_value(v)[0]) {
+				error_set(err, SPATE_EINVAL, "bad %s: expected a directory name",
+				          dir_key);
+				return false;
+			}
+			b->target_dir = json_string_value(v);
+		} else if (strcmp(key, stop ? "drain" : "cancel-job") == 0) {
+			if (!json_is_boolean(v)) {
+				error_set(err, SPATE_EINVAL, "bad %s: expected true or false", key);
+				return false;
+			}
+			/* cancel-job (Flink's deprecated cancel-with-savepoint) ends the job
+			 * after its savepoint as stop does. drain emits Long.MAX_VALUE
+			 * watermarks first in Flink; Spate has no event time, so a drained stop
+			 * and a plain one are the same. */
+			if (!stop)
+				b->stop = json_is_true(v);
+		} else if (strcmp(key, "formatType") == 0) {
+			const char *f = json_string_value(v);
+			if (!f ||
+			    (strcasecmp(f, "CANONICAL") != 0 && strcasecmp(f, "NATIVE") != 0)) {
+				error_set(err, SPATE_EINVAL,
+				          "bad formatType: expected CANONICAL or NATIVE");
+				return false;
+			}
+		} else if (strcmp(key, "triggerId") == 0) {
+			const char *t = json_string_value(v);
+			if (!t || !trigger_id_is_valid(t)) {
+				error_set(err, SPATE_EINVAL,
+				          "bad triggerId: expected 32 hexadecimal characters");
+				return false;
+			}
+			b->trigger_id = t;
+		} else {
+			error_set(err, SPATE_EINVAL, "unknown field '%.100s' in the request body",
+			          key);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* POST /jobs/:jobid/savepoints and POST /jobs/:jobid/stop: 202 {"request-id"}. */
+static void trigger_savepoint(struct jobmanager *jm, const struct http_request *req,
+                              struct http_response *resp, bool stop)
+{
+	struct spate_error err = {0};
+	json_t *root;
+	struct savepoint_body b;
+	if (!parse_savepoint_body(req, stop, &root, &b, &err)) {
+		json_decref(root);
+		http_respond_error(resp, 400, "%s", err.msg);
+		return;
+	}
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job) {
+		json_decref(root);
+		return;
+	}
+	struct checkpoint_coordinator *co = coordinator_of(job);
+	char tid[33] = "";
+	int status = 202;
+	if (b.trigger_id) {
+		/* Flink's idempotent triggering: the same trigger id is the same operation. */
+		if (co && coordinator_savepoint_status(co, b.trigger_id)) {
+			snprintf(tid, sizeof tid, "%s", b.trigger_id);
+		} else {
+			status = 400;
+			error_set(&err, SPATE_EINVAL,
+			          "triggerId %s: choosing the trigger id of a new operation is not "
+			          "supported; leave it out and use the request-id of the answer",
+			          b.trigger_id);
+		}
+	} else if (job->status != JOB_RUNNING) {
+		status = 409;
+		error_set(&err, SPATE_EINVAL,
+		          "job %s is not running (%s): a savepoint needs a RUNNING job", job->id,
+		          job_status_name(job->status));
+	} else if (!co) {
+		status = 409;
+		error_set(&err, SPATE_EINVAL,
+		          "job %s has no checkpoint coordinator: its JobMaster did not start one",
+		          job->id);
+	} else if (!b.target_dir && !coordinator_config(co)->savepoint_dir) {
+		/* Flink's SavepointHandlers answer this before triggering anything. */
+		status = 400;
+		error_set(&err, SPATE_EINVAL,
+		          "Config key [execution.checkpointing.savepoint-dir] is not set. Property "
+		          "[%s] must be provided.",
+		          stop ? "targetDirectory" : "target-directory");
+	} else if (coordinator_request_savepoint(co, b.target_dir, b.stop, tid, &err) < 0) {
+		status = 400;
+	} else {
+		log_info("Triggering %s for job %s (trigger id %s).",
+		         b.stop ? "stop-with-savepoint" : "savepoint", job->id, tid);
+		pthread_cond_broadcast(&jm->cond); /* the JobMaster triggers it */
+	}
+	pthread_mutex_unlock(&jm->mu);
+	json_decref(root);
+	if (status != 202) {
+		http_respond_error(resp, status, "%s", err.msg);
+		return;
+	}
+	http_respond_json(resp, 202, json_pack("{s:s}", "request-id", tid));
+}
+
+static void h_savepoint_trigger(void *arg, const struct http_request *req,
+                                struct http_response *resp)
+{
+	trigger_savepoint(arg, req, resp, false);
+}
+
+static void h_stop(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	trigger_savepoint(arg, req, resp, true);
+}
+
+/* Flink's SerializedThrowable as its REST serializer writes it: the class, the stack trace
+ * and the Java-serialized exception (here the stack trace's text, base64-encoded: a client
+ * that cannot deserialize Java objects still gets the message). */
+static json_t *failure_cause_json(const char *failure)
+{
+	static const char *const cls = "java.util.concurrent.CompletionException";
+	char *trace = xasprintf("%s: %s", cls, failure);
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(trace);
+	char *enc = xmalloc(4 * ((n + 2) / 3) + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t w = (uint32_t)(unsigned char)trace[i] << 16;
+		if (i + 1 < n)
+			w |= (uint32_t)(unsigned char)trace[i + 1] << 8;
+		if (i + 2 < n)
+			w |= (uint32_t)(unsigned char)trace[i + 2];
+		enc[o++] = b64[(w >> 18) & 63];
+		enc[o++] = b64[(w >> 12) & 63];
+		enc[o++] = i + 1 < n ? b64[(w >> 6) & 63] : '=';
+		enc[o++] = i + 2 < n ? b64[w & 63] : '=';
+	}
+	enc[o] = '\0';
+	json_t *j = json_pack("{s:s, s:s, s:s}", "class", cls, "stack-trace", trace,
+	                      "serialized-throwable", enc);
+	xfree(trace);
+	xfree(enc);
+	return j;
+}
+
+json_t *rest_savepoint_status_json(const struct savepoint_request *r)
+{
+	if (!r->done)
+		return json_pack("{s:{s:s}}", "status", "id", "IN_PROGRESS");
+	json_t *op;
+	if (r->location && !r->failure)
+		op = json_pack("{s:s}", "location", r->location);
+	else
+		op =
+		    json_pack("{s:o}", "failure-cause",
+		              failure_cause_json(r->failure ? r->failure : "the savepoint failed"));
+	return json_pack("{s:{s:s}, s:o}", "status", "id", "COMPLETED", "operation", op);
+}
+
+/* GET /jobs/:jobid/savepoints/:triggerid: a savepoint's or a stop's progress. */
+static void h_savepoint_status(void *arg, const struct http_request *req,
+                               struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	const char *tid = req->nparams > 1 ? req->params[1] : "";
+	if (!trigger_id_is_valid(tid)) {
+		http_respond_error(resp, 400,
+		                   "bad trigger id '%s': expected 32 hexadecimal characters", tid);
+		return;
+	}
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	const struct checkpoint_coordinator *co = coordinator_of(job);
+	const struct savepoint_request *r = co ? coordinator_savepoint_status(co, tid) : NULL;
+	json_t *o = r ? rest_savepoint_status_json(r) : NULL;
+	pthread_mutex_unlock(&jm->mu);
+	if (!o) {
+		http_respond_error(
+		    resp, 404,
+		    "Operation not found under key: AsynchronousJobOperationKey{triggerId=%s, "
+		    "jobId=%s}",
+		    tid, req->params[0]);
+		return;
+	}
+	http_respond_json(resp, 200, o);
+}
+
+/* ---- job metrics (Flink's JobManager job scope) ------------------------------------------- */
+
+/* How often the job restarted (Flink's numRestarts). */
+static int64_t job_num_restarts(const struct jm_job *job)
+{
+	return job->num_restarts;
+}
+
+void rest_job_metrics(const struct jm_job *job, struct rest_metric m[REST_JOB_METRICS])
+{
+	struct rest_checkpoint_view v;
+	checkpoint_view(job, &v);
+	const struct checkpoint_stats *last = v.latest_completed;
+	int i = 0;
+	m[i++] = (struct rest_metric){"numRestarts", (double)job_num_restarts(job), false};
+	m[i++] = (struct rest_metric){"totalNumberOfCheckpoints", (double)v.counts.total, false};
+	m[i++] = (struct rest_metric){"numberOfInProgressCheckpoints", (double)v.counts.in_progress,
+	                              false};
+	m[i++] =
+	    (struct rest_metric){"numberOfCompletedCheckpoints", (double)v.counts.completed, false};
+	m[i++] = (struct rest_metric){"numberOfFailedCheckpoints", (double)v.counts.failed, false};
+	m[i++] = (struct rest_metric){"lastCheckpointDuration",
+	                              last ? (double)end_to_end(last) : -1, false};
+	m[i++] = (struct rest_metric){"lastCheckpointSize",
+	                              last ? (double)last->checkpointed_size : -1, false};
+	m[i++] = (struct rest_metric){"lastCheckpointFullSize",
+	                              last ? (double)last->state_size : -1, false};
+	m[i++] = (struct rest_metric){"lastCheckpointAlignmentTime",
+	                              last ? (double)last->alignment_ms_max : -1, false};
+	m[i++] = (struct rest_metric){
+	    "lastCheckpointRestoreTimestamp",
+	    v.restored && v.restored->id > 0 ? (double)v.restored->restore_ms : -1, false};
+}
+
+/* GET /jobs/:jobid/metrics[?get=a,b]. */
+static void h_job_metrics(void *arg, const struct http_request *req, struct http_response *resp)
+{
+	struct jobmanager *jm = arg;
+	struct jm_job *job = rest_job_param(jm, req, resp);
+	if (!job)
+		return;
+	struct rest_metric m[REST_JOB_METRICS];
+	rest_job_metrics(job, m);
+	pthread_mutex_unlock(&jm->mu);
+	http_respond_json(resp, 200,
+	                  rest_metric_list_json(m, REST_JOB_METRICS, http_query(req, "get")));
+}
+
+/* ---- accumulators ------------------------------------------------------------------------ */
 
 /* Spate has no accumulators: Flink's answer for a job without any. */
 static void h_accumulators(void *arg, const struct http_request *req, struct http_response *resp)
@@ -1433,6 +2116,12 @@ void rest_jobs_register(struct jobmanager *jm, struct http_server *s)
 	    {"/jobs/:jobid/accumulators", h_accumulators},
 	    {"/jobs/:jobid/checkpoints", h_checkpoints},
 	    {"/jobs/:jobid/checkpoints/config", h_checkpoint_config},
+	    {"/jobs/:jobid/checkpoints/details/:checkpointid", h_checkpoint_details},
+	    {"/jobs/:jobid/checkpoints/details/:checkpointid/subtasks/:vertexid",
+	     h_checkpoint_task},
+	    {"/jobs/:jobid/savepoints/:triggerid", h_savepoint_status},
+	    {"/jobs/:jobid/metrics", h_job_metrics},
+	    {"/jobs/:jobid/jobmanager/config", h_job_jm_config},
 	    {"/jobs/:jobid/vertices/:vertexid", h_vertex},
 	    {"/jobs/:jobid/vertices/:vertexid/taskmanagers", h_vertex_taskmanagers},
 	    {"/jobs/:jobid/vertices/:vertexid/backpressure", h_backpressure},
@@ -1449,4 +2138,6 @@ void rest_jobs_register(struct jobmanager *jm, struct http_server *s)
 	};
 	for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
 		http_server_route(s, "GET", routes[i].path, routes[i].h, jm);
+	http_server_route(s, "POST", "/jobs/:jobid/savepoints", h_savepoint_trigger, jm);
+	http_server_route(s, "POST", "/jobs/:jobid/stop", h_stop, jm);
 }

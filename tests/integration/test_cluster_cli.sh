@@ -2,6 +2,7 @@
 # The user-facing cluster commands, as a user types them (no -m: the cluster is found
 # through $SPATE_LOG_DIR/jobmanager.address): `spate cluster start` with conf/workers naming
 # two workers, a second start refused, run -d / list / cancel / attached run against it,
+# savepoint and stop refused for bad, unknown and finished jobs,
 # `spate cluster stop` stopping every daemon and removing its files, the embedded fallback
 # after the stop, and clean one-line errors for an unreachable JobManager, bad daemon
 # configuration and bad job ids.
@@ -148,6 +149,20 @@ expect_cli_error cancel_bad "0123.*(job id|jobid)|(job id|jobid).*0123" 1
 UNKNOWN=0123456789abcdef0123456789abcdef
 run_spate cancel_unknown cancel "$UNKNOWN"
 expect_cli_error cancel_unknown "$UNKNOWN.*not found|not found.*$UNKNOWN" 1
+for cmd in savepoint stop; do
+	run_spate "${cmd}_bad" "$cmd" 0123
+	expect_cli_error "${cmd}_bad" "0123.*(job id|jobid)|(job id|jobid).*0123" 1
+	run_spate "${cmd}_unknown" "$cmd" "$UNKNOWN"
+	expect_cli_error "${cmd}_unknown" "$UNKNOWN.*not found|not found.*$UNKNOWN" 1
+	# A job that already ended (the WordCount above) takes no savepoint: REST answers 409
+	# naming its state, before any checkpoint is involved.
+	run_spate "${cmd}_finished" "$cmd" "$JOB_ID"
+	expect_cli_error "${cmd}_finished" "$JOB_ID.*not running \(FINISHED\)" 1
+	first="Triggering savepoint for job $JOB_ID."
+	[ "$cmd" = stop ] && first="Triggering stop-with-savepoint for job $JOB_ID."
+	[ "$(cat "$TMP/${cmd}_finished.out")" = "$first" ] ||
+		{ show "$TMP/${cmd}_finished.out"; fail "$cmd of a finished job: stdout is not '$first'"; }
+done
 
 # ---- spate cluster stop --------------------------------------------------------------------
 run_spate stop cluster stop
@@ -193,6 +208,7 @@ expect_fast_error() {
 }
 expect_fast_error run_unreachable '127\.0\.0\.1:1([^0-9]|$)' run -m 127.0.0.1:1 "$EXAMPLES/wordcount.so"
 expect_fast_error list_unreachable '127\.0\.0\.1:1([^0-9]|$)' list -m 127.0.0.1:1
+expect_fast_error stop_unreachable '127\.0\.0\.1:1([^0-9]|$)' stop -m 127.0.0.1:1 0123456789abcdef0123456789abcdef
 expect_fast_error jm_bad_key 'no\.such\.key' jobmanager -D no.such.key=1
 expect_fast_error tm_bad_value 'taskmanager\.numberOfTaskSlots' taskmanager -D taskmanager.numberOfTaskSlots=zero
 # Those daemons did not leave files behind either.
