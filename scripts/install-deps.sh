@@ -11,6 +11,7 @@ PACKAGES=(
 	libyaml-dev      # conf/config.yaml
 	libjansson-dev   # the plan JSON (and the REST API later)
 	libxxhash-dev    # hashing in the state backend, job vertex ids
+	librocksdb-dev   # the rocksdb state backend (state.backend.type: rocksdb)
 	libcmocka-dev    # unit tests
 	clang            # fuzzing drivers, sanitizer builds
 	clang-format     # `make format-check`

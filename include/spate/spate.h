@@ -93,6 +93,9 @@ typedef struct spate_ctx spate_ctx;                 /* the running subtask's con
 typedef struct spate_value_state spate_value_state; /* keyed value state handle */
 typedef struct spate_map_state spate_map_state;     /* keyed map state handle */
 typedef struct spate_result spate_result;           /* what a finished job hands back */
+/* keyed list and reducing state handles */
+typedef struct spate_list_state spate_list_state;
+typedef struct spate_reducing_state spate_reducing_state;
 
 /*
  * Schemas are strings: "name:type,name:type,...". Types: bool, int32 (int), int64 (long,
@@ -362,6 +365,38 @@ typedef int (*spate_map_visit_fn)(void *arg, const void *ukey, size_t uklen, con
 SPATE_EXPORT int spate_map_iterate(spate_map_state *s, spate_map_visit_fn fn, void *arg);
 /* Number of entries in the current key's map. */
 SPATE_EXPORT size_t spate_map_size(spate_map_state *s);
+
+/*
+ * List state: the current key's list of byte strings, in insertion order (Flink's
+ * ListState). Adding costs the element's size, not the list's; reading walks the list.
+ */
+SPATE_EXPORT spate_list_state *spate_ctx_list_state(spate_ctx *ctx, const char *name);
+/* Appends a copy of val (len bytes, at most 4 GiB in all per list). */
+SPATE_EXPORT int spate_list_add(spate_list_state *s, const void *val, size_t len);
+/*
+ * Calls fn(arg, NULL, 0, val, len) for each element in insertion order; stops early and
+ * returns fn's value if fn returns non-zero. val is valid during the call only; fn may use
+ * other state (it sees the list as it was when the iteration began).
+ */
+SPATE_EXPORT int spate_list_iterate(spate_list_state *s, spate_map_visit_fn fn, void *arg);
+/* Number of elements in the current key's list. */
+SPATE_EXPORT size_t spate_list_size(spate_list_state *s);
+SPATE_EXPORT int spate_list_clear(spate_list_state *s);
+
+/*
+ * Reducing state: one value per key that every added value is folded into (Flink's
+ * ReducingState). The reduce function combines `in` into `acc` in place; both have length
+ * len. It returns 0, or a negative value (with spate_ctx_fail) to fail.
+ */
+typedef int (*spate_state_reduce_fn)(spate_ctx *ctx, void *acc, const void *in, size_t len);
+SPATE_EXPORT spate_reducing_state *spate_ctx_reducing_state(spate_ctx *ctx, const char *name,
+                                                            spate_state_reduce_fn fn);
+/* The first value added to a key is stored as it is; later ones are reduced into it and
+ * must have the same length (another length fails the subtask). */
+SPATE_EXPORT int spate_reducing_add(spate_reducing_state *s, const void *val, size_t len);
+/* Returns 1 and sets *val and *len if present (borrowed until the next state call), 0 if not. */
+SPATE_EXPORT int spate_reducing_get(spate_reducing_state *s, const void **val, size_t *len);
+SPATE_EXPORT int spate_reducing_clear(spate_reducing_state *s);
 
 #ifdef __cplusplus
 }

@@ -231,6 +231,13 @@ struct state_key op_state_key(struct operator* op, uint32_t id)
 
 /* ---- processing, per kind ---------------------------------------------------------------- */
 
+/* A state backend call failed (a RocksDB read or write error). */
+static int state_failed(struct operator* op, int rc)
+{
+	task_fail(op->task, op, rc, "state backend error: %s", spate_strerror(rc));
+	return rc;
+}
+
 static int process_map(struct operator* op, const spate_row *row)
 {
 	row_builder_begin(&op->out);
@@ -278,8 +285,12 @@ static int process_reduce(struct operator* op, const spate_row *row)
 	void *acc;
 	size_t len;
 	struct keyed_state_backend *be = op->state;
-	if (!be->ops->value_get(be, &k, &acc, &len)) {
-		be->ops->value_put(be, &k, row, row_size_of(row));
+	int found = be->ops->value_get(be, &k, &acc, &len);
+	if (found < 0)
+		return state_failed(op, found);
+	if (!found) {
+		if ((rc = be->ops->value_put(be, &k, row, row_size_of(row))) < 0)
+			return state_failed(op, rc);
 		return op_emit(op, row);
 	}
 	row_builder_begin(&op->out);
@@ -292,7 +303,8 @@ static int process_reduce(struct operator* op, const spate_row *row)
 		task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
 		return SPATE_EUSER;
 	}
-	be->ops->value_put(be, &k, out, row_size_of(out));
+	if ((rc = be->ops->value_put(be, &k, out, row_size_of(out))) < 0)
+		return state_failed(op, rc);
 	return op_emit(op, out);
 }
 
@@ -332,8 +344,12 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 	size_t len;
 	struct keyed_state_backend *be = op->state;
 	int f = op->node->agg_field;
-	if (!be->ops->value_get(be, &k, &acc, &len)) {
-		be->ops->value_put(be, &k, row, row_size_of(row));
+	int found = be->ops->value_get(be, &k, &acc, &len);
+	if (found < 0)
+		return state_failed(op, found);
+	if (!found) {
+		if ((rc = be->ops->value_put(be, &k, row, row_size_of(row))) < 0)
+			return state_failed(op, rc);
 		return op_emit(op, row);
 	}
 	const spate_row *accr = (const spate_row *)acc;
@@ -380,13 +396,15 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 		/* The earliest row wins ties, as Flink's default (first = true). */
 		if ((op->node->agg == AGG_MIN_BY && cmp < 0) ||
 		    (op->node->agg == AGG_MAX_BY && cmp > 0)) {
-			be->ops->value_put(be, &k, row, row_size_of(row));
-			be->ops->value_get(be, &k, &acc, &len);
+			if ((rc = be->ops->value_put(be, &k, row, row_size_of(row))) < 0 ||
+			    (rc = be->ops->value_get(be, &k, &acc, &len)) < 0)
+				return state_failed(op, rc);
 		}
 		break;
 	}
-	if (!be->value_mutable) /* write back for backends that hand out copies */
-		be->ops->value_put(be, &k, acc, row_size_of(acc));
+	/* write back for backends that hand out copies */
+	if (!be->value_mutable && (rc = be->ops->value_put(be, &k, acc, row_size_of(acc))) < 0)
+		return state_failed(op, rc);
 	return op_emit(op, (const spate_row *)acc);
 }
 
@@ -769,8 +787,9 @@ int spate_value_get(spate_value_state *s, const void **val, size_t *len)
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	void *v;
 	size_t l;
-	if (!op->state->ops->value_get(op->state, &k, &v, &l))
-		return 0;
+	int rc = op->state->ops->value_get(op->state, &k, &v, &l);
+	if (rc <= 0)
+		return rc;
 	*val = v;
 	if (len)
 		*len = l;
@@ -821,8 +840,9 @@ int spate_map_get(spate_map_state *s, const void *ukey, size_t uklen, const void
 	struct state_key k = key_for(op, HANDLE(s)->id);
 	void *v;
 	size_t l;
-	if (!op->state->ops->map_get(op->state, &k, ukey, uklen, &v, &l))
-		return 0;
+	int rc = op->state->ops->map_get(op->state, &k, ukey, uklen, &v, &l);
+	if (rc <= 0)
+		return rc;
 	*val = v;
 	if (len)
 		*len = l;

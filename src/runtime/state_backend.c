@@ -1,5 +1,6 @@
 /*
- * state_backend.c - the in-memory ("hashmap") keyed state backend.
+ * state_backend.c - the in-memory ("hashmap") keyed state backend, its checkpoint file, and
+ * the backend-independent entry points (state_backend_new, keyed_snapshot_write/free).
  *
  * One open-addressing table (linear probing, power-of-two size, grown at 3/4 load) maps
  * (state id, key) to an entry. A value-state entry holds the value bytes; a map-state entry
@@ -9,10 +10,38 @@
  * Per-record cost is dominated by cache misses, so each slot keeps the entry's hash (a
  * probe past a different key touches only the slot array) and a value that fits the space
  * reserved at creation lives inside the entry's own allocation (one miss per hit, not two).
+ *
+ * Checkpoints. snapshot() runs on the task thread at the barrier: one pass over the table
+ * copies every entry into one buffer (no allocation per entry). The task then goes on
+ * changing the table while another thread groups the copy by key group and writes it
+ * (keyed_snapshot_write): the copy is the price of consistency, and all the rest happens
+ * off the task thread.
+ *
+ * The file "<name>.state" (all integers little-endian):
+ *
+ *   header   "SPHS" | u32 version (1) | u32 key_group_first | u32 key_group_last
+ *            | u32 ngroups | u32 0                                            24 bytes
+ *   index    ngroups x { u32 key_group | u64 offset | u64 length }            20 bytes each
+ *            non-empty key groups only, ascending; offsets count from the file's start
+ *            and the groups follow each other without gaps, in index order
+ *   groups   each group's entries back to back, each
+ *              u8 kind (0 value, 1 map entry) | u32 state_id | u32 key_len | u32 uk_len
+ *              | u32 val_len | key | user key (map entries; uk_len is 0 for values) | value
+ *
+ * Restore reads the header and the index, then only the bytes of the key groups it needs
+ * (one read: they are contiguous). Every length is checked against what was read, so a
+ * file that passed its checksum but was written by something else still cannot make the
+ * decoder read out of bounds.
  */
 #include "runtime/state_backend.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "core/alloc.h"
@@ -219,6 +248,42 @@ static int heap_value_remove(struct keyed_state_backend *be, const struct state_
 	return 0;
 }
 
+/* Appends in place, growing the value's buffer geometrically so that n appends cost O(n)
+ * bytes copied, not O(n^2) (lists are appended to one element at a time). */
+static int heap_value_append(struct keyed_state_backend *be, const struct state_key *k,
+                             const void *val, size_t len)
+{
+	struct kv_entry *e =
+	    table_upsert(BE(be), k->key_hash, k->state_id, k->key_group, k->key, k->key_len);
+	if (!e->val) {
+		e->val = e->inline_val;
+		e->val_cap = INLINE_VALUE;
+		e->val_len = 0;
+	}
+	size_t need = (size_t)e->val_len + len;
+	if (need > UINT32_MAX)
+		return SPATE_ERANGE;
+	if (need > e->val_cap) {
+		size_t cap = (size_t)e->val_cap * 2;
+		if (cap < need)
+			cap = need;
+		if (cap > UINT32_MAX)
+			cap = UINT32_MAX;
+		/* Copy the new bytes before freeing the old buffer: val may point into it. */
+		uint8_t *nv = xmalloc(cap);
+		memcpy(nv, e->val, e->val_len);
+		memcpy(nv + e->val_len, val, len);
+		if (e->val != e->inline_val)
+			xfree(e->val);
+		e->val = nv;
+		e->val_cap = (uint32_t)cap;
+	} else {
+		memmove(e->val + e->val_len, val, len);
+	}
+	e->val_len = (uint32_t)need;
+	return 0;
+}
+
 static struct kv_table *map_of(struct keyed_state_backend *be, const struct state_key *k,
                                bool create)
 {
@@ -267,8 +332,17 @@ static int heap_map_remove(struct keyed_state_backend *be, const struct state_ke
 	if (!m)
 		return 0;
 	size_t i = table_find(m, user_key_hash(uk, uklen), 0, uk, uklen);
-	if (m->slots[i].e)
-		table_remove_at(m, i);
+	if (!m->slots[i].e)
+		return 0;
+	table_remove_at(m, i);
+	/* An empty map is no state at all (as in Flink): drop the key's entry, so that
+	 * entry counts and snapshots do not depend on what was removed before. */
+	if (m->count == 0) {
+		struct kv_table *t = BE(be);
+		size_t j = table_find(t, k->key_hash, k->state_id, k->key, k->key_len);
+		if (t->slots[j].e && !t->slots[j].e->val)
+			table_remove_at(t, j);
+	}
 	return 0;
 }
 
@@ -309,10 +383,559 @@ static void heap_free(struct keyed_state_backend *be)
 	xfree(be);
 }
 
+/* ---- the snapshot file: encoding -------------------------------------------------------- */
+
+#define HEAP_MAGIC "SPHS"
+#define HEAP_VERSION 1u
+#define HEAP_HEADER_BYTES 24
+#define HEAP_INDEX_BYTES 20
+#define HEAP_ENTRY_BYTES 17
+#define HEAP_KIND_VALUE 0
+#define HEAP_KIND_MAP 1
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/*
+ * The synchronous part copies every record once, in table order, into one growing buffer,
+ * each record preceded by its u16 key group; the asynchronous part groups them by key group
+ * into the file image (two sequential passes over memory the task no longer touches). So
+ * the task thread visits each entry once, with the next entries prefetched: walking the
+ * table is a cache miss per entry, and that is the whole cost of snapshot().
+ */
+struct heap_snapshot {
+	struct keyed_snapshot base;
+	int key_group_first;
+	int key_group_last;
+	uint8_t *recs; /* owned: u16 key group + one file record, repeated */
+	size_t len;
+	size_t cap;
+	bool written; /* recs were written and freed */
+};
+
+#define PREFETCH_SLOTS 8
+
+/* Room for n more bytes; false when memory runs out (the checkpoint is declined). */
+static bool snap_reserve(struct heap_snapshot *s, size_t n)
+{
+	if (s->len + n <= s->cap)
+		return true;
+	size_t cap = s->cap ? s->cap : 4096;
+	while (cap < s->len + n)
+		cap *= 2;
+	uint8_t *p = try_malloc(cap);
+	if (!p)
+		return false;
+	if (s->len)
+		memcpy(p, s->recs, s->len);
+	xfree(s->recs);
+	s->recs = p;
+	s->cap = cap;
+	return true;
+}
+
+static bool put_record(struct heap_snapshot *s, int kind, const struct kv_entry *e, const void *uk,
+                       uint32_t uk_len, const void *val, uint32_t val_len)
+{
+	if (!snap_reserve(s, 2 + HEAP_ENTRY_BYTES + (size_t)e->key_len + uk_len + val_len))
+		return false;
+	uint8_t *p = s->recs + s->len;
+	p[0] = (uint8_t)e->key_group;
+	p[1] = (uint8_t)(e->key_group >> 8);
+	p += 2;
+	p[0] = (uint8_t)kind;
+	put_le32(p + 1, e->state_id);
+	put_le32(p + 5, e->key_len);
+	put_le32(p + 9, uk_len);
+	put_le32(p + 13, val_len);
+	p += HEAP_ENTRY_BYTES;
+	memcpy(p, e->key, e->key_len);
+	p += e->key_len;
+	if (uk_len)
+		memcpy(p, uk, uk_len);
+	p += uk_len;
+	if (val_len)
+		memcpy(p, val, val_len);
+	s->len = (size_t)(p + val_len - s->recs);
+	return true;
+}
+
+static bool put_entry(struct heap_snapshot *s, const struct kv_entry *e)
+{
+	if (e->val && !put_record(s, HEAP_KIND_VALUE, e, NULL, 0, e->val, e->val_len))
+		return false;
+	if (e->map)
+		for (size_t i = 0; i < e->map->cap; i++) {
+			const struct kv_entry *m = e->map->slots[i].e;
+			if (m && !put_record(s, HEAP_KIND_MAP, e, m->key, m->key_len, m->val,
+			                     m->val_len))
+				return false;
+		}
+	return true;
+}
+
+static int heap_snapshot_write(struct keyed_snapshot *base, const struct snapshot_target *t,
+                               struct keyed_state_handle *out, struct spate_error *err);
+static void heap_snapshot_free(struct keyed_snapshot *base);
+
+static int heap_snapshot(struct keyed_state_backend *be, struct keyed_snapshot **out,
+                         struct spate_error *err)
+{
+	const struct kv_table *t = BE(be);
+	struct heap_snapshot *s = xcalloc(1, sizeof *s);
+	s->base.write = heap_snapshot_write;
+	s->base.free = heap_snapshot_free;
+	s->key_group_first = be->key_group_first;
+	s->key_group_last = be->key_group_last;
+	/* A guess that saves most regrowing for small values; the buffer grows as needed. */
+	if (!snap_reserve(s, t->count * (2 + HEAP_ENTRY_BYTES + 32)))
+		goto oom;
+	for (size_t i = 0; i < t->cap; i++) {
+		if (i + PREFETCH_SLOTS < t->cap && t->slots[i + PREFETCH_SLOTS].e)
+			__builtin_prefetch(t->slots[i + PREFETCH_SLOTS].e);
+		const struct kv_entry *e = t->slots[i].e;
+		if (!e)
+			continue;
+		if (e->key_group < be->key_group_first || e->key_group > be->key_group_last) {
+			heap_snapshot_free(&s->base);
+			return error_set(err, SPATE_EINVAL,
+			                 "state entry in key group %d outside the backend's key "
+			                 "groups %d-%d",
+			                 e->key_group, be->key_group_first, be->key_group_last);
+		}
+		if (!put_entry(s, e))
+			goto oom;
+	}
+	*out = &s->base;
+	return 0;
+oom:
+	heap_snapshot_free(&s->base);
+	return error_set(err, SPATE_ENOMEM,
+	                 "cannot allocate memory for a snapshot of the keyed state (%zu entries)",
+	                 t->count);
+}
+
+/* The size of the record at p (our own bytes: no checks needed). */
+static size_t record_bytes(const uint8_t *p)
+{
+	return HEAP_ENTRY_BYTES + (size_t)get_le32(p + 5) + get_le32(p + 9) + get_le32(p + 13);
+}
+
+/* Groups the snapshot's records by key group into the file image (see the top). */
+static uint8_t *build_image(const struct heap_snapshot *s, size_t *len)
+{
+	int first = s->key_group_first, nall = s->key_group_last - first + 1;
+	uint64_t *cur = xcalloc((size_t)nall, sizeof *cur);
+	const uint8_t *end = s->recs ? s->recs + s->len : NULL; /* NULL: nothing recorded */
+	for (const uint8_t *p = s->recs; p && p < end;) {
+		int kg = p[0] | p[1] << 8;
+		size_t n = record_bytes(p + 2);
+		cur[kg - first] += n;
+		p += 2 + n;
+	}
+	uint32_t ngroups = 0;
+	uint64_t body = 0;
+	for (int g = 0; g < nall; g++)
+		if (cur[g]) {
+			ngroups++;
+			body += cur[g];
+		}
+	*len = HEAP_HEADER_BYTES + (size_t)ngroups * HEAP_INDEX_BYTES + (size_t)body;
+	uint8_t *img = try_malloc(*len);
+	if (!img) {
+		xfree(cur);
+		return NULL;
+	}
+	memcpy(img, HEAP_MAGIC, 4);
+	put_le32(img + 4, HEAP_VERSION);
+	put_le32(img + 8, (uint32_t)first);
+	put_le32(img + 12, (uint32_t)s->key_group_last);
+	put_le32(img + 16, ngroups);
+	put_le32(img + 20, 0);
+	uint8_t *idx = img + HEAP_HEADER_BYTES;
+	uint64_t off = HEAP_HEADER_BYTES + (uint64_t)ngroups * HEAP_INDEX_BYTES;
+	for (int g = 0; g < nall; g++) {
+		if (!cur[g])
+			continue;
+		put_le32(idx, (uint32_t)(first + g));
+		put_le64(idx + 4, off);
+		put_le64(idx + 12, cur[g]);
+		idx += HEAP_INDEX_BYTES;
+		uint64_t n = cur[g];
+		cur[g] = off;
+		off += n;
+	}
+	for (const uint8_t *p = s->recs; p && p < end;) {
+		int kg = p[0] | p[1] << 8;
+		size_t n = record_bytes(p + 2);
+		memcpy(img + cur[kg - first], p + 2, n);
+		cur[kg - first] += n;
+		p += 2 + n;
+	}
+	xfree(cur);
+	return img;
+}
+
+static int heap_snapshot_write(struct keyed_snapshot *base, const struct snapshot_target *t,
+                               struct keyed_state_handle *out, struct spate_error *err)
+{
+	struct heap_snapshot *s = (struct heap_snapshot *)base;
+	memset(out, 0, sizeof *out);
+	if (s->written)
+		return error_set(err, SPATE_EINVAL, "snapshot of the keyed state written twice");
+	int rc = checkpoint_mkdirs(t->dir);
+	if (rc < 0)
+		return error_set(err, SPATE_EIO, "cannot create '%s': %s", t->dir, strerror(-rc));
+	size_t len;
+	uint8_t *img = build_image(s, &len);
+	if (!img)
+		return error_set(err, SPATE_ENOMEM,
+		                 "cannot allocate %zu bytes to write a snapshot of the keyed state",
+		                 s->len);
+	char *rel = xasprintf("%s.state", t->name);
+	char *path = checkpoint_path_join(t->dir, rel);
+	rc = checkpoint_write_file(path, img, len, err);
+	if (rc == 0) {
+		snprintf(out->backend, sizeof out->backend, "hashmap");
+		out->key_group_first = s->key_group_first;
+		out->key_group_last = s->key_group_last;
+		keyed_state_handle_add_file(out, rel, (int64_t)len, XXH64(img, len, 0));
+		out->state_size = (int64_t)len;
+		out->incremental_size = (int64_t)len;
+		/* The records may be large and are not needed again. */
+		xfree(s->recs);
+		s->recs = NULL;
+		s->written = true;
+	}
+	xfree(img);
+	xfree(path);
+	xfree(rel);
+	return rc;
+}
+
+static void heap_snapshot_free(struct keyed_snapshot *base)
+{
+	struct heap_snapshot *s = (struct heap_snapshot *)base;
+	xfree(s->recs);
+	xfree(s);
+}
+
+/* ---- the snapshot file: decoding -------------------------------------------------------- */
+
+struct heap_group {
+	int key_group;
+	uint64_t off, len;
+};
+
+struct heap_index {
+	int key_group_first, key_group_last;
+	uint32_t ngroups;
+	struct heap_group *groups; /* owned */
+};
+
+static int corrupt(struct spate_error *err, const char *what, const char *detail)
+{
+	return error_set(err, SPATE_ECORRUPT, "state file '%s' is corrupt: %s", what, detail);
+}
+
+/* Decodes the header (HEAP_HEADER_BYTES at hdr) of a file of file_len bytes; on success
+ * *index_len is the size of the index that follows it. */
+static int decode_header(const uint8_t *hdr, uint64_t file_len, const char *what,
+                         struct heap_index *ix, size_t *index_len, struct spate_error *err)
+{
+	if (file_len < HEAP_HEADER_BYTES || memcmp(hdr, HEAP_MAGIC, 4) != 0)
+		return corrupt(err, what, "not a hashmap state file");
+	if (get_le32(hdr + 4) != HEAP_VERSION)
+		return error_set(err, SPATE_ECORRUPT,
+		                 "state file '%s' has format version %u, this build reads %u", what,
+		                 get_le32(hdr + 4), HEAP_VERSION);
+	uint32_t first = get_le32(hdr + 8), last = get_le32(hdr + 12);
+	ix->ngroups = get_le32(hdr + 16);
+	if (first > last || last >= 32768)
+		return corrupt(err, what, "bad key-group range");
+	ix->key_group_first = (int)first;
+	ix->key_group_last = (int)last;
+	if (ix->ngroups > last - first + 1 ||
+	    (uint64_t)ix->ngroups * HEAP_INDEX_BYTES > file_len - HEAP_HEADER_BYTES)
+		return corrupt(err, what, "bad key-group index size");
+	*index_len = (size_t)ix->ngroups * HEAP_INDEX_BYTES;
+	return 0;
+}
+
+static int decode_index(const uint8_t *p, uint64_t file_len, const char *what,
+                        struct heap_index *ix, struct spate_error *err)
+{
+	ix->groups = xcalloc(ix->ngroups ? ix->ngroups : 1, sizeof *ix->groups);
+	uint64_t expect = HEAP_HEADER_BYTES + (uint64_t)ix->ngroups * HEAP_INDEX_BYTES;
+	for (uint32_t i = 0; i < ix->ngroups; i++, p += HEAP_INDEX_BYTES) {
+		struct heap_group *g = &ix->groups[i];
+		uint32_t kg = get_le32(p);
+		g->off = get_le64(p + 4);
+		g->len = get_le64(p + 12);
+		if (kg < (uint32_t)ix->key_group_first || kg > (uint32_t)ix->key_group_last ||
+		    (i > 0 && (int)kg <= ix->groups[i - 1].key_group))
+			return corrupt(err, what, "key-group index out of order");
+		g->key_group = (int)kg;
+		if (g->off != expect || g->len > file_len - g->off)
+			return corrupt(err, what, "key-group index points outside the file");
+		expect = g->off + g->len;
+	}
+	if (expect != file_len)
+		return corrupt(err, what, "trailing bytes after the last key group");
+	return 0;
+}
+
+/* Calls fn for each entry of group g, whose bytes are at p. */
+static int decode_group(const uint8_t *p, const struct heap_group *g, const char *what,
+                        state_entry_fn fn, void *arg, struct spate_error *err)
+{
+	uint64_t left = g->len;
+	while (left) {
+		if (left < HEAP_ENTRY_BYTES)
+			return corrupt(err, what, "truncated entry");
+		struct state_entry e = {.key_group = g->key_group};
+		int kind = p[0];
+		e.state_id = get_le32(p + 1);
+		uint64_t klen = get_le32(p + 5), uklen = get_le32(p + 9), vlen = get_le32(p + 13);
+		if (kind != HEAP_KIND_VALUE && kind != HEAP_KIND_MAP)
+			return corrupt(err, what, "unknown entry kind");
+		if (kind == HEAP_KIND_VALUE && uklen)
+			return corrupt(err, what, "value entry with a user key");
+		if (klen + uklen + vlen > left - HEAP_ENTRY_BYTES)
+			return corrupt(err, what, "entry longer than its key group");
+		p += HEAP_ENTRY_BYTES;
+		e.key = p;
+		e.key_len = (size_t)klen;
+		e.is_map = kind == HEAP_KIND_MAP;
+		e.uk = e.is_map ? p + klen : NULL;
+		e.uk_len = (size_t)uklen;
+		e.val = p + klen + uklen;
+		e.val_len = (size_t)vlen;
+		int rc = fn(arg, &e);
+		if (rc < 0)
+			return error_set(err, rc, "cannot restore an entry of state file '%s': %s",
+			                 what, spate_strerror(rc));
+		p += klen + uklen + vlen;
+		left -= HEAP_ENTRY_BYTES + klen + uklen + vlen;
+	}
+	return 0;
+}
+
+/* The index entries [*lo, *hi) whose key groups lie in [first, last]. */
+static void groups_in_range(const struct heap_index *ix, int first, int last, uint32_t *lo,
+                            uint32_t *hi)
+{
+	uint32_t i = 0;
+	while (i < ix->ngroups && ix->groups[i].key_group < first)
+		i++;
+	*lo = i;
+	while (i < ix->ngroups && ix->groups[i].key_group <= last)
+		i++;
+	*hi = i;
+}
+
+int heap_snapshot_decode(const void *data, size_t len, const char *what, int kg_first, int kg_last,
+                         state_entry_fn fn, void *arg, struct spate_error *err)
+{
+	const uint8_t *d = data;
+	struct heap_index ix = {0};
+	size_t index_len;
+	int rc = decode_header(d, len, what, &ix, &index_len, err);
+	if (rc == 0)
+		rc = decode_index(d + HEAP_HEADER_BYTES, len, what, &ix, err);
+	uint32_t lo = 0, hi = 0;
+	if (rc == 0)
+		groups_in_range(&ix, kg_first, kg_last, &lo, &hi);
+	for (uint32_t i = lo; rc == 0 && i < hi; i++)
+		rc = decode_group(d + ix.groups[i].off, &ix.groups[i], what, fn, arg, err);
+	xfree(ix.groups);
+	return rc;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t r = pread(fd, p, len, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO; /* shorter than its index says: it changed under us */
+		p += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+int heap_snapshot_file_load(const char *path, int kg_first, int kg_last, state_entry_fn fn,
+                            void *arg, struct spate_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_set(err, errno == ENOENT ? SPATE_ENOENT : SPATE_EIO,
+		                 "cannot open state file '%s': %s", path, strerror(errno));
+	struct heap_index ix = {0};
+	uint8_t hdr[HEAP_HEADER_BYTES];
+	uint8_t *buf = NULL;
+	size_t index_len;
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) != 0) {
+		rc = error_set(err, SPATE_EIO, "cannot stat state file '%s': %s", path,
+		               strerror(errno));
+		goto out;
+	}
+	uint64_t file_len = (uint64_t)st.st_size;
+	if (file_len < HEAP_HEADER_BYTES) {
+		rc = corrupt(err, path, "shorter than its header");
+		goto out;
+	}
+	if ((rc = pread_full(fd, hdr, sizeof hdr, 0)) < 0)
+		goto io_error;
+	if ((rc = decode_header(hdr, file_len, path, &ix, &index_len, err)) < 0)
+		goto out;
+	buf = xmalloc(index_len ? index_len : 1);
+	if ((rc = pread_full(fd, buf, index_len, HEAP_HEADER_BYTES)) < 0)
+		goto io_error;
+	if ((rc = decode_index(buf, file_len, path, &ix, err)) < 0)
+		goto out;
+	xfree(buf);
+	buf = NULL;
+	uint32_t lo, hi;
+	groups_in_range(&ix, kg_first, kg_last, &lo, &hi);
+	if (lo == hi)
+		goto out;
+	/* The groups wanted are contiguous in the file: one read. */
+	uint64_t start = ix.groups[lo].off;
+	uint64_t span = ix.groups[hi - 1].off + ix.groups[hi - 1].len - start;
+	buf = try_malloc(span ? (size_t)span : 1);
+	if (!buf) {
+		rc = error_set(err, SPATE_ENOMEM, "cannot allocate %llu bytes to restore '%s'",
+		               (unsigned long long)span, path);
+		goto out;
+	}
+	if ((rc = pread_full(fd, buf, (size_t)span, start)) < 0)
+		goto io_error;
+	for (uint32_t i = lo; rc == 0 && i < hi; i++)
+		rc = decode_group(buf + (ix.groups[i].off - start), &ix.groups[i], path, fn, arg,
+		                  err);
+	goto out;
+io_error:
+	rc = error_set(err, SPATE_EIO, "cannot read state file '%s': %s", path, strerror(-rc));
+out:
+	xfree(buf);
+	xfree(ix.groups);
+	close(fd);
+	return rc;
+}
+
+/* ---- restore ------------------------------------------------------------------------------ */
+
+bool state_handle_overlaps(const struct keyed_state_backend *be, const struct keyed_state_handle *h)
+{
+	return h->key_group_first <= be->key_group_last && h->key_group_last >= be->key_group_first;
+}
+
+int state_restore_check(const struct keyed_state_backend *be, const char *self,
+                        const char *base_dir, const struct keyed_state_handle *handles,
+                        int nhandles, struct spate_error *err)
+{
+	for (int i = 0; i < nhandles; i++) {
+		const struct keyed_state_handle *h = &handles[i];
+		if (strcmp(h->backend, "hashmap") != 0 && strcmp(h->backend, "rocksdb") != 0)
+			return error_set(
+			    err, SPATE_ECONFIG,
+			    "cannot restore state written by the '%s' backend into the "
+			    "'%s' backend",
+			    h->backend, self);
+	}
+	for (int i = 0; i < nhandles; i++) {
+		if (!state_handle_overlaps(be, &handles[i]))
+			continue;
+		for (int f = 0; f < handles[i].nfiles; f++) {
+			int rc = checkpoint_verify_file(base_dir, &handles[i].files[f], err);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int heap_restore_entry(void *arg, const struct state_entry *en)
+{
+	struct keyed_state_backend *be = arg;
+	struct state_key k = {.state_id = en->state_id,
+	                      .key_group = en->key_group,
+	                      .key = en->key,
+	                      .key_len = en->key_len};
+	if (en->key_len > UINT32_MAX || en->uk_len > UINT32_MAX || en->val_len > UINT32_MAX)
+		return SPATE_ERANGE;
+	state_key_hash(&k);
+	if (en->is_map)
+		return heap_map_put(be, &k, en->uk, en->uk_len, en->val, en->val_len);
+	return heap_value_put(be, &k, en->val, en->val_len);
+}
+
+static int heap_restore(struct keyed_state_backend *be, const char *base_dir,
+                        const struct keyed_state_handle *handles, int nhandles,
+                        struct spate_error *err)
+{
+	int rc = state_restore_check(be, "hashmap", base_dir, handles, nhandles, err);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < nhandles; i++) {
+		const struct keyed_state_handle *h = &handles[i];
+		if (!state_handle_overlaps(be, h))
+			continue;
+		if (strcmp(h->backend, "rocksdb") == 0) {
+			rc = rocksdb_handle_load(base_dir, h, be->key_group_first,
+			                         be->key_group_last, NULL, heap_restore_entry, be,
+			                         err);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		for (int f = 0; f < h->nfiles; f++) {
+			char *path = checkpoint_path_join(base_dir, h->files[f].path);
+			rc = heap_snapshot_file_load(path, be->key_group_first, be->key_group_last,
+			                             heap_restore_entry, be, err);
+			xfree(path);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static const struct state_backend_ops heap_ops = {
     .value_get = heap_value_get,
     .value_put = heap_value_put,
     .value_remove = heap_value_remove,
+    .value_append = heap_value_append,
     .map_get = heap_map_get,
     .map_put = heap_map_put,
     .map_remove = heap_map_remove,
@@ -320,6 +943,8 @@ static const struct state_backend_ops heap_ops = {
     .map_size = heap_map_size,
     .entry_count = heap_entry_count,
     .free = heap_free,
+    .snapshot = heap_snapshot,
+    .restore = heap_restore,
 };
 
 struct keyed_state_backend *heap_state_backend_new(int key_group_first, int key_group_last)
@@ -331,4 +956,35 @@ struct keyed_state_backend *heap_state_backend_new(int key_group_first, int key_
 	h->base.value_mutable = true;
 	table_init(&h->table);
 	return &h->base;
+}
+
+struct keyed_state_backend *state_backend_new(const char *type, int key_group_first,
+                                              int key_group_last, const char *local_dir,
+                                              struct spate_error *err)
+{
+	if (!type || strcasecmp(type, "hashmap") == 0)
+		return heap_state_backend_new(key_group_first, key_group_last);
+	if (strcasecmp(type, "rocksdb") == 0) {
+		if (!local_dir || !*local_dir) {
+			error_set(err, SPATE_EINVAL,
+			          "the rocksdb state backend needs a local directory");
+			return NULL;
+		}
+		return rocksdb_state_backend_new(key_group_first, key_group_last, local_dir, err);
+	}
+	error_set(err, SPATE_ECONFIG,
+	          "unknown state backend '%s' (state.backend.type is hashmap or rocksdb)", type);
+	return NULL;
+}
+
+int keyed_snapshot_write(struct keyed_snapshot *s, const struct snapshot_target *t,
+                         struct keyed_state_handle *out, struct spate_error *err)
+{
+	return s->write(s, t, out, err);
+}
+
+void keyed_snapshot_free(struct keyed_snapshot *s)
+{
+	if (s)
+		s->free(s);
 }

@@ -24,6 +24,7 @@
 #include "graph/execution_graph.h"
 #include "graph/status.h"
 #include "metrics/metrics.h"
+#include "proto/rpc.pb-c.h"
 #include "runtime/network.h"
 #include "runtime/state_backend.h"
 #include "types/row.h"

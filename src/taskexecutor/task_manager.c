@@ -268,8 +268,8 @@ static void write_snapshot(struct taskmanager *tm, struct task_snapshot *s)
 	if (rc == 0 && shared)
 		rc = checkpoint_mkdirs(shared);
 	if (rc < 0 && !reason[0])
-		snprintf(reason, sizeof reason, "cannot create '%s': %s", s->barrier.target_dir,
-		         strerror(-rc));
+		snprintf(reason, sizeof reason, "cannot create '%.300s': %.100s",
+		         s->barrier.target_dir, strerror(-rc));
 	for (int i = 0; i < s->nops && !reason[0]; i++) {
 		struct op_snapshot *o = &s->ops[i];
 		Spate__Ckpt__OperatorSubtaskStateMsg *m = &ops[i];
@@ -284,8 +284,9 @@ static void write_snapshot(struct taskmanager *tm, struct task_snapshot *s)
 			struct keyed_state_handle h = {0};
 			struct spate_error err = {0};
 			if (keyed_snapshot_write(o->keyed, &tg, &h, &err) < 0) {
-				snprintf(reason, sizeof reason, "cannot write the state of %s: %s",
-				         o->operator_id, err.msg);
+				snprintf(reason, sizeof reason,
+				         "cannot write the state of %.100s: %.380s", o->operator_id,
+				         err.msg);
 				keyed_state_handle_release(&h);
 				break;
 			}

@@ -1,7 +1,8 @@
 /*
  * test_state_backend.c - the heap keyed state backend against a plain second
  * implementation (arrays searched linearly), over a seeded random sequence of puts, gets and
- * removes for value and map state, including table growth and deletion in probe runs.
+ * removes for value and map state, including table growth and deletion in probe runs; and
+ * appends (list state) and state_backend_new. Snapshots are in test_state_snapshot.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,11 +126,89 @@ static void test_map_state(void **unused)
 	be->ops->free(be);
 }
 
+/* Appends past the inline space and past each growth, checked against a plain buffer. */
+static void test_value_append(void **unused)
+{
+	struct keyed_state_backend *be = heap_state_backend_new(0, 127);
+	char buf[32];
+	struct state_key k = make_key(7, 1, buf);
+	uint8_t expect[5000];
+	size_t n = 0;
+	for (int i = 0; n + 50 < sizeof expect; i++) {
+		uint8_t el[50];
+		size_t len = (size_t)(next_rand() % sizeof el);
+		for (size_t b = 0; b < len; b++)
+			el[b] = (uint8_t)next_rand();
+		assert_int_equal(be->ops->value_append(be, &k, el, len), 0);
+		memcpy(expect + n, el, len);
+		n += len;
+		void *p;
+		size_t plen;
+		assert_int_equal(be->ops->value_get(be, &k, &p, &plen), 1);
+		assert_int_equal(plen, n);
+		assert_memory_equal(p, expect, n);
+	}
+	/* Appending a value's own bytes to itself (the source moves when it grows). */
+	void *p;
+	size_t plen;
+	assert_int_equal(be->ops->value_get(be, &k, &p, &plen), 1);
+	assert_int_equal(be->ops->value_append(be, &k, p, plen), 0);
+	assert_int_equal(be->ops->value_get(be, &k, &p, &plen), 1);
+	assert_int_equal(plen, 2 * n);
+	assert_memory_equal(p, expect, n);
+	assert_memory_equal((uint8_t *)p + n, expect, n);
+	/* A put after appends replaces the whole value. */
+	int64_t v = 42;
+	assert_int_equal(be->ops->value_put(be, &k, &v, sizeof v), 0);
+	assert_int_equal(be->ops->value_get(be, &k, &p, &plen), 1);
+	assert_int_equal(plen, sizeof v);
+	be->ops->free(be);
+}
+
+/* A map emptied by removes is no entry at all. */
+static void test_empty_map_is_no_entry(void **unused)
+{
+	struct keyed_state_backend *be = heap_state_backend_new(0, 127);
+	char buf[32];
+	struct state_key k = make_key(9, 3, buf);
+	int64_t a = 1, b = 2;
+	be->ops->map_put(be, &k, &a, sizeof a, &a, sizeof a);
+	be->ops->map_put(be, &k, &b, sizeof b, &b, sizeof b);
+	assert_int_equal(be->ops->entry_count(be), 1);
+	be->ops->map_remove(be, &k, &a, sizeof a);
+	assert_int_equal(be->ops->entry_count(be), 1);
+	be->ops->map_remove(be, &k, &b, sizeof b);
+	assert_int_equal(be->ops->entry_count(be), 0);
+	assert_int_equal(be->ops->map_size(be, &k), 0);
+	be->ops->map_put(be, &k, &a, sizeof a, &b, sizeof b);
+	assert_int_equal(be->ops->map_size(be, &k), 1);
+	be->ops->free(be);
+}
+
+static void test_backend_new(void **unused)
+{
+	struct spate_error err = {0};
+	struct keyed_state_backend *be = state_backend_new("hashmap", 3, 9, NULL, &err);
+	assert_non_null(be);
+	assert_int_equal(be->key_group_first, 3);
+	assert_int_equal(be->key_group_last, 9);
+	assert_true(be->value_mutable);
+	be->ops->free(be);
+	assert_null(state_backend_new("memory", 0, 1, NULL, &err));
+	assert_int_equal(err.code, SPATE_ECONFIG);
+	memset(&err, 0, sizeof err);
+	assert_null(state_backend_new("rocksdb", 0, 1, NULL, &err));
+	assert_int_equal(err.code, SPATE_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_value_state_matches_oracle),
 	    cmocka_unit_test(test_map_state),
+	    cmocka_unit_test(test_value_append),
+	    cmocka_unit_test(test_empty_map_is_no_entry),
+	    cmocka_unit_test(test_backend_new),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
