@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "checkpoint/restart.h"
 #include "config/config.h"
 #include "graph/execution_graph.h"
 #include "graph/status.h"
@@ -29,6 +30,7 @@
 #include "rpc/rpc.h"
 
 struct jm_job;
+struct checkpoint_coordinator;
 
 /* A registered TaskManager (ResourceManager's registry). */
 struct tm_entry {
@@ -55,7 +57,22 @@ struct jm_task {
 	int64_t start_ms, end_ms;
 	int64_t state_ms[EXEC_STATE_COUNT]; /* when each state was entered (0 = never) */
 	struct task_metrics metrics;        /* the latest MetricReport of this attempt */
+	bool end_of_input; /* this attempt processed its whole input (TaskEndOfInput) */
 };
+
+/* One failure the JobMaster handled (REST /jobs/:id/exceptions): a task's failure, a lost
+ * TaskManager, or a global one (checkpoint failures beyond the tolerable number, no slots). */
+struct jm_exception {
+	int64_t timestamp_ms; /* epoch ms */
+	char *message;        /* owned: the failure's message */
+	char *task_name;      /* owned: "<vertex name> (i/n)", or NULL for a global failure */
+	char *endpoint;       /* owned: "<host>:<dataPort>" of the task's TaskManager, or NULL */
+	char *tm_id;          /* owned: its TaskManager's resource id, or NULL */
+	int attempt;          /* the failed attempt (task failures), else 0 */
+	bool restarted;       /* the job restarted after it (else it failed the job) */
+};
+
+#define JM_EXCEPTION_HISTORY 16 /* Flink's web.exception-history-size */
 
 struct jm_job {
 	char id[33];
@@ -76,9 +93,20 @@ struct jm_job {
 	struct tm_entry **involved; /* TaskManagers it deployed to (owned array) */
 	bool *released;             /* per involved TaskManager: JobReleased received */
 	int ninvolved;
-	char *failure; /* root cause (owned), first wins */
+	char *failure; /* root cause (owned), first wins; set only when the job fails for good */
 	bool cancel_requested;
 	bool slots_freed;
+	/* checkpoints and failover (job_master.c; all guarded by jm->mu) */
+	struct config *config; /* the job's effective configuration: the cluster's, then the
+	                          job's own values (owned; NULL until its JobMaster ran) */
+	struct checkpoint_coordinator *coordinator; /* owned; NULL until its JobMaster ran */
+	struct restart_strategy restart;
+	int64_t restart_at_ms; /* RESTARTING: when the tasks are deployed again (epoch ms) */
+	int num_restarts;      /* Flink's numRestarts (fullRestarts) */
+	int64_t next_final_ms; /* a failed final checkpoint is retried from then (epoch ms) */
+	/* Failures, oldest first, at most JM_EXCEPTION_HISTORY (the oldest are dropped). */
+	struct jm_exception exceptions[JM_EXCEPTION_HISTORY];
+	int nexceptions;
 	pthread_t master;
 	struct jm_job *next;
 };
@@ -171,6 +199,13 @@ void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char
 void jobmaster_task_metrics(struct jobmanager *jm, struct tm_entry *tm,
                             const Spate__Rpc__TaskMetricsSample *s, bool final);
 void jobmaster_released(struct jobmanager *jm, struct tm_entry *tm, const char *job_id);
+/* A subtask's acknowledgement or decline of a checkpoint (ignored unless it is the current
+ * attempt running on tm and the job's pending checkpoint). */
+void jobmaster_ack_checkpoint(struct jobmanager *jm, struct tm_entry *tm,
+                              const Spate__Rpc__AcknowledgeCheckpoint *a);
+/* A subtask processed its whole input and waits for the final checkpoint (same checks). */
+void jobmaster_end_of_input(struct jobmanager *jm, struct tm_entry *tm,
+                            const Spate__Rpc__TaskEndOfInput *e);
 void jobmaster_tm_lost(struct jobmanager *jm, struct tm_entry *tm, const char *reason);
 void jobmaster_cancel(struct jobmanager *jm, struct jm_job *job);
 void jm_job_free(struct jm_job *job);

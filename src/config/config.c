@@ -90,13 +90,18 @@ const struct config_key config_keys[] = {
 	{"restart-strategy.type", CONFIG_ENUM, NULL,
 	 "disable|none|off|fixed-delay|fixeddelay|failure-rate|failurerate|exponential-delay|"
 	 "exponentialdelay", "restart-strategy"},
-	{"restart-strategy.fixed-delay.attempts", CONFIG_POSINT, "1", NULL, NULL},
+	{"restart-strategy.fixed-delay.attempts", CONFIG_INT, "1", NULL, NULL},
 	{"restart-strategy.fixed-delay.delay", CONFIG_DURATION, "1000", NULL, NULL},
 	{"restart-strategy.failure-rate.max-failures-per-interval", CONFIG_POSINT, "1", NULL, NULL},
 	{"restart-strategy.failure-rate.failure-rate-interval", CONFIG_DURATION, "60000", NULL, NULL},
 	{"restart-strategy.failure-rate.delay", CONFIG_DURATION, "1000", NULL, NULL},
 	{"restart-strategy.exponential-delay.initial-backoff", CONFIG_DURATION, "1000", NULL, NULL},
 	{"restart-strategy.exponential-delay.max-backoff", CONFIG_DURATION, "60000", NULL, NULL},
+	/* numbers (doubles) are kept as strings and parsed by the restart strategy */
+	{"restart-strategy.exponential-delay.backoff-multiplier", CONFIG_STRING, "1.5", NULL, NULL},
+	{"restart-strategy.exponential-delay.reset-backoff-threshold", CONFIG_DURATION, "3600000", NULL, NULL},
+	{"restart-strategy.exponential-delay.jitter-factor", CONFIG_STRING, "0.1", NULL, NULL},
+	{"restart-strategy.exponential-delay.attempts-before-reset-backoff", CONFIG_INT, "2147483647", NULL, NULL},
 	{"jobmanager.execution.failover-strategy", CONFIG_ENUM, "region", "region|full", NULL},
 	/* high availability */
 	{"high-availability.type", CONFIG_ENUM, "NONE", "NONE|ZOOKEEPER", "high-availability"},

@@ -1,16 +1,36 @@
 /*
  * job_master.c - one JobMaster per job: requests slots from the ResourceManager honouring
  * slot sharing, deploys the subtasks to TaskManagers, tracks ExecutionState per subtask and
- * JobStatus per job with Flink's names, transitions and log lines, cancels, fails the job
- * when a task fails or a TaskManager is lost, and frees the slots when every TaskManager has
- * released the job. The JobMaster's thread runs master_main; the other entry points are
- * called by the ResourceManager's reader threads and the Dispatcher with jm->mu held.
+ * JobStatus per job with Flink's names, transitions and log lines, coordinates checkpoints
+ * and savepoints, restores state, restarts the job after failures as its restart strategy
+ * allows, cancels, and frees the slots when every TaskManager has released the job.
+ *
+ * DESIGN. The JobMaster's thread runs master_main: it owns the job's life cycle (start,
+ * restore, deploy, checkpoint triggering and finalization, restarts, the end). The other
+ * entry points (jobmaster_*) are called by the ResourceManager's reader threads, the
+ * Dispatcher and REST with jm->mu held; they record what happened, decide failover at once
+ * (a failure while RUNNING goes to RESTARTING or FAILING right there, so cancellation starts
+ * without a thread hop) and broadcast jm->cond. The JobMaster's thread waits on jm->cond, with
+ * a deadline for its timers (the next periodic checkpoint, a pending checkpoint's timeout,
+ * the restart delay). It releases jm->mu only for disk work: reading and verifying a
+ * checkpoint at restore, writing `_metadata`, removing discarded checkpoint files; after
+ * relocking it looks at the whole job again before waiting.
+ *
+ * Failover (Flink 2.x's DefaultScheduler, full restart): RUNNING -> RESTARTING; the
+ * remaining tasks are canceled; once every task is terminal and every live TaskManager
+ * released the job, and the restart delay passed, the slots are returned and taken again,
+ * every subtask gets a new attempt restored from the latest completed checkpoint, and the
+ * job goes RESTARTING -> RUNNING.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
+#include "checkpoint/coordinator.h"
+#include "checkpoint/metadata.h"
 #include "cluster/jobmanager.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -86,6 +106,12 @@ static bool all_tasks_terminal(const struct jm_job *job)
 	return true;
 }
 
+/* TaskManagers that still hold the job: involved, alive, not yet released. */
+static bool tm_holds_job(const struct jm_job *job, int i)
+{
+	return job->involved[i]->registered && !job->released[i];
+}
+
 static void send_cancel(struct jm_job *job)
 {
 	Spate__Rpc__CancelJob c = SPATE__RPC__CANCEL_JOB__INIT;
@@ -94,9 +120,23 @@ static void send_cancel(struct jm_job *job)
 	c.job_id.data = id;
 	c.job_id.len = 16;
 	for (int i = 0; i < job->ninvolved; i++)
-		if (job->involved[i]->registered && !job->released[i])
+		if (tm_holds_job(job, i))
 			rpc_send_body(job->involved[i]->conn, SPATE__RPC__ENVELOPE__BODY_CANCEL_JOB,
 			              &c);
+}
+
+/* Every task not yet terminal is canceled: never started ones at once (Flink's
+ * Execution.cancel() for CREATED and SCHEDULED), the others via their TaskManagers. */
+static void cancel_tasks(struct jm_job *job)
+{
+	for (int k = 0; k < job->ntasks; k++) {
+		enum execution_state s = job->tasks[k].state;
+		if (s == EXEC_CREATED || s == EXEC_SCHEDULED)
+			set_task(job, k, EXEC_CANCELED);
+		else if (!execution_state_is_terminal(s))
+			set_task(job, k, EXEC_CANCELING);
+	}
+	send_cancel(job);
 }
 
 /* Caller holds mu: the first failure wins; the job goes FAILING and the rest is canceled. */
@@ -105,17 +145,96 @@ static void fail_job(struct jm_job *job, const char *why)
 	if (!job->failure)
 		job->failure = xstrdup(why);
 	if (job->status == JOB_RUNNING || job->status == JOB_CREATED ||
-	    job->status == JOB_CANCELLING) {
+	    job->status == JOB_CANCELLING || job->status == JOB_RESTARTING) {
 		set_status(job, JOB_FAILING);
-		for (int k = 0; k < job->ntasks; k++) {
-			enum execution_state s = job->tasks[k].state;
-			if (s == EXEC_CREATED || s == EXEC_SCHEDULED)
-				set_task(job, k, EXEC_CANCELED);
-			else if (!execution_state_is_terminal(s))
-				set_task(job, k, EXEC_CANCELING);
-		}
-		send_cancel(job);
+		cancel_tasks(job);
 	}
+}
+
+/* Appends a failure to the exception history (k: the failed subtask, or -1). */
+static void record_exception(struct jm_job *job, int k, const char *why, bool restarted)
+{
+	if (job->nexceptions == JM_EXCEPTION_HISTORY) {
+		struct jm_exception *old = &job->exceptions[0];
+		xfree(old->message);
+		xfree(old->task_name);
+		xfree(old->endpoint);
+		xfree(old->tm_id);
+		memmove(job->exceptions, job->exceptions + 1,
+		        (JM_EXCEPTION_HISTORY - 1) * sizeof *job->exceptions);
+		job->nexceptions--;
+	}
+	struct jm_exception *e = &job->exceptions[job->nexceptions++];
+	memset(e, 0, sizeof *e);
+	e->timestamp_ms = now_ms();
+	e->message = xstrdup(why);
+	e->restarted = restarted;
+	if (k >= 0) {
+		int s;
+		struct job_vertex *jv = locate_task(job, k, &s, NULL);
+		const struct jm_task *t = &job->tasks[k];
+		e->task_name = xasprintf("%s (%d/%d)", jv->name, s + 1, jv->parallelism);
+		e->attempt = t->attempt;
+		if (t->tm) {
+			e->endpoint = xasprintf("%s:%d", t->tm->host, t->tm->data_port);
+			e->tm_id = xstrdup(t->tm->resource_id);
+		}
+	}
+}
+
+/* Uniform in [0, 1), for the restart strategy's jitter (caller holds mu). */
+static double jitter_unit(void)
+{
+	static uint64_t x;
+	if (!x)
+		x = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return (double)(x >> 11) / 9007199254740992.0;
+}
+
+/*
+ * Caller holds mu: a failure of subtask k (or of the whole job, k = -1). While RUNNING the
+ * restart strategy decides: RESTARTING (the JobMaster's thread restarts the job once the
+ * tasks are down and the delay passed) or FAILING. A failure while the job already restarts
+ * or fails is one of the same cause and changes nothing.
+ */
+static void job_failure(struct jobmanager *jm, struct jm_job *job, int k, const char *why)
+{
+	if (job->status == JOB_RESTARTING || job->status == JOB_FAILING ||
+	    job_status_is_globally_terminal(job->status))
+		return;
+	bool restart = false;
+	int64_t delay = 0;
+	if (job->status == JOB_RUNNING && !job->cancel_requested && !atomic_load(&jm->stopping)) {
+		restart =
+		    restart_strategy_on_failure(&job->restart, now_ms(), jitter_unit(), &delay);
+		if (!restart) {
+			char desc[512];
+			restart_strategy_describe(&job->restart, desc, sizeof desc);
+			log_info("Recovery is suppressed by %s", desc);
+		}
+	}
+	if (job->status == JOB_RUNNING || job->status == JOB_CREATED)
+		record_exception(job, k, why, restart);
+	if (!restart) {
+		fail_job(job, why);
+		pthread_cond_broadcast(&jm->cond);
+		return;
+	}
+	if (k >= 0) {
+		int s;
+		struct job_vertex *jv = locate_task(job, k, &s, NULL);
+		log_info("%d tasks will be restarted to recover the failed task %s_%d.",
+		         job->ntasks, jv->id, s);
+	} else {
+		log_info("Trying to recover from a global failure: %s", why);
+	}
+	set_status(job, JOB_RESTARTING);
+	job->restart_at_ms = now_ms() + delay;
+	cancel_tasks(job);
+	pthread_cond_broadcast(&jm->cond);
 }
 
 void jobmaster_cancel(struct jobmanager *jm, struct jm_job *job)
@@ -124,16 +243,9 @@ void jobmaster_cancel(struct jobmanager *jm, struct jm_job *job)
 	    job->status == JOB_CANCELLING)
 		return;
 	job->cancel_requested = true;
-	if (job->status == JOB_RUNNING) {
+	if (job->status == JOB_RUNNING || job->status == JOB_RESTARTING) {
 		set_status(job, JOB_CANCELLING);
-		for (int k = 0; k < job->ntasks; k++) {
-			enum execution_state s = job->tasks[k].state;
-			if (s == EXEC_CREATED || s == EXEC_SCHEDULED)
-				set_task(job, k, EXEC_CANCELED);
-			else if (!execution_state_is_terminal(s))
-				set_task(job, k, EXEC_CANCELING);
-		}
-		send_cancel(job);
+		cancel_tasks(job);
 	}
 	pthread_cond_broadcast(&jm->cond);
 }
@@ -200,13 +312,26 @@ void jobmaster_task_state(struct jobmanager *jm, struct tm_entry *tm, const char
 		return;
 	if (t->state == EXEC_CANCELING && !execution_state_is_terminal(to))
 		return;
+	/* A TaskManager cancels a task on its own only when something broke (its JobManager
+	 * connection or a data connection): without a cancel request that is a failure. */
+	bool unrequested_cancel = to == EXEC_CANCELED && t->state != EXEC_CANCELING &&
+	                          !job->cancel_requested && job->status == JOB_RUNNING;
 	if (to == EXEC_FAILED) {
 		xfree(t->failure);
 		t->failure = xstrdup(failure && *failure ? failure : "unknown failure");
 	}
 	set_task(job, k, to);
-	if (to == EXEC_FAILED)
-		fail_job(job, t->failure);
+	if (to == EXEC_FAILED) {
+		job_failure(jm, job, k, t->failure);
+	} else if (unrequested_cancel) {
+		char name[512];
+		task_name(job, k, name, sizeof name);
+		char *why = xasprintf("%s was canceled by TaskManager %s without a request "
+		                      "(a data connection failed)",
+		                      name, tm->resource_id);
+		job_failure(jm, job, k, why);
+		xfree(why);
+	}
 	pthread_cond_broadcast(&jm->cond);
 }
 
@@ -230,6 +355,7 @@ void jobmaster_tm_lost(struct jobmanager *jm, struct tm_entry *tm, const char *r
 		if (job_status_is_globally_terminal(job->status) || !job->tasks)
 			continue;
 		char *why = NULL;
+		int first = -1;
 		for (int k = 0; k < job->ntasks; k++) {
 			struct jm_task *t = &job->tasks[k];
 			if (t->tm != tm || execution_state_is_terminal(t->state))
@@ -240,11 +366,63 @@ void jobmaster_tm_lost(struct jobmanager *jm, struct tm_entry *tm, const char *r
 			xfree(t->failure);
 			t->failure = xstrdup(why);
 			set_task(job, k, EXEC_FAILED);
+			if (first < 0)
+				first = k;
 		}
 		if (why)
-			fail_job(job, why);
+			job_failure(jm, job, first, why);
 		xfree(why);
 	}
+	pthread_cond_broadcast(&jm->cond);
+}
+
+/* The subtask a checkpoint message is about, if it is the current attempt on tm. */
+static struct jm_job *checkpoint_task(struct jobmanager *jm, struct tm_entry *tm,
+                                      ProtobufCBinaryData job_bytes, uint32_t vertex,
+                                      uint32_t subtask, uint32_t attempt, int *k)
+{
+	char job_id[33];
+	if (job_id_from_bytes(job_bytes, job_id) < 0)
+		return NULL;
+	struct jm_job *job = dispatcher_find(jm, job_id);
+	if (!job || !job->jg || !job->coordinator)
+		return NULL;
+	*k = task_index(job, (int)vertex, (int)subtask);
+	if (*k < 0 || job->tasks[*k].tm != tm || job->tasks[*k].attempt != (int)attempt)
+		return NULL; /* stale: an earlier attempt, or a job that is gone */
+	return job;
+}
+
+void jobmaster_ack_checkpoint(struct jobmanager *jm, struct tm_entry *tm,
+                              const Spate__Rpc__AcknowledgeCheckpoint *a)
+{
+	int k;
+	struct jm_job *job =
+	    checkpoint_task(jm, tm, a->job_id, a->vertex, a->subtask, a->attempt, &k);
+	if (!job)
+		return;
+	if (!coordinator_ack(job->coordinator, k, a, now_ms()))
+		return;
+	if (a->declined) {
+		char name[512];
+		task_name(job, k, name, sizeof name);
+		log_info("Decline checkpoint %lld by task %s of job %s at %s @ %s (dataPort=%d).",
+		         (long long)a->checkpoint_id, name, job->id, tm->resource_id, tm->host,
+		         tm->data_port);
+	}
+	pthread_cond_broadcast(&jm->cond);
+}
+
+void jobmaster_end_of_input(struct jobmanager *jm, struct tm_entry *tm,
+                            const Spate__Rpc__TaskEndOfInput *e)
+{
+	int k;
+	struct jm_job *job =
+	    checkpoint_task(jm, tm, e->job_id, e->vertex, e->subtask, e->attempt, &k);
+	if (!job || job->tasks[k].end_of_input)
+		return;
+	job->tasks[k].end_of_input = true;
+	coordinator_end_of_input(job->coordinator, k);
 	pthread_cond_broadcast(&jm->cond);
 }
 
@@ -321,15 +499,53 @@ static void assign(struct jm_job *job, const struct slot_ref *slots)
 static void allocation_id(const struct jm_job *job, const struct jm_task *t, char out[33])
 {
 	char seed[160];
-	snprintf(seed, sizeof seed, "%s/%s/%d", job->id, t->tm->resource_id, t->slot);
+	snprintf(seed, sizeof seed, "%s/%s/%d/%d", job->id, t->tm->resource_id, t->slot,
+	         t->attempt);
 	blob_key_of(seed, strlen(seed), out);
 }
 
-/* Sends every involved TaskManager its subtasks. Caller holds mu. */
-static void deploy(struct jobmanager *jm, struct jm_job *job)
+/* The configuration a TaskManager needs to take part in checkpoints (DeployTasks.config). */
+struct deploy_config {
+	Spate__Rpc__DeployTasks__ConfigEntry entries[4];
+	Spate__Rpc__DeployTasks__ConfigEntry *ptrs[4];
+	char interval[32];
+	size_t n;
+};
+
+static void deploy_config_add(struct deploy_config *dc, const char *key, const char *value)
+{
+	Spate__Rpc__DeployTasks__ConfigEntry *e = &dc->entries[dc->n];
+	spate__rpc__deploy_tasks__config_entry__init(e);
+	e->key = (char *)key;
+	e->value = (char *)value;
+	dc->ptrs[dc->n++] = e;
+}
+
+static void deploy_config_init(struct deploy_config *dc, const struct checkpoint_config *cc)
+{
+	memset(dc, 0, sizeof *dc);
+	if (!cc)
+		return;
+	if (cc->enabled) {
+		snprintf(dc->interval, sizeof dc->interval, "%lld", (long long)cc->interval_ms);
+		deploy_config_add(dc, "execution.checkpointing.interval", dc->interval);
+	}
+	deploy_config_add(dc, "execution.checkpointing.mode",
+	                  cc->exactly_once ? "EXACTLY_ONCE" : "AT_LEAST_ONCE");
+	deploy_config_add(dc, "state.backend.type", cc->backend);
+	deploy_config_add(dc, "execution.checkpointing.incremental",
+	                  cc->incremental ? "true" : "false");
+}
+
+/* Sends every involved TaskManager its subtasks, with their state from plan (may be NULL).
+ * Caller holds mu. A failure stops the deployment (the job is restarting or failing then);
+ * TaskManagers that got nothing count as released. */
+static void deploy(struct jobmanager *jm, struct jm_job *job, const struct restore_plan *plan)
 {
 	uint8_t id[16];
 	job_id_to_bytes(job->id, id);
+	struct deploy_config dc;
+	deploy_config_init(&dc, job->coordinator ? coordinator_config(job->coordinator) : NULL);
 	Spate__Rpc__SubtaskLocation *locs = xcalloc((size_t)job->ntasks, sizeof *locs);
 	Spate__Rpc__SubtaskLocation **locp = xcalloc((size_t)job->ntasks, sizeof *locp);
 	for (int k = 0; k < job->ntasks; k++) {
@@ -344,6 +560,10 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 	char(*alloc_ids)[33] = xcalloc((size_t)job->ntasks, sizeof *alloc_ids);
 	for (int i = 0; i < job->ninvolved; i++) {
 		struct tm_entry *tm = job->involved[i];
+		if (job->status != JOB_RUNNING) {
+			job->released[i] = true; /* never got the job */
+			continue;
+		}
 		Spate__Rpc__DeployTasks d = SPATE__RPC__DEPLOY_TASKS__INIT;
 		d.job_id.data = id;
 		d.job_id.len = 16;
@@ -355,6 +575,8 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 		d.locations = locp;
 		d.n_locations = (size_t)job->ntasks;
 		d.tasks = tdp;
+		d.config = dc.ptrs;
+		d.n_config = dc.n;
 		size_t n = 0;
 		for (int k = 0; k < job->ntasks; k++) {
 			struct jm_task *t = &job->tasks[k];
@@ -370,6 +592,8 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 			tds[n].attempt = (uint32_t)t->attempt;
 			tds[n].slot = (uint32_t)t->slot;
 			tds[n].allocation_id = alloc_ids[k];
+			if (plan && k < plan->ntasks)
+				tds[n].restore = &plan->tasks[k];
 			tdp[n] = &tds[n];
 			n++;
 			set_task(job, k, EXEC_DEPLOYING);
@@ -383,7 +607,7 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 		if (rpc_send_body(tm->conn, SPATE__RPC__ENVELOPE__BODY_DEPLOY, &d) < 0) {
 			char *why = xasprintf("cannot deploy to TaskManager %s: connection lost",
 			                      tm->resource_id);
-			fail_job(job, why);
+			job_failure(jm, job, -1, why);
 			xfree(why);
 		}
 	}
@@ -397,7 +621,7 @@ static void deploy(struct jobmanager *jm, struct jm_job *job)
 static bool all_released(const struct jm_job *job)
 {
 	for (int i = 0; i < job->ninvolved; i++)
-		if (!job->released[i] && job->involved[i]->registered)
+		if (tm_holds_job(job, i))
 			return false;
 	return true;
 }
@@ -408,12 +632,17 @@ static void free_slots(struct jobmanager *jm, struct jm_job *job)
 		for (int s = 0; s < tm->nslots; s++)
 			if (tm->slot_job[s] == job)
 				tm->slot_job[s] = NULL;
-	job->slots_freed = true;
 	pthread_cond_broadcast(&jm->cond);
 }
 
+/* Waits on jm->cond until something changes or deadline_ms (epoch ms; INT64_MAX: no
+ * deadline). */
 static void timed_wait(struct jobmanager *jm, int64_t deadline_ms)
 {
+	if (deadline_ms == INT64_MAX) {
+		pthread_cond_wait(&jm->cond, &jm->mu);
+		return;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t wait = deadline_ms - now_ms();
@@ -427,35 +656,346 @@ static void timed_wait(struct jobmanager *jm, int64_t deadline_ms)
 	pthread_cond_timedwait(&jm->cond, &jm->mu, &ts);
 }
 
-static void *master_main(void *arg)
+/* Removes files with jm->mu released. */
+static void empty_trash(struct jobmanager *jm, struct checkpoint_trash *trash)
 {
-	struct jobmanager *jm = ((void **)arg)[0];
-	struct jm_job *job = ((void **)arg)[1];
-	xfree(arg);
-	log_set_thread_name("JobMaster");
+	if (trash->n == 0)
+		return;
+	pthread_mutex_unlock(&jm->mu);
+	checkpoint_trash_empty(trash);
 	pthread_mutex_lock(&jm->mu);
-	set_status(job, JOB_CREATED);
-	if (job->cancel_requested) {
-		set_status(job, JOB_CANCELLING);
-		for (int k = 0; k < job->ntasks; k++)
-			set_task(job, k, EXEC_CANCELED);
-		set_status(job, JOB_CANCELED);
-		goto done;
+}
+
+/* ---- checkpoints ---------------------------------------------------------------------------- */
+
+static void notify_checkpoint(struct jm_job *job, int64_t id, bool aborted)
+{
+	Spate__Rpc__NotifyCheckpoint n = SPATE__RPC__NOTIFY_CHECKPOINT__INIT;
+	uint8_t jid[16];
+	job_id_to_bytes(job->id, jid);
+	n.job_id.data = jid;
+	n.job_id.len = 16;
+	n.checkpoint_id = id;
+	n.aborted = aborted;
+	for (int i = 0; i < job->ninvolved; i++)
+		if (tm_holds_job(job, i))
+			rpc_send_body(job->involved[i]->conn,
+			              SPATE__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT, &n);
+}
+
+static void check_tolerable(struct jobmanager *jm, struct jm_job *job)
+{
+	if (coordinator_take_failure_exceeded(job->coordinator))
+		job_failure(jm, job, -1, "Exceeded checkpoint tolerable failure threshold.");
+}
+
+/* Aborts the pending checkpoint, if any (caller holds mu; may release it to remove files). */
+static void abort_pending(struct jobmanager *jm, struct jm_job *job, const char *reason,
+                          bool counted)
+{
+	struct checkpoint_trash trash = {0};
+	struct checkpoint_outcome out;
+	coordinator_abort(job->coordinator, reason, counted, now_ms(), &trash, &out);
+	if (out.id)
+		notify_checkpoint(job, out.id, true);
+	check_tolerable(jm, job);
+	empty_trash(jm, &trash);
+}
+
+static void trigger(struct jobmanager *jm, struct jm_job *job, enum checkpoint_kind kind,
+                    struct savepoint_request *req)
+{
+	struct checkpoint_barrier b;
+	struct spate_error err = {0};
+	if (coordinator_trigger(job->coordinator, kind, req, now_ms(), &b, &err) < 0) {
+		log_warn("Cannot trigger a checkpoint of job %s: %s", job->id, err.msg);
+		check_tolerable(jm, job);
+		return;
 	}
-	set_status(job, JOB_RUNNING);
+	Spate__Rpc__TriggerCheckpoint t = SPATE__RPC__TRIGGER_CHECKPOINT__INIT;
+	uint8_t jid[16];
+	job_id_to_bytes(job->id, jid);
+	t.job_id.data = jid;
+	t.job_id.len = 16;
+	t.checkpoint_id = b.id;
+	t.timestamp = b.timestamp_ms;
+	t.kind = (uint32_t)b.kind;
+	t.target_dir = b.target_dir;
+	t.shared_dir = b.shared_dir;
+	for (int i = 0; i < job->ninvolved; i++)
+		if (tm_holds_job(job, i))
+			rpc_send_body(job->involved[i]->conn,
+			              SPATE__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT, &t);
+}
+
+/* Writes the pending checkpoint's `_metadata` (jm->mu released meanwhile), completes it and
+ * tells the TaskManagers. */
+static void finalize(struct jobmanager *jm, struct jm_job *job)
+{
+	size_t len;
+	char *path;
+	uint8_t *bytes = coordinator_finalize_begin(job->coordinator, job->jg, &len, &path);
+	pthread_mutex_unlock(&jm->mu);
+	struct spate_error err = {0};
+	checkpoint_write_file(path, bytes, len, &err);
+	pthread_mutex_lock(&jm->mu);
+	xfree(bytes);
+	xfree(path);
+	struct checkpoint_trash trash = {0};
+	struct checkpoint_outcome out;
+	coordinator_finalize_end(job->coordinator, now_ms(), &err, &trash, &out);
+	if (out.id)
+		notify_checkpoint(job, out.id, !out.completed);
+	if (out.completed && job->next_final_ms > 0 && out.kind == CKPT_KIND_FINAL)
+		job->next_final_ms = 0;
+	check_tolerable(jm, job);
+	empty_trash(jm, &trash);
+}
+
+static int count_end_of_input(const struct jm_job *job)
+{
+	int n = 0;
+	for (int k = 0; k < job->ntasks; k++)
+		n += job->tasks[k].end_of_input;
+	return n;
+}
+
+static bool all_tasks_running(const struct jm_job *job)
+{
+	for (int k = 0; k < job->ntasks; k++)
+		if (job->tasks[k].state != EXEC_RUNNING)
+			return false;
+	return true;
+}
+
+/*
+ * One step of checkpoint coordination while the job is RUNNING (caller holds mu). Returns
+ * true if it did something (and may have released mu): the caller looks at the job again.
+ * Otherwise *wake is lowered to the next timer.
+ */
+static bool checkpoint_step(struct jobmanager *jm, struct jm_job *job, int64_t *wake)
+{
+	struct checkpoint_coordinator *co = job->coordinator;
+	const struct checkpoint_config *cc = coordinator_config(co);
+	int64_t now = now_ms(), deadline;
+	const char *reason;
+	enum checkpoint_kind kind;
+	switch (coordinator_pending_action(co, now, &deadline, &reason)) {
+	case PENDING_READY:
+		finalize(jm, job);
+		return true;
+	case PENDING_DECLINED:
+		abort_pending(jm, job, reason, true);
+		return true;
+	case PENDING_EXPIRED:
+		log_info("Checkpoint %lld of job %s expired before completing.",
+		         (long long)coordinator_pending_id(co, &kind), job->id);
+		abort_pending(jm, job, reason, true);
+		return true;
+	case PENDING_ABORT:
+		abort_pending(jm, job, reason, false);
+		return true;
+	case PENDING_WAITING:
+		if (deadline < *wake)
+			*wake = deadline;
+		return false;
+	case PENDING_NONE:
+		break;
+	}
+	int eoi = count_end_of_input(job);
+	if (eoi > 0) {
+		/* Savepoints need every task running; the final checkpoint once every task
+		 * processed its input (retried an interval after a failed one). */
+		coordinator_fail_savepoint_requests(co, "Not all required tasks are currently "
+		                                        "running.");
+		if (eoi < job->ntasks)
+			return false;
+		if (now < job->next_final_ms) {
+			if (job->next_final_ms < *wake)
+				*wake = job->next_final_ms;
+			return false;
+		}
+		job->next_final_ms = now + (cc->enabled ? cc->interval_ms : 1000);
+		trigger(jm, job, CKPT_KIND_FINAL, NULL);
+		return true;
+	}
+	for (int k = 0; k < job->ntasks; k++)
+		if (job->tasks[k].state == EXEC_FINISHED)
+			coordinator_fail_savepoint_requests(co, "Not all required tasks are "
+			                                        "currently running.");
+	if (!all_tasks_running(job))
+		return false; /* woken when a task changes state */
+	struct savepoint_request *req = coordinator_next_savepoint_request(co);
+	if (req) {
+		trigger(jm, job, req->stop ? CKPT_KIND_SAVEPOINT_TERMINATE : CKPT_KIND_SAVEPOINT,
+		        req);
+		return true;
+	}
+	int64_t due = coordinator_periodic_due_ms(co);
+	if (due == INT64_MAX)
+		return false;
+	if (now >= due) {
+		trigger(jm, job, CKPT_KIND_CHECKPOINT, NULL);
+		return true;
+	}
+	if (due < *wake)
+		*wake = due;
+	return false;
+}
+
+/* ---- restore ---------------------------------------------------------------------------- */
+
+static const char *restore_type_name(uint32_t kind)
+{
+	switch (kind) {
+	case CKPT_KIND_SAVEPOINT:
+		return "Savepoint";
+	case CKPT_KIND_SAVEPOINT_TERMINATE:
+		return "Terminate Savepoint";
+	default:
+		return "Checkpoint";
+	}
+}
+
+/* Reads, verifies and assigns a checkpoint or savepoint (no lock held: disk I/O). */
+static int load_plan(const struct jm_job *job, const char *path, bool allow_non_restored,
+                     struct restore_plan **plan, struct spate_error *err)
+{
+	checkpoint_metadata *md;
+	char *dir;
+	int rc = checkpoint_metadata_read(path, &md, &dir, err);
+	if (rc < 0)
+		return rc;
+	rc = checkpoint_metadata_verify_files(md, dir, err);
+	if (rc < 0)
+		checkpoint_metadata_free(md);
+	else
+		rc = restore_plan_assign(md, dir, path, job->eg, allow_non_restored, plan, err);
+	xfree(dir);
+	return rc;
+}
+
+static void log_restoring(const struct jm_job *job, const struct restore_plan *plan)
+{
+	log_info("Restoring job %s from %s %lld @ %lld for %s located at %s.", job->id,
+	         restore_type_name(plan->md->kind), (long long)plan->md->checkpoint_id,
+	         (long long)plan->md->timestamp, plan->md->job_id, plan->base_dir);
+}
+
+/* After a failure: the plan from the newest retained checkpoint that verifies (older ones
+ * when it does not), NULL when the job has none. Caller holds mu (released meanwhile).
+ * Returns 0, or the error of the newest checkpoint when none is usable. */
+static int restore_latest(struct jobmanager *jm, struct jm_job *job, struct restore_plan **plan,
+                          struct spate_error *err)
+{
+	*plan = NULL;
+	int n;
+	char **dirs = coordinator_restore_candidates(job->coordinator, &n);
+	if (n == 0) {
+		coordinator_strings_free(dirs, n);
+		return 0;
+	}
+	bool allow = coordinator_config(job->coordinator)->allow_non_restored;
+	pthread_mutex_unlock(&jm->mu);
+	int rc = SPATE_ENOENT;
+	for (int i = 0; i < n; i++) {
+		struct spate_error e = {0};
+		rc = load_plan(job, dirs[i], allow, plan, &e);
+		if (rc == 0)
+			break;
+		error_set(err, e.code, "%s", e.msg); /* the newest failure is reported */
+		log_warn("Cannot restore job %s from checkpoint '%s': %s%s", job->id, dirs[i],
+		         e.msg,
+		         i + 1 < n ? ". Falling back to the previous retained checkpoint." : "");
+	}
+	pthread_mutex_lock(&jm->mu);
+	coordinator_strings_free(dirs, n);
+	if (rc < 0)
+		return rc;
+	error_clear(err);
+	coordinator_restored_from(job->coordinator, (*plan)->md, (*plan)->base_dir, false,
+	                          now_ms());
+	log_restoring(job, *plan);
+	return 0;
+}
+
+/* At start, with execution.state-recovery.path (-s). Caller holds mu (released meanwhile). */
+static int restore_initial(struct jobmanager *jm, struct jm_job *job, struct restore_plan **plan,
+                           struct spate_error *err)
+{
+	const struct checkpoint_config *cc = coordinator_config(job->coordinator);
+	char *path = xstrdup(cc->restore_path);
+	bool allow = cc->allow_non_restored;
+	log_info("Starting job %s from savepoint %s", job->id, path);
+	pthread_mutex_unlock(&jm->mu);
+	int rc = load_plan(job, path, allow, plan, err);
+	pthread_mutex_lock(&jm->mu);
+	xfree(path);
+	if (rc < 0)
+		return rc;
+	coordinator_restored_from(job->coordinator, (*plan)->md, (*plan)->base_dir, true, now_ms());
+	log_restoring(job, *plan);
+	return 0;
+}
+
+/* ---- the job's life cycle ----------------------------------------------------------------- */
+
+/* The job fails before any task ran (bad configuration, unusable savepoint). */
+static void fail_at_start(struct jm_job *job, const char *why)
+{
+	log_info("Job %s (%s) cannot start: %s", job->name, job->id, why);
+	record_exception(job, -1, why, false);
+	if (!job->failure)
+		job->failure = xstrdup(why);
+	set_status(job, JOB_FAILING);
+	for (int k = 0; k < job->ntasks; k++)
+		set_task(job, k, EXEC_CANCELED);
+	set_status(job, JOB_FAILED);
+}
+
+/* The job's configuration, checkpoint coordinator and restart strategy. */
+static int setup(struct jobmanager *jm, struct jm_job *job, struct spate_error *err)
+{
+	job->config = config_clone(jm->config);
+	for (int i = 0; job->sg && i < job->sg->njob_config; i++)
+		if (config_set(job->config, job->sg->job_config[i].key,
+		               job->sg->job_config[i].value, err) < 0)
+			return SPATE_ECONFIG;
+	struct checkpoint_config cc;
+	if (checkpoint_config_load(&cc, job->config, err) < 0)
+		return SPATE_ECONFIG;
+	int *par = xcalloc((size_t)(job->jg->nvertices ? job->jg->nvertices : 1), sizeof *par);
+	for (int v = 0; v < job->jg->nvertices; v++)
+		par[v] = job->jg->vertices[v]->parallelism;
+	job->coordinator = coordinator_new(job->id, &cc, job->jg->nvertices, par);
+	xfree(par);
+	int rc = restart_strategy_load(&job->restart, job->config, cc.enabled, err);
+	checkpoint_config_release(&cc);
+	if (rc == 0) {
+		char desc[512];
+		restart_strategy_describe(&job->restart, desc, sizeof desc);
+		log_info("Using restart back off time strategy %s for %s (%s).", desc, job->name,
+		         job->id);
+	}
+	return rc;
+}
+
+/* Starts an attempt of every subtask (job RUNNING, tasks CREATED): waits for slots, then
+ * deploys with the state in plan (may be NULL). */
+static void start_attempt(struct jobmanager *jm, struct jm_job *job,
+                          const struct restore_plan *plan)
+{
 	for (int k = 0; k < job->ntasks; k++)
 		set_task(job, k, EXEC_SCHEDULED);
-
 	int64_t deadline = now_ms() + jm->slot_request_timeout_ms;
-	while (!job->cancel_requested && !atomic_load(&jm->stopping) &&
+	while (job->status == JOB_RUNNING && !atomic_load(&jm->stopping) &&
 	       rm_free_slots(jm) < job->nslots_needed && now_ms() < deadline)
 		timed_wait(jm, deadline);
-	if (job->cancel_requested || atomic_load(&jm->stopping)) {
-		set_status(job, JOB_CANCELLING);
-		for (int k = 0; k < job->ntasks; k++)
-			set_task(job, k, EXEC_CANCELED);
-		set_status(job, JOB_CANCELED);
-		goto done;
+	if (job->status != JOB_RUNNING)
+		return; /* canceled meanwhile */
+	if (atomic_load(&jm->stopping)) {
+		jobmaster_cancel(jm, job);
+		return;
 	}
 	if (rm_free_slots(jm) < job->nslots_needed) {
 		char *why = xasprintf("NoResourceAvailableException: Could not acquire the minimum "
@@ -467,26 +1007,113 @@ static void *master_main(void *arg)
 		                      rm_total_slots(jm), rm_count_tms(jm), rm_free_slots(jm));
 		log_info("%s", why);
 		for (int k = 0; k < job->ntasks; k++) {
+			xfree(job->tasks[k].failure);
 			job->tasks[k].failure = xstrdup(why);
 			set_task(job, k, EXEC_FAILED);
 		}
-		job->failure = why;
-		set_status(job, JOB_FAILING);
-		set_status(job, JOB_FAILED);
-		goto done;
+		job_failure(jm, job, -1, why);
+		xfree(why);
+		return;
 	}
 	struct slot_ref *slots = xcalloc((size_t)job->nslots_needed, sizeof *slots);
 	take_slots(jm, job, slots, job->nslots_needed);
 	assign(job, slots);
 	xfree(slots);
-	deploy(jm, job);
+	deploy(jm, job, plan);
+	if (job->coordinator)
+		coordinator_start_periodic(job->coordinator, now_ms());
+}
 
-	while (!all_tasks_terminal(job))
+/* Runs the attempt until every task is terminal or the job restarts. */
+static void supervise(struct jobmanager *jm, struct jm_job *job)
+{
+	while (job->status != JOB_RESTARTING && !all_tasks_terminal(job)) {
+		int64_t wake = INT64_MAX;
+		if (job->coordinator) {
+			enum checkpoint_kind kind;
+			if (job->status == JOB_RUNNING) {
+				if (checkpoint_step(jm, job, &wake))
+					continue;
+			} else if (coordinator_pending_id(job->coordinator, &kind)) {
+				abort_pending(jm, job, "CheckpointCoordinator shutdown.", false);
+				continue;
+			}
+		}
+		timed_wait(jm, wake);
+	}
+}
+
+/* Puts every subtask back to a fresh attempt on no slot. */
+static void reset_tasks(struct jobmanager *jm, struct jm_job *job)
+{
+	free_slots(jm, job);
+	xfree(job->involved);
+	xfree(job->released);
+	job->involved = NULL;
+	job->released = NULL;
+	job->ninvolved = 0;
+	job->next_final_ms = 0;
+	int64_t now = now_ms();
+	for (int k = 0; k < job->ntasks; k++) {
+		struct jm_task *t = &job->tasks[k];
+		int attempt = t->attempt + 1;
+		xfree(t->failure);
+		memset(t, 0, sizeof *t);
+		t->attempt = attempt;
+		t->state = EXEC_CREATED;
+		t->state_ms[EXEC_CREATED] = now;
+	}
+}
+
+/* RESTARTING: waits for the tasks to be down and the restart delay, then brings the job
+ * back to RUNNING with *plan the state to deploy. Returns false if the job ends instead
+ * (canceled meanwhile, shutdown, or no usable checkpoint). */
+static bool restart(struct jobmanager *jm, struct jm_job *job, struct restore_plan **plan)
+{
+	*plan = NULL;
+	if (job->coordinator) {
+		enum checkpoint_kind kind;
+		if (coordinator_pending_id(job->coordinator, &kind))
+			abort_pending(jm, job, "FailoverRegion is restarting.", false);
+	}
+	while (job->status == JOB_RESTARTING && !atomic_load(&jm->stopping) &&
+	       !(all_tasks_terminal(job) && all_released(job)))
+		pthread_cond_wait(&jm->cond, &jm->mu);
+	while (job->status == JOB_RESTARTING && !atomic_load(&jm->stopping) &&
+	       now_ms() < job->restart_at_ms)
+		timed_wait(jm, job->restart_at_ms);
+	if (atomic_load(&jm->stopping))
+		jobmaster_cancel(jm, job);
+	if (job->status != JOB_RESTARTING)
+		return false;
+	reset_tasks(jm, job);
+	job->num_restarts++;
+	if (job->coordinator) {
+		struct spate_error err = {0};
+		if (restore_latest(jm, job, plan, &err) < 0) {
+			record_exception(job, -1, err.msg, false);
+			fail_job(job, err.msg);
+			return false;
+		}
+		if (job->status != JOB_RESTARTING) { /* canceled while reading */
+			restore_plan_free(*plan);
+			*plan = NULL;
+			return false;
+		}
+	}
+	set_status(job, JOB_RUNNING);
+	return true;
+}
+
+/* Every task is terminal (or the JobManager stops): the job's final status. */
+static void finish(struct jobmanager *jm, struct jm_job *job)
+{
+	while (!all_tasks_terminal(job) && !atomic_load(&jm->stopping))
 		pthread_cond_wait(&jm->cond, &jm->mu);
 	/* A TaskManager cancels a job on its own only when something broke (its JobManager
 	 * connection or a data connection): without a cancel request that is a failure. */
 	for (int k = 0; k < job->ntasks && !job->failure && !job->cancel_requested; k++)
-		if (job->tasks[k].state == EXEC_CANCELED) {
+		if (job->tasks[k].state == EXEC_CANCELED && job->tasks[k].tm) {
 			char name[512];
 			task_name(job, k, name, sizeof name);
 			job->failure =
@@ -503,12 +1130,59 @@ static void *master_main(void *arg)
 	} else {
 		set_status(job, JOB_FINISHED);
 	}
+	if (job->coordinator) {
+		enum checkpoint_kind kind;
+		if (coordinator_pending_id(job->coordinator, &kind))
+			abort_pending(jm, job, "CheckpointCoordinator shutdown.", false);
+		coordinator_fail_savepoint_requests(job->coordinator,
+		                                    "CheckpointCoordinator shutdown.");
+	}
 	if (job->status != JOB_FINISHED)
 		send_cancel(job); /* TaskManagers that still hold the job drop it */
 	while (!all_released(job) && !atomic_load(&jm->stopping))
 		pthread_cond_wait(&jm->cond, &jm->mu);
+}
+
+static void *master_main(void *arg)
+{
+	struct jobmanager *jm = ((void **)arg)[0];
+	struct jm_job *job = ((void **)arg)[1];
+	xfree(arg);
+	log_set_thread_name("JobMaster");
+	pthread_mutex_lock(&jm->mu);
+	set_status(job, JOB_CREATED);
+	struct spate_error err = {0};
+	struct restore_plan *plan = NULL;
+	if (!job->cancel_requested && setup(jm, job, &err) < 0) {
+		fail_at_start(job, err.msg);
+		goto done;
+	}
+	if (!job->cancel_requested && coordinator_config(job->coordinator)->restore_path &&
+	    restore_initial(jm, job, &plan, &err) < 0) {
+		fail_at_start(job, err.msg);
+		goto done;
+	}
+	if (job->cancel_requested || atomic_load(&jm->stopping)) {
+		restore_plan_free(plan);
+		set_status(job, JOB_CANCELLING);
+		for (int k = 0; k < job->ntasks; k++)
+			set_task(job, k, EXEC_CANCELED);
+		set_status(job, JOB_CANCELED);
+		goto done;
+	}
+	set_status(job, JOB_RUNNING);
+	for (;;) {
+		start_attempt(jm, job, plan);
+		restore_plan_free(plan);
+		plan = NULL;
+		supervise(jm, job);
+		if (job->status != JOB_RESTARTING || !restart(jm, job, &plan))
+			break;
+	}
+	finish(jm, job);
 done:
 	free_slots(jm, job);
+	job->slots_freed = true;
 	pthread_mutex_unlock(&jm->mu);
 	return NULL;
 }
@@ -531,6 +1205,15 @@ void jm_job_free(struct jm_job *job)
 		return;
 	for (int k = 0; k < job->ntasks; k++)
 		xfree(job->tasks[k].failure);
+	for (int i = 0; i < job->nexceptions; i++) {
+		xfree(job->exceptions[i].message);
+		xfree(job->exceptions[i].task_name);
+		xfree(job->exceptions[i].endpoint);
+		xfree(job->exceptions[i].tm_id);
+	}
+	coordinator_free(job->coordinator);
+	restart_strategy_release(&job->restart);
+	config_free(job->config);
 	xfree(job->tasks);
 	execution_graph_free(job->eg);
 	job_graph_free(job->jg);

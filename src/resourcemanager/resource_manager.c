@@ -2,10 +2,11 @@
  * resource_manager.c - the ResourceManager: the one registry of TaskManagers and their
  * slots. An acceptor thread takes connections on jobmanager.rpc.port; each gets a reader
  * thread that checks the handshake, registers the TaskManager, then serves its messages
- * (heartbeat replies, task state updates, job releases, blob requests). A heartbeat thread
- * asks every TaskManager for a heartbeat each heartbeat.interval. A TaskManager is lost
- * when its connection closes (noticed at once) or when nothing arrives from it for
- * heartbeat.timeout; its slots disappear and its jobs' JobMasters are told.
+ * (heartbeat replies, task state updates, checkpoint acknowledgements and end-of-input
+ * notices, job releases, blob requests). A heartbeat thread asks every TaskManager for a
+ * heartbeat each heartbeat.interval. A TaskManager is lost when its connection closes
+ * (noticed at once) or when nothing arrives from it for heartbeat.timeout; its slots
+ * disappear and its jobs' JobMasters are told.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -203,6 +204,16 @@ static int handle(struct jobmanager *jm, struct tm_entry *tm, const rpc_msg *m, 
 		}
 		pthread_mutex_lock(&jm->mu);
 		jobmaster_released(jm, tm, job_id);
+		pthread_mutex_unlock(&jm->mu);
+		return 0;
+	case SPATE__RPC__ENVELOPE__BODY_ACK_CHECKPOINT:
+		pthread_mutex_lock(&jm->mu);
+		jobmaster_ack_checkpoint(jm, tm, m->ack_checkpoint);
+		pthread_mutex_unlock(&jm->mu);
+		return 0;
+	case SPATE__RPC__ENVELOPE__BODY_END_OF_INPUT:
+		pthread_mutex_lock(&jm->mu);
+		jobmaster_end_of_input(jm, tm, m->end_of_input);
 		pthread_mutex_unlock(&jm->mu);
 		return 0;
 	case SPATE__RPC__ENVELOPE__BODY_BLOB_REQUEST:

@@ -183,7 +183,7 @@ static int take_checkpoint(struct task *t, const struct checkpoint_barrier *b, i
 		    op->state->ops->snapshot(op->state, &o->keyed, &err) < 0) {
 			s->declined = true;
 			snprintf(s->decline_reason, sizeof s->decline_reason,
-			         "snapshot of operator '%.60s' failed: %.180s", op->node->name,
+			         "snapshot of operator '%.40s' failed: %.150s", op->node->name,
 			         err.msg);
 		}
 		if (op_kind_is_source(op->node->kind))
