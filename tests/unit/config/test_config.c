@@ -89,7 +89,7 @@ static const struct {
     {"execution.checkpointing.num-retained", CONFIG_POSINT, "1", NULL},
     {"state.backend.type", CONFIG_ENUM, "hashmap", "state.backend"},
     {"restart-strategy.type", CONFIG_ENUM, NULL, NULL},
-    {"restart-strategy.fixed-delay.attempts", CONFIG_POSINT, "1", NULL},
+    {"restart-strategy.fixed-delay.attempts", CONFIG_INT, "1", NULL},
     {"restart-strategy.fixed-delay.delay", CONFIG_DURATION, "1000", NULL},
     {"jobmanager.execution.failover-strategy", CONFIG_ENUM, "region", NULL},
     {"high-availability.type", CONFIG_ENUM, "NONE", NULL},
