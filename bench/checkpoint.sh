@@ -4,10 +4,11 @@
 #
 # Usage: bash bench/checkpoint.sh [--smoke] BUILD_DIR
 #
-#   1. P1 (K = 10k, p = 1) attached, alternately without checkpoints and with a checkpoint
-#      every second (hashmap, then rocksdb), BENCH_ROUNDS rounds; records/s from the job's
-#      own "Job Runtime"; the ratio of the medians; the checkpoints' count, their median
-#      end-to-end duration and the largest alignment, from REST /jobs/:id/checkpoints.
+#   1. P1 (K = 10k) attached, alternately without checkpoints and with a checkpoint every
+#      second: p = 1 with hashmap and with rocksdb, p = 2 with hashmap (there the keyed
+#      subtasks align two channels); BENCH_ROUNDS rounds; records/s from the job's own "Job
+#      Runtime"; the ratio of the medians; from REST, the checkpoints' count, their median
+#      end-to-end duration and the longest alignment of any subtask.
 #      Every run's RESULT lines (out, checksum) must equal the run without checkpoints.
 #   2. Recovery: P1 (10^9 records, cancelled once measured) on one TaskManager with a spare one, checkpointing every
 #      second and the default restart strategy (exponential-delay, 1 s initial backoff); kill
@@ -94,61 +95,80 @@ slots_free() { [[ $(curl -sf "http://$REST/overview" | jq -r '."slots-available"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 start_jm
-start_tm tm-a 2
-deadline_wait 20 "2 free slots" slots_free 2
+start_tm tm-a 4
+deadline_wait 20 "4 free slots" slots_free 4
 
 CKPT=(-D execution.checkpointing.interval=1s -D execution.checkpointing.dir="$WORK/ckpt")
-# run_p1 LABEL -D...: P1 attached at p=1; prints records/s; keeps the output in WORK/LABEL.out.
+# run_p1 LABEL P -D...: P1 attached at parallelism P; prints records/s; keeps the output in
+# WORK/LABEL.out, the checkpoint statistics in WORK/LABEL.ckpt.json and the longest
+# alignment (ms) in WORK/LABEL.align.
 run_p1() {
-	local label=$1
-	shift
+	local label=$1 p=$2
+	shift 2
 	# The sink prints its RESULT line in the TaskManager's stdout: keep what this run added.
 	local before
 	before=$(wc -l <"$WORK/tm-a.out")
-	"$SPATE" run -m "$REST" -p 1 "$@" "$P1" "$N" 10k >"$WORK/$label.out" 2>"$WORK/$label.err" ||
+	"$SPATE" run -m "$REST" -p "$p" "$@" "$P1" "$N" 10k >"$WORK/$label.out" 2>"$WORK/$label.err" ||
 		die "$label failed: $(tail -n 3 "$WORK/$label.err")"
 	local id ms n
 	id=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\)$/\1/p' "$WORK/$label.out")
 	ms=$(awk '/^Job Runtime: / { print $3 }' "$WORK/$label.out")
 	n=$(numfmt --from=si "${N^^}")
 	curl -sf "http://$REST/jobs/$id/checkpoints" >"$WORK/$label.ckpt.json"
+	local align=0 cid vid a
+	for cid in $(jq -r '.history[] | select(.status == "COMPLETED") | .id' "$WORK/$label.ckpt.json"); do
+		for vid in $(curl -sf "http://$REST/jobs/$id" | jq -r '.vertices[].id'); do
+			a=$(curl -sf "http://$REST/jobs/$id/checkpoints/details/$cid/subtasks/$vid" |
+				jq -r '.summary.alignment.duration.max // 0')
+			((a > align)) && align=$a
+		done
+	done
+	echo "$align" >"$WORK/$label.align"
 	local end=$((SECONDS + 10))
 	until tail -n +$((before + 1)) "$WORK/tm-a.out" | grep -q '^RESULT'; do
 		((SECONDS < end)) || die "$label: no RESULT line in the TaskManager's output"
 		sleep 0.01
 	done
-	tail -n +$((before + 1)) "$WORK/tm-a.out" | grep '^RESULT' | sort >"$WORK/$label.result"
+	# out and the final sums do not depend on how keys are spread over subtasks
+	tail -n +$((before + 1)) "$WORK/tm-a.out" | grep '^RESULT' |
+		awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "out" || kv[1] == "finalsum") s[kv[1]] += kv[2] } }
+			END { printf "out=%.0f finalsum=%.0f\n", s["out"], s["finalsum"] }' >"$WORK/$label.result"
 	awk -v n="$n" -v ms="$ms" 'BEGIN { printf "%.0f\n", n / (ms / 1000) }'
 }
 
-declare -A RATES
+declare -A RATES ALIGN
+CASES=("p1-hashmap 1 -D state.backend.type=hashmap" "p1-rocksdb 1 -D state.backend.type=rocksdb"
+	"p2-hashmap 2 -D state.backend.type=hashmap")
 for ((r = 1; r <= ROUNDS; r++)); do
-	RATES[off]+="$(run_p1 off-$r) "
-	RATES[hashmap]+="$(run_p1 hashmap-$r "${CKPT[@]}" -D state.backend.type=hashmap) "
-	RATES[rocksdb]+="$(run_p1 rocksdb-$r "${CKPT[@]}" -D state.backend.type=rocksdb) "
-	for b in hashmap rocksdb; do
-		cmp -s "$WORK/off-$r.result" "$WORK/$b-$r.result" ||
-			die "$b-$r: results differ from the run without checkpoints: $(cat "$WORK/$b-$r.result")"
+	RATES[off1]+="$(run_p1 off1-$r 1) "
+	RATES[off2]+="$(run_p1 off2-$r 2) "
+	for c in "${CASES[@]}"; do
+		read -r name p opts <<<"$c"
+		# shellcheck disable=SC2086 # opts is a list of words
+		RATES[$name]+="$(run_p1 "$name-$r" "$p" "${CKPT[@]}" $opts) "
+		ALIGN[$name]+="$(cat "$WORK/$name-$r.align") "
+		cmp -s "$WORK/off$p-$r.result" "$WORK/$name-$r.result" ||
+			die "$name-$r: results differ from the run without checkpoints: $(cat "$WORK/$name-$r.result") vs $(cat "$WORK/off$p-$r.result")"
 	done
 done
 
 row() {
-	local b=$1 med base
-	med=$(tr ' ' '\n' <<<"${RATES[$b]}" | grep . | median)
-	base=$(tr ' ' '\n' <<<"${RATES[off]}" | grep . | median)
-	local j=$WORK/$b-$ROUNDS.ckpt.json
+	local name=$1 p=$2 med base
+	med=$(tr ' ' '\n' <<<"${RATES[$name]}" | grep . | median)
+	base=$(tr ' ' '\n' <<<"${RATES[off$p]}" | grep . | median)
+	local j=$WORK/$name-$ROUNDS.ckpt.json
 	local cnt e2e align
 	cnt=$(jq -r .counts.completed "$j")
 	e2e=$(jq -r '[.history[] | select(.status == "COMPLETED") | .end_to_end_duration] | sort | if length == 0 then "-" else .[length / 2 | floor] end' "$j")
-	align=$(jq -r '[.history[] | .alignment_buffered // 0] | max // 0' "$j")
-	awk -v b="$b" -v m="$med" -v base="$base" -v c="$cnt" -v e="$e2e" -v a="$align" \
-		'BEGIN { printf "| P1 K=10k p=1, %s | %.2f M | %.2f M | %.3f | %s | %s ms | %s |\n", b, m / 1e6, base / 1e6, m / base, c, e, a }'
+	align=$(tr ' ' '\n' <<<"${ALIGN[$name]}" | grep . | sort -g | tail -n 1)
+	awk -v b="$name" -v m="$med" -v base="$base" -v c="$cnt" -v e="$e2e" -v a="$align" \
+		'BEGIN { printf "| P1 K=10k, %s | %.2f M | %.2f M | %.3f | %s | %s ms | %s ms |\n", b, m / 1e6, base / 1e6, m / base, c, e, a }'
 }
 
 # ---- recovery ---------------------------------------------------------------------------
 
-start_tm tm-b 2
-deadline_wait 20 "4 free slots" slots_free 4
+start_tm tm-b 4
+deadline_wait 20 "8 free slots" slots_free 8
 RECOVERY=()
 for ((k = 1; k <= KILLS; k++)); do
 	"$SPATE" run -d -m "$REST" -p 1 "${CKPT[@]}" -D execution.checkpointing.interval=500ms \
@@ -173,8 +193,8 @@ for ((k = 1; k <= KILLS; k++)); do
 	t1=$(date +%s%N)
 	RECOVERY+=($(((t1 - t0) / 1000000)))
 	curl -sf -X PATCH "http://$REST/jobs/$id?mode=cancel" >/dev/null
-	start_tm "$tm" 2 # a fresh TaskManager under the same name
-	deadline_wait 30 "4 free slots" slots_free 4
+	start_tm "$tm" 4 # a fresh TaskManager under the same name
+	deadline_wait 30 "8 free slots" slots_free 8
 done
 
 if ((SMOKE)); then
@@ -186,10 +206,11 @@ OUT=$SRC/bench/results/checkpoint.md
 	echo "Checkpoint cost and recovery, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?'), $ROUNDS rounds (medians), N = $N"
 	echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 	echo
-	echo "| workload | with checkpoints every 1 s | without | ratio | checkpoints (last round) | median end-to-end | max alignment buffered |"
+	echo "| workload | with checkpoints every 1 s | without | ratio | checkpoints (last round) | median end-to-end | longest alignment (any subtask, any round) |"
 	echo "|---|---|---|---|---|---|---|"
-	row hashmap
-	row rocksdb
+	row p1-hashmap 1
+	row p1-rocksdb 1
+	row p2-hashmap 2
 	echo
 	echo "Recovery after kill -9 of the TaskManager running the job (spare slots on another TaskManager, default restart strategy: exponential-delay, 1 s initial backoff): ${RECOVERY[*]} ms (kill to every task RUNNING)."
 } >"$OUT"
