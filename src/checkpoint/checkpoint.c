@@ -166,7 +166,8 @@ int checkpoint_handle_from_msg(const Spate__Ckpt__KeyedStateHandleMsg *m,
                                struct keyed_state_handle *out, struct spate_error *err)
 {
 	memset(out, 0, sizeof *out);
-	if (!m->backend || (strcmp(m->backend, "hashmap") != 0 && strcmp(m->backend, "rocksdb") != 0))
+	if (!m->backend ||
+	    (strcmp(m->backend, "hashmap") != 0 && strcmp(m->backend, "rocksdb") != 0))
 		return error_set(err, SPATE_ECORRUPT, "state handle names unknown backend '%.40s'",
 		                 m->backend ? m->backend : "");
 	if (m->key_group_first < 0 || m->key_group_last < m->key_group_first ||
@@ -283,7 +284,8 @@ int checkpoint_write_file(const char *path, const void *data, size_t len, struct
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = error_set(err, SPATE_EIO, "cannot write '%s': %s", tmp, strerror(errno));
+			rc = error_set(err, SPATE_EIO, "cannot write '%s': %s", tmp,
+			               strerror(errno));
 			break;
 		}
 		off += (size_t)w;
@@ -319,7 +321,8 @@ int checkpoint_file_checksum(const char *path, int64_t *size, uint64_t *checksum
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = error_set(err, SPATE_EIO, "cannot read '%s': %s", path, strerror(errno));
+			rc = error_set(err, SPATE_EIO, "cannot read '%s': %s", path,
+			               strerror(errno));
 			break;
 		}
 		if (r == 0)

@@ -217,18 +217,20 @@ static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_resu
 		 * start from scratch, so it is refused; periodic checkpoints are only noted. */
 		const char *restore = config_get(x->opts->config, "execution.state-recovery.path");
 		if (restore) {
-			env_fail(env, SPATE_ECONFIG,
-			         "restoring from '%s' needs a session cluster (spate cluster start, "
-			         "then spate run -m host:port -s ...): the embedded cluster has no "
-			         "checkpoint coordinator",
-			         restore);
+			env_fail(
+			    env, SPATE_ECONFIG,
+			    "restoring from '%s' needs a session cluster (spate cluster start, "
+			    "then spate run -m host:port -s ...): the embedded cluster has no "
+			    "checkpoint coordinator",
+			    restore);
 			spate_result_free(r);
 			goto out;
 		}
 		if (config_get(x->opts->config, "execution.checkpointing.interval"))
-			log_warn("execution.checkpointing.interval is set, but the embedded cluster "
-			         "does not checkpoint: run the job on a session cluster (-m) for "
-			         "checkpoints and recovery");
+			log_warn(
+			    "execution.checkpointing.interval is set, but the embedded cluster "
+			    "does not checkpoint: run the job on a session cluster (-m) for "
+			    "checkpoints and recovery");
 		printf("Job has been submitted with JobID %s\n", jg->job_id);
 		fflush(stdout);
 		struct local_job *job =

@@ -801,7 +801,9 @@ static int decode_graph(const Spate__Graph__StreamGraphMsg *m, struct stream_gra
 	for (size_t i = 0; i < m->n_job_config; i++) {
 		const Spate__Graph__StreamParamMsg *pm = m->job_config[i];
 		if (!pm->key || !*pm->key || !pm->value)
-			return error_set(err, SPATE_EGRAPH, "bad job graph: job configuration entry %zu has no key or value", i);
+			return error_set(
+			    err, SPATE_EGRAPH,
+			    "bad job graph: job configuration entry %zu has no key or value", i);
 		stream_graph_set_job_config(g, pm->key, pm->value);
 	}
 

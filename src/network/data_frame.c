@@ -108,7 +108,8 @@ int data_frame_parse(const uint8_t *buf, size_t len, struct data_frame *out, siz
 		if (out->kind == BUF_END_OF_PARTITION && out->payload_len != 0)
 			return fail(out, "end-of-partition with a payload");
 		if ((out->kind == BUF_SPAN || out->kind == BUF_BARRIER) && out->payload_len == 0)
-			return fail(out, out->kind == BUF_SPAN ? "empty span buffer" : "empty barrier buffer");
+			return fail(out, out->kind == BUF_SPAN ? "empty span buffer"
+			                                       : "empty barrier buffer");
 		break;
 	}
 	case DATA_PARTITION_REQUEST:

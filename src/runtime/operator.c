@@ -487,8 +487,8 @@ static int setup_state(struct task *t, struct operator* op)
 		dir = xasprintf("%s/%s-%d-%d-%d", job->ckpt.state_dir, t->ev->job_vertex->id,
 		                t->ev->subtask, op->node->id, t->attempt);
 	struct spate_error err = {0};
-	op->state = state_backend_new(type, t->ev->key_group_first, t->ev->key_group_last, dir,
-	                              &err);
+	op->state =
+	    state_backend_new(type, t->ev->key_group_first, t->ev->key_group_last, dir, &err);
 	xfree(dir);
 	if (!op->state) {
 		task_fail(t, op, SPATE_EIO, "cannot create the '%s' state backend: %s", type,

@@ -123,8 +123,8 @@ static int open_part(struct operator* op, struct text_sink *s)
 	xfree(s->final_path);
 	s->tmp_path = xasprintf("%s/.part-%s-%d-%d.inprogress", op->node->path, t->sink_token,
 	                        t->ev->subtask, s->file_no);
-	s->final_path = xasprintf("%s/part-%s-%d-%d", op->node->path, t->sink_token,
-	                          t->ev->subtask, s->file_no);
+	s->final_path = xasprintf("%s/part-%s-%d-%d", op->node->path, t->sink_token, t->ev->subtask,
+	                          s->file_no);
 	s->file = fopen(s->tmp_path, "we");
 	if (!s->file) {
 		task_fail(t, op, SPATE_EIO, "cannot create output file '%s': %s", s->tmp_path,
@@ -344,8 +344,8 @@ int sink_restore(struct operator* op)
 		size_t len = r->entries[i].len;
 		const uint8_t *nul = len > 8 ? memchr(e + 8, 0, len - 8) : NULL;
 		if (!nul || nul == e + len - 1 || memchr(nul + 1, 0, (size_t)(e + len - nul - 1))) {
-			task_fail(op->task, op, SPATE_ECORRUPT, "restored pending file %zu is corrupt",
-			          i);
+			task_fail(op->task, op, SPATE_ECORRUPT,
+			          "restored pending file %zu is corrupt", i);
 			return SPATE_ECORRUPT;
 		}
 		char *final = xstrndup((const char *)nul + 1, (size_t)(e + len - nul - 1));

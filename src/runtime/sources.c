@@ -101,14 +101,14 @@ static int decode_splits(struct operator* op)
 			          "restored source position %zu is corrupt (%zu bytes)", i, len);
 			return SPATE_ECORRUPT;
 		}
-		char *path = len > SPLIT_FIXED ? xstrndup((const char *)e + SPLIT_FIXED,
-		                                          len - SPLIT_FIXED)
-		                               : NULL;
+		char *path = len > SPLIT_FIXED
+		                 ? xstrndup((const char *)e + SPLIT_FIXED, len - SPLIT_FIXED)
+		                 : NULL;
 		int64_t stride = get_i64(e + 18);
 		if (stride < 1 || (path && strlen(path) != len - SPLIT_FIXED)) {
 			xfree(path);
-			task_fail(op->task, op, SPATE_ECORRUPT, "restored source position %zu is corrupt",
-			          i);
+			task_fail(op->task, op, SPATE_ECORRUPT,
+			          "restored source position %zu is corrupt", i);
 			return SPATE_ECORRUPT;
 		}
 		add_split(op, get_i64(e + 2), get_i64(e + 10), stride, path, e[1] != 0);
@@ -286,7 +286,8 @@ static int emit_generated(struct operator* op, int64_t index)
 			struct task *t = op->task;
 			if (atomic_load_explicit(&t->job->canceled, memory_order_relaxed))
 				return SPATE_ECANCELED;
-			if (atomic_load_explicit(&t->mail, memory_order_relaxed) & TASK_MAIL_FLUSH &&
+			if (atomic_load_explicit(&t->mail, memory_order_relaxed) &
+			        TASK_MAIL_FLUSH &&
 			    atomic_fetch_and_explicit(&t->mail, ~TASK_MAIL_FLUSH,
 			                              memory_order_acquire) &
 			        TASK_MAIL_FLUSH)

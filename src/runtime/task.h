@@ -10,8 +10,9 @@
  *
  * Other threads touch a task only through atomics and its mailbox: the job's cancel flag,
  * the mail bits (a flush asked by the buffer-timeout flusher, checkpoint mail waiting in
- * ckpt_mu's queue; the gate is woken so a blocked task sees them). The state field is written by the task's thread, and by the job while no
- * thread runs; it is read under job->mu for logging and completion.
+ * ckpt_mu's queue; the gate is woken so a blocked task sees them). The state field is written by
+ * the task's thread, and by the job while no thread runs; it is read under job->mu for logging and
+ * completion.
  */
 #ifndef SPATE_RUNTIME_TASK_H
 #define SPATE_RUNTIME_TASK_H
@@ -61,7 +62,7 @@ struct task_snapshot {
 	struct checkpoint_barrier barrier;
 	char job_id[33];
 	int vertex, subtask, attempt;
-	bool finished; /* a final snapshot: the task had processed its whole input */
+	bool finished;           /* a final snapshot: the task had processed its whole input */
 	struct op_snapshot *ops; /* owned, nops entries */
 	int nops;
 	int64_t alignment_ns, sync_ns;
@@ -143,7 +144,7 @@ struct operator
 	int64_t records_in;
 
 	/* checkpoints */
-	char operator_id[160]; /* stream_node_operator_id */
+	char operator_id[160];       /* stream_node_operator_id */
 	struct source_split *splits; /* sources: owned, nsplits entries */
 	int nsplits;
 	const Spate__Rpc__OperatorRestore *restore; /* borrowed: its state, or NULL */
@@ -163,15 +164,15 @@ struct task {
 	bool has_gate;
 	struct result_partition *partitions; /* owned, one per job vertex output */
 	int npartitions;
-	char *failure;              /* why it failed (owned), first wins */
-	char *user_msg;             /* message from spate_ctx_fail, pending (owned) */
+	char *failure;  /* why it failed (owned), first wins */
+	char *user_msg; /* message from spate_ctx_fail, pending (owned) */
 	/* Written only by the task's thread (records and bytes in; idle and backpressured
 	 * time through the gate's and the partitions' pools' pointers); any thread reads. */
 	struct io_counters io;
 
 	int attempt;
 	const Spate__Rpc__TaskRestore *restore; /* borrowed (the deployment), or NULL */
-	atomic_uint mail; /* TASK_MAIL_* bits */
+	atomic_uint mail;                       /* TASK_MAIL_* bits */
 	/* Checkpoint mailbox, filled by other threads: */
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cond;
@@ -179,15 +180,15 @@ struct task {
 	bool has_trigger;                  /* guarded by: ckpt_mu */
 	struct ckpt_note *notes;           /* guarded by: ckpt_mu; FIFO */
 	/* Task thread only: */
-	int64_t align_id;       /* the checkpoint being aligned, 0 = none */
-	int64_t last_barrier;   /* the newest checkpoint id handled */
-	bool *barrier_seen;     /* per input channel, for align_id */
-	int nbarriers;          /* channels that delivered align_id's barrier */
+	int64_t align_id;     /* the checkpoint being aligned, 0 = none */
+	int64_t last_barrier; /* the newest checkpoint id handled */
+	bool *barrier_seen;   /* per input channel, for align_id */
+	int nbarriers;        /* channels that delivered align_id's barrier */
 	int64_t align_start_ns;
 	int64_t align_bytes;
 	struct checkpoint_barrier align_barrier; /* of align_id */
-	struct buffer *stash, *stash_tail;   /* buffers of blocked channels, in order */
-	struct buffer *replay, *replay_tail; /* released after alignment, before the gate */
+	struct buffer *stash, *stash_tail;       /* buffers of blocked channels, in order */
+	struct buffer *replay, *replay_tail;     /* released after alignment, before the gate */
 	bool terminating;    /* a stop-with-savepoint barrier passed: no end functions */
 	bool end_of_input;   /* end functions ran: waiting for the final checkpoint */
 	bool finished_state; /* restored from a final snapshot: input was already processed */

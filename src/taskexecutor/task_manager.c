@@ -590,8 +590,8 @@ static void *job_main(void *arg)
 		log_warn("Cannot run job %s: %s", j->id, err.msg);
 		for (size_t i = 0; i < d->n_tasks; i++)
 			report_state(j, (int)d->tasks[i]->vertex, (int)d->tasks[i]->subtask,
-			             (int)d->tasks[i]->attempt, j->cancel ? EXEC_CANCELED : EXEC_FAILED,
-			             err.msg, NULL);
+			             (int)d->tasks[i]->attempt,
+			             j->cancel ? EXEC_CANCELED : EXEC_FAILED, err.msg, NULL);
 		if (lj)
 			unwire_remote(tm, lj);
 	}
