@@ -779,6 +779,11 @@ spate_stream *spate_stream_uid(spate_stream *s, const char *uid)
 	struct stream_node *node = op_of(s, "uid");
 	if (!node)
 		return NULL;
+	/* Checkpoints name operators by uid, in fixed-size fields of the runtime. */
+	if (uid && strlen(uid) > 127) {
+		env_fail(s->env, SPATE_EGRAPH, "uid '%.40s...' is longer than 127 characters", uid);
+		return NULL;
+	}
 	for (int i = 0; i < s->env->graph->nnodes; i++) {
 		struct stream_node *o = s->env->graph->nodes[i];
 		if (o != node && o->uid && uid && strcmp(o->uid, uid) == 0) {

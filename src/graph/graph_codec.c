@@ -542,6 +542,9 @@ static int decode_node(struct stream_graph *g, int pos, const Spate__Graph__Stre
 		return error_set(err, SPATE_EGRAPH, "bad job graph: node %d has no name", pos + 1);
 
 	n = stream_graph_add_node(g, (enum op_kind)kind, m->name); /* owned by g from here */
+	if (m->uid && strlen(m->uid) > 127)
+		return error_set(err, SPATE_EGRAPH,
+		                 "bad job graph: %s has a uid longer than 127 characters", subject);
 	n->uid = xstrdup(m->uid);
 	if (!m->has_parallelism || m->parallelism < 1 || m->parallelism > KEY_GROUP_UPPER_BOUND)
 		return error_set(err, SPATE_EGRAPH,

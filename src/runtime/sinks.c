@@ -19,6 +19,7 @@
  * collect: copies rows into the job result. function: calls the user's function per row.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 
 #include "api/result.h"
 #include "core/alloc.h"
+#include "core/log.h"
 #include "runtime/local_job.h"
 #include "runtime/task.h"
 
@@ -253,8 +255,12 @@ static void pending_free(struct pending_file *f)
 	xfree(f->final_path);
 }
 
-/* Commits one file: pending -> final. Idempotent: a file already committed is fine. */
-static int commit_file(struct operator* op, const char *pending_path, const char *final_path)
+/* Commits one file: pending -> final. Idempotent: a file already committed is fine. On a
+ * restore (restoring), a file that is in neither place is only warned about, as Flink's
+ * committer does: someone removed committed output, and failing would make every restore
+ * fail again. */
+static int commit_file(struct operator* op, const char *pending_path, const char *final_path,
+                       bool restoring)
 {
 	if (rename(pending_path, final_path) == 0)
 		return 0;
@@ -262,9 +268,24 @@ static int commit_file(struct operator* op, const char *pending_path, const char
 	struct stat st;
 	if (e == ENOENT && stat(final_path, &st) == 0)
 		return 0; /* committed before (a restore repeating the commit) */
+	if (e == ENOENT && restoring) {
+		log_warn("%s: pending file '%s' of the restored checkpoint is gone and '%s' does "
+		         "not exist: its rows are not in the output",
+		         op->task->name, pending_path, final_path);
+		return 0;
+	}
 	task_fail(op->task, op, SPATE_EIO, "cannot commit '%s' to '%s': %s", pending_path,
 	          final_path, strerror(e));
 	return SPATE_EIO;
+}
+
+static void fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
 }
 
 /* Entry layout: i64 checkpoint id (big-endian), pending path, NUL, final path. */
@@ -284,54 +305,60 @@ static void add_entry(struct op_snapshot *o, const struct pending_file *f)
 	o->nentries++;
 }
 
-void sink_snapshot(struct operator* op, int64_t checkpoint_id, struct op_snapshot *o)
+int sink_snapshot(struct operator* op, int64_t checkpoint_id, struct op_snapshot *o)
 {
 	struct text_sink *s = op->sink;
 	if (!s || !s->two_phase)
-		return;
+		return 0;
 	/* Prepare: everything written so far becomes one pending file of this checkpoint. */
-	if (write_out(op, s) == 0 && s->file) {
+	int rc = write_out(op, s);
+	if (rc < 0)
+		return rc;
+	if (s->file) {
 		if (fflush(s->file) != 0 || fsync(fileno(s->file)) != 0) {
 			task_fail(op->task, op, SPATE_EIO, "cannot write '%s': %s", s->tmp_path,
 			          strerror(errno));
-		} else {
-			fclose(s->file);
-			s->file = NULL;
-			char *pend = xstrdup(s->tmp_path);
-			strcpy(pend + strlen(pend) - strlen(".inprogress"), ".pending");
-			if (rename(s->tmp_path, pend) != 0) {
-				task_fail(op->task, op, SPATE_EIO, "cannot rename '%s': %s",
-				          s->tmp_path, strerror(errno));
-				xfree(pend);
-			} else {
-				s->pending = xrealloc(s->pending, (size_t)(s->npending + 1) *
-				                                      sizeof *s->pending);
-				s->pending[s->npending++] = (struct pending_file){
-				    checkpoint_id, pend, xstrdup(s->final_path)};
-				s->file_no++;
-			}
+			return SPATE_EIO;
 		}
+		fclose(s->file);
+		s->file = NULL;
+		char *pend = xstrdup(s->tmp_path);
+		strcpy(pend + strlen(pend) - strlen(".inprogress"), ".pending");
+		if (rename(s->tmp_path, pend) != 0) {
+			task_fail(op->task, op, SPATE_EIO, "cannot rename '%s': %s", s->tmp_path,
+			          strerror(errno));
+			xfree(pend);
+			return SPATE_EIO;
+		}
+		fsync_dir(op->node->path);
+		s->pending = xrealloc(s->pending, (size_t)(s->npending + 1) * sizeof *s->pending);
+		s->pending[s->npending++] =
+		    (struct pending_file){checkpoint_id, pend, xstrdup(s->final_path)};
+		s->file_no++;
 	}
 	for (int i = 0; i < s->npending; i++)
 		add_entry(o, &s->pending[i]);
+	return 0;
 }
 
-void sink_notify_complete(struct operator* op, int64_t checkpoint_id)
+int sink_notify_complete(struct operator* op, int64_t checkpoint_id)
 {
 	struct text_sink *s = op->sink;
 	if (!s || !s->two_phase)
-		return;
-	int kept = 0;
+		return 0;
+	int kept = 0, rc = 0;
 	for (int i = 0; i < s->npending; i++) {
 		struct pending_file *f = &s->pending[i];
-		if (f->checkpoint_id <= checkpoint_id) {
-			commit_file(op, f->pending_path, f->final_path);
+		/* A file whose commit failed stays listed: the next snapshot still carries it. */
+		if (f->checkpoint_id <= checkpoint_id && rc == 0 &&
+		    (rc = commit_file(op, f->pending_path, f->final_path, false)) == 0) {
 			pending_free(f);
 		} else {
 			s->pending[kept++] = *f;
 		}
 	}
 	s->npending = kept;
+	return rc;
 }
 
 int sink_restore(struct operator* op)
@@ -349,7 +376,7 @@ int sink_restore(struct operator* op)
 			return SPATE_ECORRUPT;
 		}
 		char *final = xstrndup((const char *)nul + 1, (size_t)(e + len - nul - 1));
-		int rc = commit_file(op, (const char *)e + 8, final);
+		int rc = commit_file(op, (const char *)e + 8, final, true);
 		xfree(final);
 		if (rc < 0)
 			return rc;

@@ -125,18 +125,36 @@ static bool is_two_phase_sink(const struct operator* op)
 	return op->node->kind == OP_SINK_TEXT && op->task->job->ckpt.enabled;
 }
 
-/* A checkpoint completed: what it covers is committed (file sinks). */
-static void apply_notes(struct task *t, struct ckpt_note *n)
+static bool was_savepoint(const struct task *t, int64_t id)
 {
+	for (int i = 0; i < TASK_SAVEPOINT_IDS; i++)
+		if (t->savepoint_ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * Applies completion notices: what a completed checkpoint covers is committed (file
+ * sinks). A savepoint commits nothing (as Flink since 1.15): recovery restores from
+ * checkpoints only, so output committed by a savepoint would be written again by a replay;
+ * its prepared files are committed by the next checkpoint, or by a job restored from it.
+ * An aborted stop-with-savepoint lets this task drain again. Returns the first error.
+ */
+static int apply_notes(struct task *t, struct ckpt_note *n)
+{
+	int rc = 0;
 	while (n) {
 		struct ckpt_note *next = n->next;
-		if (!n->aborted)
-			for (int i = 0; i < t->nops; i++)
+		if (n->aborted && t->terminating && n->id == t->terminate_id)
+			t->terminating = false;
+		if (!n->aborted && !was_savepoint(t, n->id))
+			for (int i = 0; i < t->nops && rc == 0; i++)
 				if (is_two_phase_sink(&t->ops[i]))
-					sink_notify_complete(&t->ops[i], n->id);
+					rc = sink_notify_complete(&t->ops[i], n->id);
 		xfree(n);
 		n = next;
 	}
+	return rc;
 }
 
 /*
@@ -161,8 +179,12 @@ static int take_checkpoint(struct task *t, const struct checkpoint_barrier *b, i
 				return rc;
 		}
 	}
-	if (b->kind == CKPT_KIND_SAVEPOINT_TERMINATE)
+	if (b->kind == CKPT_KIND_SAVEPOINT_TERMINATE) {
 		t->terminating = true;
+		t->terminate_id = b->id;
+	}
+	if (checkpoint_kind_is_savepoint(b->kind))
+		t->savepoint_ids[t->nsavepoints++ % TASK_SAVEPOINT_IDS] = b->id;
 	t->last_barrier = b->id > t->last_barrier ? b->id : t->last_barrier;
 	struct task_snapshot *s = xcalloc(1, sizeof *s);
 	s->barrier = *b;
@@ -188,8 +210,12 @@ static int take_checkpoint(struct task *t, const struct checkpoint_barrier *b, i
 		}
 		if (op_kind_is_source(op->node->kind))
 			source_encode_splits(op, o);
-		if (is_two_phase_sink(op))
-			sink_snapshot(op, b->id, o);
+		if (is_two_phase_sink(op) && sink_snapshot(op, b->id, o) < 0 && !s->declined) {
+			s->declined = true;
+			snprintf(s->decline_reason, sizeof s->decline_reason,
+			         "the file sink '%.40s' could not prepare its file",
+			         op->node->name);
+		}
 	}
 	s->sync_ns = metrics_now_ns() - t0;
 	s->alignment_ns = align_ns;
@@ -228,12 +254,16 @@ static int wait_mail(struct task *t, int64_t want)
 			if (id && n->id == id)
 				outcome = n->aborted ? 1 : 0;
 		}
-		apply_notes(t, notes);
-		if (outcome == 0 || (outcome == 1 && want))
+		int rc = apply_notes(t, notes);
+		if (rc < 0)
+			return rc;
+		if (outcome == 0 || (outcome == 1 && want)) {
+			if (has) /* not ours to take: the task's next poll sees it */
+				task_mail_trigger(t, &b);
 			return outcome;
+		}
 		if (has && !want && b.kind == CKPT_KIND_FINAL) {
-			int rc = take_checkpoint(t, &b, 0, 0);
-			if (rc < 0)
+			if ((rc = take_checkpoint(t, &b, 0, 0)) < 0)
 				return rc;
 			final_id = b.id;
 		}
@@ -245,10 +275,12 @@ static int handle_ckpt_mail(struct task *t)
 	struct checkpoint_barrier b;
 	struct ckpt_note *notes;
 	bool has = take_mail(t, &b, &notes);
-	apply_notes(t, notes);
+	int rc = apply_notes(t, notes);
+	if (rc < 0)
+		return rc;
 	if (!has || b.kind == CKPT_KIND_FINAL || !op_kind_is_source(t->ops[0].node->kind))
 		return 0; /* triggers start at sources; FINAL ones wait for the end of input */
-	int rc = take_checkpoint(t, &b, 0, 0);
+	rc = take_checkpoint(t, &b, 0, 0);
 	if (rc < 0 || b.kind != CKPT_KIND_SAVEPOINT_TERMINATE)
 		return rc;
 	/* Stop-with-savepoint: nothing more leaves this source until the savepoint's fate is

@@ -189,7 +189,11 @@ struct task {
 	struct checkpoint_barrier align_barrier; /* of align_id */
 	struct buffer *stash, *stash_tail;       /* buffers of blocked channels, in order */
 	struct buffer *replay, *replay_tail;     /* released after alignment, before the gate */
-	bool terminating;    /* a stop-with-savepoint barrier passed: no end functions */
+	bool terminating;     /* a stop-with-savepoint barrier passed: no end functions */
+	int64_t terminate_id; /* that savepoint's id */
+#define TASK_SAVEPOINT_IDS 8
+	int64_t savepoint_ids[TASK_SAVEPOINT_IDS]; /* the latest savepoints taken (no commit) */
+	int nsavepoints;
 	bool end_of_input;   /* end functions ran: waiting for the final checkpoint */
 	bool finished_state; /* restored from a final snapshot: input was already processed */
 	char sink_token[9];  /* random per run: file sink names never collide */
@@ -239,8 +243,8 @@ void task_mail_note(struct task *t, int64_t id, bool aborted);
 int source_init_splits(struct operator* op);
 void source_encode_splits(struct operator* op, struct op_snapshot *s);
 /* File sink's two-phase commit (sinks.c). */
-void sink_snapshot(struct operator* op, int64_t checkpoint_id, struct op_snapshot *s);
-void sink_notify_complete(struct operator* op, int64_t checkpoint_id);
+int sink_snapshot(struct operator* op, int64_t checkpoint_id, struct op_snapshot *s);
+int sink_notify_complete(struct operator* op, int64_t checkpoint_id);
 int sink_restore(struct operator* op); /* commits the restored pending files */
 /* Flushes all output (result partitions and sinks' buffers). */
 void task_flush(struct task *t);
