@@ -258,8 +258,15 @@ static int wait_mail(struct task *t, int64_t want)
 		if (rc < 0)
 			return rc;
 		if (outcome == 0 || (outcome == 1 && want)) {
-			if (has) /* not ours to take: the task's next poll sees it */
-				task_mail_trigger(t, &b);
+			if (has) { /* not ours to take: the task's next poll sees it */
+				pthread_mutex_lock(&t->ckpt_mu);
+				if (!t->has_trigger) { /* unless a newer one came meanwhile */
+					t->trigger = b;
+					t->has_trigger = true;
+				}
+				pthread_mutex_unlock(&t->ckpt_mu);
+				mail_wake(t);
+			}
 			return outcome;
 		}
 		if (has && !want && b.kind == CKPT_KIND_FINAL) {
