@@ -35,13 +35,13 @@ bool checkpoint_kind_is_savepoint(enum checkpoint_kind k)
 
 /* ---- barriers ---------------------------------------------------------------------------- */
 
-static void put_u64(uint8_t *p, uint64_t v)
+void checkpoint_put_u64(uint8_t *p, uint64_t v)
 {
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		p[i] = (uint8_t)v;
 }
 
-static uint64_t get_u64(const uint8_t *p)
+uint64_t checkpoint_get_u64(const uint8_t *p)
 {
 	uint64_t v = 0;
 	for (int i = 0; i < 8; i++)
@@ -54,8 +54,8 @@ static uint64_t get_u64(const uint8_t *p)
 size_t checkpoint_barrier_encode(const struct checkpoint_barrier *b, uint8_t *buf)
 {
 	size_t off = 0;
-	put_u64(buf, (uint64_t)b->id);
-	put_u64(buf + 8, (uint64_t)b->timestamp_ms);
+	checkpoint_put_u64(buf, (uint64_t)b->id);
+	checkpoint_put_u64(buf + 8, (uint64_t)b->timestamp_ms);
 	buf[16] = (uint8_t)b->kind;
 	off = 17;
 	const char *strs[2] = {b->target_dir, b->shared_dir};
@@ -74,8 +74,8 @@ int checkpoint_barrier_decode(const uint8_t *buf, size_t len, struct checkpoint_
 	memset(b, 0, sizeof *b);
 	if (len < 21)
 		return SPATE_ECORRUPT;
-	b->id = (int64_t)get_u64(buf);
-	b->timestamp_ms = (int64_t)get_u64(buf + 8);
+	b->id = (int64_t)checkpoint_get_u64(buf);
+	b->timestamp_ms = (int64_t)checkpoint_get_u64(buf + 8);
 	if (buf[16] > CKPT_KIND_FINAL || b->id <= 0)
 		return SPATE_ECORRUPT;
 	b->kind = (enum checkpoint_kind)buf[16];
@@ -248,6 +248,15 @@ int checkpoint_remove_tree(const char *path)
 	return remove_at(AT_FDCWD, path);
 }
 
+void checkpoint_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 static void fsync_dir_of(const char *path)
 {
 	char *d = xstrdup(path);
@@ -258,11 +267,7 @@ static void fsync_dir_of(const char *path)
 		*slash = '\0';
 	else
 		strcpy(d, ".");
-	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	checkpoint_fsync_dir(d);
 	xfree(d);
 }
 

@@ -88,6 +88,11 @@ int checkpoint_handle_from_msg(const Spate__Ckpt__KeyedStateHandleMsg *m,
 
 /* ---- files ----------------------------------------------------------------------------- */
 
+/* Big-endian 64-bit integers, the byte order of every checkpoint encoding. */
+void checkpoint_put_u64(uint8_t *p, uint64_t v);
+uint64_t checkpoint_get_u64(const uint8_t *p);
+/* fsync of a directory (after a rename in it); errors are ignored: best effort. */
+void checkpoint_fsync_dir(const char *dir);
 /* mkdir -p (mode 0755). 0 or -errno. */
 int checkpoint_mkdirs(const char *dir);
 /* rm -r that never follows symlinks; a missing path is fine. 0 or -errno. */

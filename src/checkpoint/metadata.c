@@ -33,20 +33,6 @@ static uint32_t get_u32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* The generic protobuf-c calls accept a message built by a program linked to this library,
  * whose descriptor may be a copy (copy relocation) that the generated ones would reject. */
 uint8_t *checkpoint_metadata_encode(const checkpoint_metadata *m, size_t *len)
@@ -57,7 +43,7 @@ uint8_t *checkpoint_metadata_encode(const checkpoint_metadata *m, size_t *len)
 	memcpy(buf, CHECKPOINT_METADATA_MAGIC, 4);
 	put_u32(buf + 4, CHECKPOINT_FORMAT_VERSION);
 	protobuf_c_message_pack(&m->base, buf + HEADER_LEN);
-	put_u64(buf + HEADER_LEN + body, XXH64(buf, HEADER_LEN + body, 0));
+	checkpoint_put_u64(buf + HEADER_LEN + body, XXH64(buf, HEADER_LEN + body, 0));
 	*len = n;
 	return buf;
 }
@@ -157,7 +143,7 @@ int checkpoint_metadata_decode(const uint8_t *buf, size_t len, const char *name,
 		return corrupt(err, name, why);
 	}
 	size_t body = len - HEADER_LEN - TRAILER_LEN;
-	if (get_u64(buf + len - TRAILER_LEN) != XXH64(buf, len - TRAILER_LEN, 0))
+	if (checkpoint_get_u64(buf + len - TRAILER_LEN) != XXH64(buf, len - TRAILER_LEN, 0))
 		return corrupt(err, name, "checksum mismatch");
 	checkpoint_metadata *m =
 	    spate__ckpt__checkpoint_metadata_msg__unpack(NULL, body, buf + HEADER_LEN);

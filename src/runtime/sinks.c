@@ -48,27 +48,6 @@ struct text_sink {
 	int npending;
 };
 
-static int mkdirs(const char *dir)
-{
-	char *p = xstrdup(dir);
-	int rc = 0;
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-				rc = -errno;
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	xfree(p);
-	return rc;
-}
-
 int sink_open(struct operator* op)
 {
 	struct task *t = op->task;
@@ -90,7 +69,7 @@ int sink_open(struct operator* op)
 			snprintf(s->prefix, sizeof s->prefix, "%d> ", t->ev->subtask + 1);
 		if (op->node->kind == OP_SINK_TEXT) {
 			const char *dir = op->node->path;
-			int rc = mkdirs(dir);
+			int rc = checkpoint_mkdirs(dir);
 			if (rc < 0) {
 				task_fail(t, op, SPATE_EIO,
 				          "cannot create output directory '%s': %s", dir,
@@ -279,23 +258,12 @@ static int commit_file(struct operator* op, const char *pending_path, const char
 	return SPATE_EIO;
 }
 
-static void fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 /* Entry layout: i64 checkpoint id (big-endian), pending path, NUL, final path. */
 static void add_entry(struct op_snapshot *o, const struct pending_file *f)
 {
 	size_t a = strlen(f->pending_path), b = strlen(f->final_path);
 	uint8_t *e = xmalloc(8 + a + 1 + b);
-	uint64_t id = (uint64_t)f->checkpoint_id;
-	for (int i = 7; i >= 0; i--, id >>= 8)
-		e[i] = (uint8_t)id;
+	checkpoint_put_u64(e, (uint64_t)f->checkpoint_id);
 	memcpy(e + 8, f->pending_path, a + 1);
 	memcpy(e + 9 + a, f->final_path, b);
 	o->entries = xrealloc(o->entries, (size_t)(o->nentries + 1) * sizeof *o->entries);
@@ -330,7 +298,7 @@ int sink_snapshot(struct operator* op, int64_t checkpoint_id, struct op_snapshot
 			xfree(pend);
 			return SPATE_EIO;
 		}
-		fsync_dir(op->node->path);
+		checkpoint_fsync_dir(op->node->path);
 		s->pending = xrealloc(s->pending, (size_t)(s->npending + 1) * sizeof *s->pending);
 		s->pending[s->npending++] =
 		    (struct pending_file){checkpoint_id, pend, xstrdup(s->final_path)};

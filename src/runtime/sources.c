@@ -50,21 +50,6 @@ static void add_split(struct operator* op, int64_t next, int64_t end, int64_t st
 	sp->at_line = at_line;
 }
 
-static void put_i64(uint8_t *p, int64_t v)
-{
-	uint64_t u = (uint64_t)v;
-	for (int i = 7; i >= 0; i--, u >>= 8)
-		p[i] = (uint8_t)u;
-}
-
-static int64_t get_i64(const uint8_t *p)
-{
-	uint64_t u = 0;
-	for (int i = 0; i < 8; i++)
-		u = u << 8 | p[i];
-	return (int64_t)u;
-}
-
 /* Entry layout: u8 version (1), u8 at_line, i64 next, i64 end, i64 stride, then the path
  * (text files; the rest of the entry), big-endian. */
 #define SPLIT_FIXED 26
@@ -79,9 +64,9 @@ void source_encode_splits(struct operator* op, struct op_snapshot *s)
 		uint8_t *e = xmalloc(SPLIT_FIXED + plen);
 		e[0] = 1;
 		e[1] = sp->at_line;
-		put_i64(e + 2, sp->next);
-		put_i64(e + 10, sp->end);
-		put_i64(e + 18, sp->stride);
+		checkpoint_put_u64(e + 2, (uint64_t)sp->next);
+		checkpoint_put_u64(e + 10, (uint64_t)sp->end);
+		checkpoint_put_u64(e + 18, (uint64_t)sp->stride);
 		if (plen)
 			memcpy(e + SPLIT_FIXED, sp->path, plen);
 		s->entries[i] = e;
@@ -104,14 +89,15 @@ static int decode_splits(struct operator* op)
 		char *path = len > SPLIT_FIXED
 		                 ? xstrndup((const char *)e + SPLIT_FIXED, len - SPLIT_FIXED)
 		                 : NULL;
-		int64_t stride = get_i64(e + 18);
+		int64_t stride = (int64_t)checkpoint_get_u64(e + 18);
 		if (stride < 1 || (path && strlen(path) != len - SPLIT_FIXED)) {
 			xfree(path);
 			task_fail(op->task, op, SPATE_ECORRUPT,
 			          "restored source position %zu is corrupt", i);
 			return SPATE_ECORRUPT;
 		}
-		add_split(op, get_i64(e + 2), get_i64(e + 10), stride, path, e[1] != 0);
+		add_split(op, (int64_t)checkpoint_get_u64(e + 2),
+		          (int64_t)checkpoint_get_u64(e + 10), stride, path, e[1] != 0);
 		xfree(path);
 	}
 	return 0;
@@ -179,7 +165,8 @@ static bool split_take(struct source_split *sp, int64_t *index)
  * the record is emitted and task_poll runs before that, so a checkpoint taken in task_poll
  * records exactly the records emitted before its barrier.
  */
-static int run_splits(struct operator* op, int (*emit)(struct operator* op, int64_t index))
+static int run_splits(struct operator* op,
+                      int (*emit)(struct operator* op, void *arg, int64_t index), void *arg)
 {
 	int rc = 0;
 	for (int i = 0; i < op->nsplits && rc == 0; i++) {
@@ -188,7 +175,7 @@ static int run_splits(struct operator* op, int (*emit)(struct operator* op, int6
 		int64_t index;
 		while (rc == 0 && (rc = task_poll(op->task)) == 0 &&
 		       split_take(&op->splits[i], &index))
-			rc = emit(op, index);
+			rc = emit(op, arg, index);
 	}
 	int live = 0;
 	for (int i = 0; i < op->nsplits; i++)
@@ -199,24 +186,23 @@ static int run_splits(struct operator* op, int (*emit)(struct operator* op, int6
 			if (op->splits[i].end != INT64_MAX)
 				continue;
 			if ((rc = task_poll(op->task)) == 0 && split_take(&op->splits[i], &index))
-				rc = emit(op, index);
+				rc = emit(op, arg, index);
 		}
 	return rc;
 }
 
-static int emit_collection(struct operator* op, int64_t index)
+/* Where a collection source's walk over its rows is. */
+struct collection_pos {
+	int64_t index;
+	size_t off;
+};
+
+static int emit_collection(struct operator* op, void *arg, int64_t index)
 {
 	/* Rows are back to back: walk to the index (collections are small; the walk starts
 	 * from the last position when indexes come in order). */
 	const struct stream_node *n = op->node;
-	struct collection_pos {
-		int64_t index;
-		size_t off;
-	} *pos = op->sink;
-	if (!pos) {
-		pos = xcalloc(1, sizeof *pos);
-		op->sink = pos;
-	}
+	struct collection_pos *pos = arg;
 	if (index < pos->index) {
 		pos->index = 0;
 		pos->off = 0;
@@ -233,14 +219,13 @@ static int emit_collection(struct operator* op, int64_t index)
 
 static int run_collection(struct operator* op)
 {
-	int rc = run_splits(op, emit_collection);
-	xfree(op->sink);
-	op->sink = NULL;
-	return rc;
+	struct collection_pos pos = {0, 0};
+	return run_splits(op, emit_collection, &pos);
 }
 
-static int emit_sequence(struct operator* op, int64_t index)
+static int emit_sequence(struct operator* op, void *arg, int64_t index)
 {
+	(void)arg;
 	struct spate_error e = {0};
 	row_builder_begin(&op->out);
 	spate_row_set_i64(&op->out, 0, op->node->from + index);
@@ -249,7 +234,7 @@ static int emit_sequence(struct operator* op, int64_t index)
 
 static int run_sequence(struct operator* op)
 {
-	return run_splits(op, emit_sequence);
+	return run_splits(op, emit_sequence, NULL);
 }
 
 static void sleep_ns(int64_t ns)
@@ -271,16 +256,16 @@ struct gen_pace {
 	int64_t emitted;
 };
 
-static int emit_generated(struct operator* op, int64_t index)
+static int emit_generated(struct operator* op, void *arg, int64_t index)
 {
 	const struct stream_node *n = op->node;
-	struct gen_pace *pace = op->sink;
+	struct gen_pace *pace = arg;
 	int rc;
 	if (pace->rate > 0) {
-		/* Pace against the ideal schedule; never sleep longer than 10 ms at once so a
-		 * cancel is seen. Only cancel: the split already moved past `index`, so a
-		 * checkpoint here would record a record not yet emitted; it waits for the
-		 * task_poll before the next record. */
+		/* Pace against the ideal schedule; never sleep longer than 10 ms at once so
+		 * cancel and flush requests are seen. Not checkpoint mail: the split already
+		 * moved past `index`, so a checkpoint here would record a record not yet
+		 * emitted; it waits for the task_poll before the next record. */
 		int64_t due = pace->start_ns + (int64_t)((double)pace->emitted * 1e9 / pace->rate);
 		for (int64_t now = mono_ns(); now < due; now = mono_ns()) {
 			struct task *t = op->task;
@@ -313,14 +298,8 @@ static int run_generator(struct operator* op)
 {
 	const struct stream_node *n = op->node;
 	int p = op->task->ev->job_vertex->parallelism;
-	struct gen_pace *pace = xcalloc(1, sizeof *pace);
-	pace->rate = n->rate > 0 ? n->rate / p : 0;
-	pace->start_ns = mono_ns();
-	op->sink = pace;
-	int rc = run_splits(op, emit_generated);
-	op->sink = NULL;
-	xfree(pace);
-	return rc;
+	struct gen_pace pace = {n->rate > 0 ? n->rate / p : 0, mono_ns(), 0};
+	return run_splits(op, emit_generated, &pace);
 }
 
 /* ---- text files ----------------------------------------------------------------------- */

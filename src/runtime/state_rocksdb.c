@@ -747,15 +747,6 @@ out:
 	return rc;
 }
 
-static void fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -978,9 +969,9 @@ static int rdb_snapshot_write(struct keyed_snapshot *base, const struct snapshot
 	}
 	if (rc < 0)
 		goto out;
-	fsync_dir(t->dir);
+	checkpoint_fsync_dir(t->dir);
 	if (t->shared_dir) {
-		fsync_dir(t->shared_dir);
+		checkpoint_fsync_dir(t->shared_dir);
 		sst_cache_set(s->sums, recs, nrecs);
 		recs = NULL;
 		nrecs = 0;
