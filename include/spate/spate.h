@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -306,6 +307,120 @@ SPATE_EXPORT void spate_row_set_str(spate_row_builder *b, int i, const char *s, 
 SPATE_EXPORT void spate_row_set_bytes(spate_row_builder *b, int i, const void *p, size_t len);
 /* Copies every field of `src` (which must have the builder's schema). */
 SPATE_EXPORT void spate_row_copy(spate_row_builder *b, const spate_row *src);
+
+/*
+ * Inline forms of the fixed-width accessors above. User functions call these once per
+ * field and record, so a call into the library (through the PLT) would cost more than the
+ * work. They read and write the row layout directly; that layout (8-byte header: u32 size,
+ * u16 field count, u16 0; one tag byte per field, padded to 8, tag = type, 0x80 if null;
+ * then one 8-byte slot per field) is part of the ABI, as is struct spate_row_builder_head.
+ * Anything unusual (a wrong type, an index out of range, a null) falls back to the
+ * functions, which behave exactly as documented above. Define SPATE_NO_INLINE_ROWS before
+ * including this header to call the functions always.
+ */
+struct spate_row_builder_head {
+	unsigned char *buf;        /* the row being built */
+	const unsigned char *tmpl; /* an all-null row of the schema: its tags are type | 0x80 */
+	size_t slots_off;          /* byte offset of the slots */
+	int nfields;
+};
+
+static inline const unsigned char *spate__row_slot(const spate_row *r, int i, int tag)
+{
+	const unsigned char *p = (const unsigned char *)r;
+	uint16_t nf;
+
+	if (!p)
+		return 0;
+	memcpy(&nf, p + 4, sizeof nf);
+	if ((unsigned)i >= nf || p[8 + i] != tag)
+		return 0;
+	return p + 8 + (((size_t)nf + 7) & ~(size_t)7) + 8 * (size_t)i;
+}
+
+static inline int64_t spate__row_i64(const spate_row *r, int i)
+{
+	const unsigned char *s = spate__row_slot(r, i, SPATE_INT64);
+	int64_t v;
+
+	if (!s)
+		return spate_row_i64(r, i); /* timestamps, nulls, wrong types */
+	memcpy(&v, s, sizeof v);
+	return v;
+}
+
+static inline int32_t spate__row_i32(const spate_row *r, int i)
+{
+	const unsigned char *s = spate__row_slot(r, i, SPATE_INT32);
+	int64_t v;
+
+	if (!s)
+		return spate_row_i32(r, i);
+	memcpy(&v, s, sizeof v);
+	return (int32_t)v;
+}
+
+static inline double spate__row_double(const spate_row *r, int i)
+{
+	const unsigned char *s = spate__row_slot(r, i, SPATE_DOUBLE);
+	double v;
+
+	if (!s)
+		return spate_row_double(r, i);
+	memcpy(&v, s, sizeof v);
+	return v;
+}
+
+/* Field i's slot in the builder if it has type `type`, else NULL. */
+static inline unsigned char *spate__builder_slot(spate_row_builder *b, int i, int type)
+{
+	struct spate_row_builder_head *h = (struct spate_row_builder_head *)(void *)b;
+
+	if ((unsigned)i >= (unsigned)h->nfields || h->tmpl[8 + i] != (type | 0x80))
+		return 0;
+	h->buf[8 + i] = (unsigned char)type; /* not null any more */
+	return h->buf + h->slots_off + 8 * (size_t)i;
+}
+
+static inline void spate__row_set_i64(spate_row_builder *b, int i, int64_t v)
+{
+	unsigned char *s = spate__builder_slot(b, i, SPATE_INT64);
+
+	if (s)
+		memcpy(s, &v, sizeof v);
+	else
+		spate_row_set_i64(b, i, v); /* records the mistake */
+}
+
+static inline void spate__row_set_i32(spate_row_builder *b, int i, int32_t v)
+{
+	unsigned char *s = spate__builder_slot(b, i, SPATE_INT32);
+	int64_t w = v;
+
+	if (s)
+		memcpy(s, &w, sizeof w);
+	else
+		spate_row_set_i32(b, i, v);
+}
+
+static inline void spate__row_set_double(spate_row_builder *b, int i, double v)
+{
+	unsigned char *s = spate__builder_slot(b, i, SPATE_DOUBLE);
+
+	if (s)
+		memcpy(s, &v, sizeof v);
+	else
+		spate_row_set_double(b, i, v);
+}
+
+#ifndef SPATE_NO_INLINE_ROWS
+#define spate_row_i64(r, i) spate__row_i64((r), (i))
+#define spate_row_i32(r, i) spate__row_i32((r), (i))
+#define spate_row_double(r, i) spate__row_double((r), (i))
+#define spate_row_set_i64(b, i, v) spate__row_set_i64((b), (i), (v))
+#define spate_row_set_i32(b, i, v) spate__row_set_i32((b), (i), (v))
+#define spate_row_set_double(b, i, v) spate__row_set_double((b), (i), (v))
+#endif
 
 /* Begins a new output row of a flat_map/process function; emit it with spate_collect_emit. */
 SPATE_EXPORT spate_row_builder *spate_collect_begin(spate_collector *out);

@@ -185,6 +185,7 @@ struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_g
 		for (int i = 0; i < jv->parallelism; i++, k++) {
 			struct task *t = &job->tasks[k];
 			t->job = job;
+			t->canceled = &job->canceled;
 			t->ev = &eg->by_vertex[v][i];
 			t->name = xasprintf("%s (%d/%d)", jv->name, i + 1, jv->parallelism);
 			t->attempt = opts && opts->attempts ? opts->attempts[k] : 0;

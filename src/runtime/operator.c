@@ -20,23 +20,6 @@
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-int op_emit(struct operator* op, const spate_row *row)
-{
-	for (int i = 0; i < op->nchained; i++) {
-		struct operator* next = op->chained[i];
-		next->records_in++;
-		int rc = next->process(next, row);
-		if (rc < 0)
-			return rc;
-	}
-	for (int i = 0; i < op->npartitions; i++) {
-		int rc = result_partition_emit(op->partitions[i], row);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
 int op_user_failed(struct operator* op, int rc, const char *what, const char *fn_name)
 {
 	struct task *t = op->task;
@@ -52,6 +35,17 @@ int op_user_failed(struct operator* op, int rc, const char *what, const char *fn
 	return SPATE_EUSER;
 }
 
+int op_builder_failed(struct operator* op, struct spate_row_builder *b, const char *what)
+{
+	struct spate_error e = {0};
+	(void)row_builder_finish(b, &e);
+	if (what)
+		task_fail(op->task, op, SPATE_EUSER, "%s: %s", what, e.msg);
+	else
+		task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
+	return SPATE_EUSER;
+}
+
 static int user_failed(struct operator* op, int rc, const char *what)
 {
 	return op_user_failed(op, rc, what, op->node->fn_name);
@@ -60,12 +54,9 @@ static int user_failed(struct operator* op, int rc, const char *what)
 /* Finishes the operator's output builder and emits the row. */
 static int emit_built(struct operator* op)
 {
-	struct spate_error e = {0};
-	const spate_row *row = row_builder_finish(&op->out, &e);
-	if (!row) {
-		task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
-		return SPATE_EUSER;
-	}
+	const spate_row *row = row_builder_done(&op->out);
+	if (!row)
+		return op_builder_failed(op, &op->out, NULL);
 	return op_emit(op, row);
 }
 
@@ -114,8 +105,7 @@ static const spate_row *build_key_row(struct operator* op, const spate_row *row)
 			break;
 		}
 	}
-	struct spate_error e = {0};
-	return row_builder_finish(kb, &e);
+	return row_builder_done(kb);
 }
 
 /*
@@ -186,12 +176,9 @@ static int set_current_key(struct operator* op, const spate_row *row)
 		int rc = op->key_fn(&op->ctx, row, kb);
 		if (rc < 0)
 			return user_failed(op, rc, "key selector");
-		struct spate_error e = {0};
-		const spate_row *key = row_builder_finish(kb, &e);
-		if (!key) {
-			task_fail(op->task, op, SPATE_EUSER, "key: %s", e.msg);
-			return SPATE_EUSER;
-		}
+		const spate_row *key = row_builder_done(kb);
+		if (!key)
+			return op_builder_failed(op, kb, "key");
 		hash = key_hash_row(key);
 		op->cur_key = key;
 		op->cur.key = key;
@@ -297,12 +284,9 @@ static int process_reduce(struct operator* op, const spate_row *row)
 	rc = ((spate_reduce_fn)op->fn)(&op->ctx, (const spate_row *)acc, row, &op->out);
 	if (rc < 0)
 		return user_failed(op, rc, "reduce");
-	struct spate_error e = {0};
-	const spate_row *out = row_builder_finish(&op->out, &e);
-	if (!out) {
-		task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
-		return SPATE_EUSER;
-	}
+	const spate_row *out = row_builder_done(&op->out);
+	if (!out)
+		return op_builder_failed(op, &op->out, NULL);
 	if ((rc = be->ops->value_put(be, &k, out, row_size_of(out))) < 0)
 		return state_failed(op, rc);
 	return op_emit(op, out);
@@ -435,12 +419,9 @@ static int extract_key_hash(void *arg, const spate_row *row, int32_t *hash)
 	int rc = x->fn(&x->op->ctx, row, &x->b);
 	if (rc < 0)
 		return op_user_failed(x->op, rc, "key selector", x->fn_name);
-	struct spate_error e = {0};
-	const spate_row *key = row_builder_finish(&x->b, &e);
-	if (!key) {
-		task_fail(x->op->task, x->op, SPATE_EUSER, "key: %s", e.msg);
-		return SPATE_EUSER;
-	}
+	const spate_row *key = row_builder_done(&x->b);
+	if (!key)
+		return op_builder_failed(x->op, &x->b, "key");
 	*hash = key_hash_row(key);
 	return 0;
 }

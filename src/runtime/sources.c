@@ -31,8 +31,9 @@ static int emit_line(struct operator* op, const char *s, size_t len)
 {
 	row_builder_begin(&op->out);
 	spate_row_set_str(&op->out, 0, s, len);
-	struct spate_error e = {0};
-	const spate_row *row = row_builder_finish(&op->out, &e);
+	const spate_row *row = row_builder_done(&op->out);
+	if (!row)
+		return op_builder_failed(op, &op->out, NULL);
 	return op_emit(op, row);
 }
 
@@ -226,10 +227,12 @@ static int run_collection(struct operator* op)
 static int emit_sequence(struct operator* op, void *arg, int64_t index)
 {
 	(void)arg;
-	struct spate_error e = {0};
 	row_builder_begin(&op->out);
 	spate_row_set_i64(&op->out, 0, op->node->from + index);
-	return op_emit(op, row_builder_finish(&op->out, &e));
+	const spate_row *row = row_builder_done(&op->out);
+	if (!row)
+		return op_builder_failed(op, &op->out, NULL);
+	return op_emit(op, row);
 }
 
 static int run_sequence(struct operator* op)
@@ -285,12 +288,9 @@ static int emit_generated(struct operator* op, void *arg, int64_t index)
 	rc = ((spate_gen_fn)op->fn)(&op->ctx, index, &op->out);
 	if (rc < 0)
 		return op_user_failed(op, rc, "generator", n->fn_name);
-	struct spate_error e = {0};
-	const spate_row *row = row_builder_finish(&op->out, &e);
-	if (!row) {
-		task_fail(op->task, op, SPATE_EUSER, "%s", e.msg);
-		return SPATE_EUSER;
-	}
+	const spate_row *row = row_builder_done(&op->out);
+	if (!row)
+		return op_builder_failed(op, &op->out, NULL);
 	return op_emit(op, row);
 }
 

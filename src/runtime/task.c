@@ -42,7 +42,7 @@ void task_flush(struct task *t)
 
 static int handle_ckpt_mail(struct task *t);
 
-int task_poll(struct task *t)
+int task_poll_slow(struct task *t)
 {
 	if (atomic_load_explicit(&t->job->canceled, memory_order_relaxed))
 		return SPATE_ECANCELED;

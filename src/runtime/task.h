@@ -152,6 +152,7 @@ struct operator
 
 struct task {
 	struct local_job *job;       /* borrowed */
+	const atomic_bool *canceled; /* borrowed: &job->canceled, for the inline task_poll */
 	struct execution_vertex *ev; /* borrowed */
 	char *name;                  /* "<vertex name> (i/n)" (owned) */
 	char attempt_id[120];        /* <eg id>_<vertex id>_<subtask>_<attempt> */
@@ -216,12 +217,31 @@ struct state_handle *op_state_handle(spate_ctx *ctx, const char *name, enum stat
 /* The state key of state `id` for the operator's current key. */
 struct state_key op_state_key(struct operator* op, uint32_t id);
 
-/* Emits a row from `op` to its chained successors and its result partitions. */
-int op_emit(struct operator* op, const spate_row *row);
+/* Emits a row from `op` to its chained successors and its result partitions (inline: it
+ * runs once per record and operator). */
+static inline int op_emit(struct operator* op, const spate_row *row)
+{
+	for (int i = 0; i < op->nchained; i++) {
+		struct operator* next = op->chained[i];
+		next->records_in++;
+		int rc = next->process(next, row);
+		if (rc < 0)
+			return rc;
+	}
+	for (int i = 0; i < op->npartitions; i++) {
+		int rc = result_partition_emit(op->partitions[i], row);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
 /* A user function of `op` returned rc < 0: records the task's failure with the message from
  * spate_ctx_fail (consumed) or, without one, "<what> function '<fn_name>' returned <rc>".
  * Returns SPATE_EUSER (SPATE_ECANCELED passes through). */
 int op_user_failed(struct operator* op, int rc, const char *what, const char *fn_name);
+/* A row builder's setter failed (row_builder_done gave NULL): fails the task with the
+ * builder's message, prefixed by `what` when not NULL; returns SPATE_EUSER. */
+int op_builder_failed(struct operator* op, struct spate_row_builder *b, const char *what);
 /* Prepares the operators of a task (resolve functions, builders, state). */
 int task_setup_operators(struct task *t, void *lib_handle);
 void task_release_operators(struct task *t);
@@ -230,7 +250,14 @@ void *task_main(void *arg);
 /* Checks cancel, flush and checkpoint mail; returns SPATE_ECANCELED if the job is canceled,
  * SPATE_ESTOPPED when a stop-with-savepoint completed at this source. Cheap: call it per
  * record in sources (one relaxed load each for cancel and mail). */
-int task_poll(struct task *t);
+int task_poll_slow(struct task *t);
+static inline int task_poll(struct task *t)
+{
+	if (!atomic_load_explicit(t->canceled, memory_order_relaxed) &&
+	    !atomic_load_explicit(&t->mail, memory_order_relaxed))
+		return 0;
+	return task_poll_slow(t);
+}
 #define SPATE_ESTOPPED (-1100) /* internal: the source stops (stop-with-savepoint) */
 
 /* Mailbox (any thread): asks a task to take checkpoint b (sources; or FINAL at a task

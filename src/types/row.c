@@ -12,6 +12,8 @@
  * Loads and stores go through memcpy so the same bytes can be viewed as u32 pairs and u64
  * slots without breaking strict aliasing; compilers turn them into single moves.
  */
+/* This file defines the exported accessors, so it must not see spate.h's inline macros. */
+#define SPATE_NO_INLINE_ROWS
 #include "types/row.h"
 
 #include <ctype.h>
@@ -381,6 +383,17 @@ static inline size_t builder_fixed(const struct spate_row_builder *b)
 	return row_fixed_size(b->schema->nfields);
 }
 
+/* The public inline setters see the builder through spate.h's head struct. */
+_Static_assert(offsetof(struct spate_row_builder, buf) ==
+                       offsetof(struct spate_row_builder_head, buf) &&
+                   offsetof(struct spate_row_builder, fixed_template) ==
+                       offsetof(struct spate_row_builder_head, tmpl) &&
+                   offsetof(struct spate_row_builder, slots_off) ==
+                       offsetof(struct spate_row_builder_head, slots_off) &&
+                   offsetof(struct spate_row_builder, nfields) ==
+                       offsetof(struct spate_row_builder_head, nfields),
+               "struct spate_row_builder must begin with spate.h's builder head");
+
 void row_builder_init(struct spate_row_builder *b, const struct schema *schema)
 {
 	memset(b, 0, sizeof *b);
@@ -388,6 +401,8 @@ void row_builder_init(struct spate_row_builder *b, const struct schema *schema)
 	b->bad_field = -1;
 	int nf = schema->nfields;
 	b->fixed_size = builder_fixed(b);
+	b->slots_off = slots_offset((size_t)nf);
+	b->nfields = nf;
 	b->fixed_template = xcalloc(1, b->fixed_size);
 	st32(b->fixed_template, (uint32_t)b->fixed_size);
 	st16(b->fixed_template + 4, (uint16_t)nf);
@@ -410,16 +425,6 @@ void row_builder_release(struct spate_row_builder *b)
 	b->var_used = 0;
 }
 
-void row_builder_begin(struct spate_row_builder *b)
-{
-	/* One copy of the precomputed all-null fixed part (header, tags, zero slots) instead of
-	 * laying it out field by field: this runs once per output row. */
-	memcpy(b->buf, b->fixed_template, b->fixed_size);
-	b->var_used = 0;
-	b->bad_field = -1;
-	b->bad_type = 0;
-}
-
 static void builder_bad(struct spate_row_builder *b, int i, spate_type t)
 {
 	if (b->bad_field != -1)
@@ -431,7 +436,9 @@ static void builder_bad(struct spate_row_builder *b, int i, spate_type t)
 /* True if field i exists and has type t; otherwise records the mistake. */
 static inline int builder_check(struct spate_row_builder *b, int i, spate_type t)
 {
-	if ((unsigned)i >= (unsigned)b->schema->nfields || b->schema->fields[i].type != t) {
+	/* the template's tag is the field's type with the null bit */
+	if ((unsigned)i >= (unsigned)b->nfields ||
+	    b->fixed_template[ROW_HEADER_BYTES + i] != (uint8_t)(t | ROW_TAG_NULL)) {
 		builder_bad(b, i, t);
 		return 0;
 	}
@@ -441,7 +448,7 @@ static inline int builder_check(struct spate_row_builder *b, int i, spate_type t
 static inline void builder_put(struct spate_row_builder *b, int i, uint64_t slot)
 {
 	b->buf[ROW_HEADER_BYTES + i] &= (uint8_t)~ROW_TAG_NULL;
-	st64(b->buf + slots_offset((size_t)b->schema->nfields) + 8 * (size_t)i, slot);
+	st64(b->buf + b->slots_off + 8 * (size_t)i, slot);
 }
 
 /* Appends a string or bytes value (with its NUL) to the variable area and points field i

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "spate/spate.h"
@@ -83,24 +84,57 @@ int row_validate(const void *p, size_t len);
  * the next begin. Type mismatches against the schema are recorded and reported by finish.
  */
 struct spate_row_builder {
-	const struct schema *schema; /* borrowed */
+	/* The first four members are spate.h's struct spate_row_builder_head, in that order
+	 * (the inline setters of the public API use them; row.c checks the offsets). */
 	uint8_t *buf;                /* owned scratch; the row is built at buf */
+	uint8_t *fixed_template;     /* owned: the fixed part of an all-null row, copied by begin */
+	size_t slots_off;            /* byte offset of the slots (after header and tags) */
+	int nfields;                 /* schema->nfields, kept here for the per-field setters */
+	int bad_field;               /* first field set with the wrong type or index, or -1 */
+	const struct schema *schema; /* borrowed */
 	size_t cap;                  /* bytes allocated at buf */
 	size_t var_used;             /* bytes of variable data so far (after the fixed part) */
-	uint8_t *fixed_template;     /* owned: the fixed part of an all-null row, copied by begin */
 	size_t fixed_size;           /* bytes of the fixed part */
-	int bad_field;               /* first field set with the wrong type or index, or -1 */
 	spate_type bad_type;         /* the type that was attempted */
 };
 
 void row_builder_init(struct spate_row_builder *b, const struct schema *schema);
 void row_builder_release(struct spate_row_builder *b);
-void row_builder_begin(struct spate_row_builder *b);
+/* Starts a new row with every field null (inline: it runs once per output row). */
+static inline void row_builder_begin(struct spate_row_builder *b)
+{
+	/* One copy of the precomputed all-null fixed part (header, tags, zero slots) instead of
+	 * laying it out field by field: this runs once per output row. */
+	/* fixed_size is a multiple of 8 and both areas are 8-byte aligned: word copies, which
+	 * the compiler keeps inline instead of calling memcpy for a few dozen bytes */
+	uint64_t *dst = (uint64_t *)(void *)b->buf;
+	const uint64_t *src = (const uint64_t *)(const void *)b->fixed_template;
+	for (size_t w = 0; w < b->fixed_size / 8; w++)
+		dst[w] = src[w];
+	b->var_used = 0;
+	b->bad_field = -1;
+	b->bad_type = 0;
+}
 /*
  * Finishes the row. Returns the row (borrowed from b) or NULL with `err` filled, e.g.
  * "field 1 ('count') is int64 but was set as string".
  */
 const spate_row *row_builder_finish(struct spate_row_builder *b, struct spate_error *err);
+
+/*
+ * The per-record form of row_builder_finish: the finished row, or NULL if a setter failed
+ * (then row_builder_finish says why). It needs no error struct, whose 1 KiB message buffer
+ * would otherwise be cleared for every row.
+ */
+static inline const spate_row *row_builder_done(struct spate_row_builder *b)
+{
+	uint32_t size = (uint32_t)(b->fixed_size + b->var_used);
+
+	if (b->bad_field != -1)
+		return NULL;
+	memcpy(b->buf, &size, sizeof size);
+	return (const spate_row *)b->buf;
+}
 
 /* Hash of a row's fields as Flink's key hashCode (see keygroup.h: key_hash_row). */
 
