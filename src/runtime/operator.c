@@ -164,6 +164,41 @@ static size_t encode_key_fields(struct operator* op, const spate_row *row)
 	return need;
 }
 
+/*
+ * The common keys, one non-null int64 or string field: encode_key_fields's bytes (tag, then
+ * the value, or a u32 length and the bytes) and the key's hash without the walks over
+ * types. Returns false for any other key.
+ */
+static bool encode_simple_key(struct operator* op, const spate_row *row, int f, int32_t *hash)
+{
+	const unsigned char *slot = spate__row_slot(row, f, SPATE_INT64);
+	if (slot) {
+		int64_t v;
+		memcpy(&v, slot, sizeof v);
+		if (op->key_cap < 9)
+			return false;
+		*hash = java_hash_i64(v);
+		op->key_buf[0] = SPATE_INT64;
+		memcpy(op->key_buf + 1, &v, sizeof v);
+		op->cur.key_len = 9;
+		return true;
+	}
+	if ((slot = spate__row_slot(row, f, SPATE_STRING))) {
+		uint32_t off, len;
+		memcpy(&off, slot, sizeof off);
+		memcpy(&len, slot + 4, sizeof len);
+		if (op->key_cap < 5 + (size_t)len)
+			return false;
+		*hash = java_hash_string((const char *)row + off, len);
+		op->key_buf[0] = SPATE_STRING;
+		memcpy(op->key_buf + 1, &len, sizeof len);
+		memcpy(op->key_buf + 5, (const char *)row + off, len);
+		op->cur.key_len = 5 + (size_t)len;
+		return true;
+	}
+	return false;
+}
+
 /* Makes the key of `row` the current key: its key group (checked against this subtask's
  * range) and its state key bytes. */
 static int set_current_key(struct operator* op, const spate_row *row)
@@ -185,9 +220,11 @@ static int set_current_key(struct operator* op, const spate_row *row)
 		op->cur.key_len = row_size_of(key);
 	} else {
 		const struct key_spec *k = &op->node->key;
-		hash = key_hash_fields(row, k->fields, k->nfields);
 		op->cur_key = NULL; /* built on demand by spate_ctx_current_key */
-		op->cur.key_len = encode_key_fields(op, row);
+		if (k->nfields != 1 || !encode_simple_key(op, row, k->fields[0], &hash)) {
+			hash = key_hash_fields(row, k->fields, k->nfields);
+			op->cur.key_len = encode_key_fields(op, row);
+		}
 		op->cur.key = op->key_buf;
 	}
 	struct execution_vertex *ev = op->task->ev;
@@ -337,9 +374,28 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 		return op_emit(op, row);
 	}
 	const spate_row *accr = (const spate_row *)acc;
+	if (op->node->agg == AGG_SUM) {
+		/* the common case, an int64 sum with neither side null, in two loads and a store */
+		const unsigned char *in = spate__row_slot(row, f, SPATE_INT64);
+		unsigned char *sum = (unsigned char *)spate__row_slot(accr, f, SPATE_INT64);
+		if (in && sum) {
+			uint64_t a, b;
+			memcpy(&a, sum, sizeof a);
+			memcpy(&b, in, sizeof b);
+			a += b; /* wraps as Java's long does */
+			memcpy(sum, &a, sizeof a);
+			if (!be->value_mutable &&
+			    (rc = be->ops->value_put(be, &k, acc, row_size_of(acc))) < 0)
+				return state_failed(op, rc);
+			return op_emit(op, accr);
+		}
+	}
 	if (spate_row_is_null(row, f))
 		return op_emit(op, accr);
-	int cmp = spate_row_is_null(accr, f) ? 1 : compare_field(row, accr, f);
+	/* only min/max need the comparison; sum runs once per record without it */
+	int cmp = op->node->agg == AGG_SUM     ? 0
+	          : spate_row_is_null(accr, f) ? 1
+	                                       : compare_field(row, accr, f);
 	switch (op->node->agg) {
 	case AGG_SUM: {
 		uint64_t *s = slot_of(acc, f);

@@ -42,6 +42,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+/* XXH3 inlined: the state key hash runs once per record and state access */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "core/alloc.h"
@@ -108,6 +110,27 @@ static void table_release(struct kv_table *t)
 	t->cap = t->count = 0;
 }
 
+/* memcmp(a, b, n) == 0 without a library call for the short keys of most jobs (an int64
+ * key is 9 bytes: tag and slot). */
+static inline bool key_equal(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	uint64_t u, v;
+	while (n >= 8) {
+		memcpy(&u, x, 8);
+		memcpy(&v, y, 8);
+		if (u != v)
+			return false;
+		x += 8;
+		y += 8;
+		n -= 8;
+	}
+	while (n--)
+		if (*x++ != *y++)
+			return false;
+	return true;
+}
+
 static size_t table_find(const struct kv_table *t, uint64_t hash, uint32_t state_id,
                          const void *key, size_t klen)
 {
@@ -118,7 +141,7 @@ static size_t table_find(const struct kv_table *t, uint64_t hash, uint32_t state
 		if (!sl->e)
 			return i;
 		if (sl->hash == hash && sl->e->state_id == state_id && sl->e->key_len == klen &&
-		    memcmp(sl->e->key, key, klen) == 0)
+		    key_equal(sl->e->key, key, klen))
 			return i;
 		i = (i + 1) & mask;
 	}

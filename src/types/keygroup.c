@@ -12,36 +12,6 @@
 
 #include <string.h>
 
-static inline uint32_t rotl32(uint32_t x, int r)
-{
-	return (x << r) | (x >> (32 - r));
-}
-
-int32_t murmur_hash_int(int32_t code)
-{
-	uint32_t h = (uint32_t)code;
-
-	/* One 4-byte block of MurmurHash3 x86_32 with seed 0 ... */
-	h *= 0xcc9e2d51u;
-	h = rotl32(h, 15);
-	h *= 0x1b873593u;
-	h = rotl32(h, 13);
-	h = h * 5 + 0xe6546b64u;
-	/* ... the length, then the fmix32 finalizer. */
-	h ^= 4;
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	/* Flink makes it non-negative; Math.abs(INT_MIN) would stay negative, so that is 0. */
-	if (h < 0x80000000u)
-		return (int32_t)h;
-	if (h != 0x80000000u)
-		return (int32_t)(0u - h);
-	return 0;
-}
-
 static uint32_t round_up_to_power_of_two(uint32_t x)
 {
 	x = x - 1;
@@ -67,20 +37,6 @@ int key_group_default_max_parallelism(int parallelism)
 	if (m > KEY_GROUP_UPPER_BOUND)
 		m = KEY_GROUP_UPPER_BOUND;
 	return (int)m;
-}
-
-int key_group_for_hash(int32_t hash, int max_parallelism)
-{
-	if (max_parallelism <= 0)
-		return 0;
-	return murmur_hash_int(hash) % max_parallelism;
-}
-
-int key_group_operator_index(int max_parallelism, int parallelism, int key_group)
-{
-	if (max_parallelism <= 0)
-		return 0;
-	return (int)((int64_t)key_group * parallelism / max_parallelism);
 }
 
 void key_group_range(int max_parallelism, int parallelism, int index, int *first, int *last)
@@ -139,8 +95,21 @@ int32_t java_hash_string(const char *s, size_t len)
 	uint32_t h = 0;
 	size_t i = 0;
 
+	/* Four ASCII bytes at a time (each is one code unit): h * 31^4 + c0 * 31^3 + ... */
+	while (i + 4 <= len) {
+		uint32_t w;
+		memcpy(&w, p + i, sizeof w);
+		if (w & 0x80808080u)
+			break;
+		h = h * 923521u + p[i] * 29791u + p[i + 1] * 961u + p[i + 2] * 31u + p[i + 3];
+		i += 4;
+	}
 	while (i < len) {
 		uint32_t cp;
+		if (p[i] < 0x80) { /* ASCII, one code unit: most keys are all ASCII */
+			h = 31 * h + p[i++];
+			continue;
+		}
 		size_t n = utf8_decode(p + i, len - i, &cp);
 		if (n == 0) {
 			/* Not UTF-8: the byte counts as one code unit of its own value. */
@@ -220,8 +189,22 @@ int32_t key_hash_field(const spate_row *row, int i)
 
 int32_t key_hash_fields(const spate_row *row, const int *idx, int n)
 {
-	if (n == 1)
+	if (n == 1) {
+		/* the common keys, one int64 or one string field, without the switch */
+		const unsigned char *slot = spate__row_slot(row, idx[0], SPATE_INT64);
+		int64_t v;
+		if (slot) {
+			memcpy(&v, slot, sizeof v);
+			return java_hash_i64(v);
+		}
+		if ((slot = spate__row_slot(row, idx[0], SPATE_STRING))) {
+			uint32_t off, len;
+			memcpy(&off, slot, sizeof off);
+			memcpy(&len, slot + 4, sizeof len);
+			return java_hash_string((const char *)row + off, len);
+		}
 		return key_hash_field(row, idx[0]);
+	}
 	uint32_t h = 0;
 	for (int k = 0; k < n; k++)
 		h = 31 * h + (uint32_t)key_hash_field(row, idx[k]);

@@ -21,14 +21,56 @@
 #define KEY_GROUP_DEFAULT_LOWER_BOUND 128
 #define KEY_GROUP_UPPER_BOUND 32768
 
-/* MathUtils.murmurHash(int): non-negative result. */
-int32_t murmur_hash_int(int32_t code);
+static inline uint32_t keygroup_rotl32(uint32_t x, int r)
+{
+	return x << r | x >> (32 - r);
+}
+
+/* MathUtils.murmurHash(int): non-negative result (inline, as the two below: they run once
+ * per record on both sides of a keyed exchange). */
+static inline int32_t murmur_hash_int(int32_t code)
+{
+	uint32_t h = (uint32_t)code;
+
+	/* One 4-byte block of MurmurHash3 x86_32 with seed 0 ... */
+	h *= 0xcc9e2d51u;
+	h = keygroup_rotl32(h, 15);
+	h *= 0x1b873593u;
+	h = keygroup_rotl32(h, 13);
+	h = h * 5 + 0xe6546b64u;
+	/* ... the length, then the fmix32 finalizer. */
+	h ^= 4;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	/* Flink makes it non-negative; Math.abs(INT_MIN) would stay negative, so that is 0. */
+	if (h < 0x80000000u)
+		return (int32_t)h;
+	if (h != 0x80000000u)
+		return (int32_t)(0u - h);
+	return 0;
+}
+
 /* computeDefaultMaxParallelism(p) for 0 < p <= 32768. */
 int key_group_default_max_parallelism(int parallelism);
 /* murmur(hash) % max_parallelism */
-int key_group_for_hash(int32_t hash, int max_parallelism);
+static inline int key_group_for_hash(int32_t hash, int max_parallelism)
+{
+	if (max_parallelism <= 0)
+		return 0;
+	return murmur_hash_int(hash) % max_parallelism;
+}
+
 /* kg * parallelism / max_parallelism */
-int key_group_operator_index(int max_parallelism, int parallelism, int key_group);
+static inline int key_group_operator_index(int max_parallelism, int parallelism, int key_group)
+{
+	if (max_parallelism <= 0)
+		return 0;
+	return (int)((int64_t)key_group * parallelism / max_parallelism);
+}
+
 /* [first, last] key groups of subtask `index` */
 void key_group_range(int max_parallelism, int parallelism, int index, int *first, int *last);
 

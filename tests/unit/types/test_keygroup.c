@@ -153,6 +153,15 @@ static void test_java_hash_non_ascii(void **state)
 
 static void test_java_hash_invalid_utf8(void **state)
 {
+	/* Four-byte ASCII blocks next to multi-byte text and invalid bytes: the block loop
+	 * stops at the first non-ASCII byte and the rest is decoded one character at a time. */
+	uint32_t abcd = ((97u * 31 + 98) * 31 + 99) * 31 + 100;
+	assert_int_equal(java_hash_string("abcd\xc3\xa9", 6), (int32_t)(abcd * 31 + 233));
+	assert_int_equal(
+	    java_hash_string("abcd\xff"
+	                     "efgh",
+	                     9),
+	    (int32_t)((((abcd * 31 + 255) * 31 + 101) * 31 + 102) * 31 * 31 + 103 * 31 + 104));
 	/* Bytes that are not UTF-8 count as one unit each, of the byte's value. */
 	assert_int_equal(java_hash_string("\xff", 1), 255);
 	assert_int_equal(java_hash_string("a\xe6", 2), 97 * 31 + 0xe6);
