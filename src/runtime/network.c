@@ -286,7 +286,15 @@ static int write_row(struct result_partition *rp, struct subpartition *sp, const
 		b->size = size;
 		sp->current = b;
 	}
-	if (rp->flush_always)
+	/* Buffer timeout 0: the row goes to the consumer now if it has caught up (its gate
+	 * holds no buffer). If it has not, it would not look at the row before it is through
+	 * its queue anyway, so the row waits in the buffer with the ones that follow: it is
+	 * handed over with the next row written after the consumer caught up, or when this
+	 * task goes idle (task_flush_idle). So the consumer is fed the moment it can take
+	 * more, and a busy consumer gets full buffers instead of one buffer per row. A remote
+	 * consumer's queue is not visible here: every row is handed to the network. */
+	if (rp->flush_always &&
+	    (sp->remote_push || !atomic_load_explicit(&sp->gate->queued, memory_order_relaxed)))
 		hand_over(sp);
 	return 0;
 }

@@ -151,7 +151,8 @@ struct result_partition {
 	const struct key_spec *key;   /* for HASH (borrowed from the stream edge) */
 	int next;                     /* round robin position */
 	uint64_t rng;                 /* shuffle / rebalance start */
-	bool flush_always;            /* buffer timeout 0: flush after every row */
+	bool flush_always;            /* buffer timeout 0: flush after every row the consumer
+	                                 can take now (see write_row) */
 	struct buffer_pool pool;
 	_Atomic int64_t bytes_out;   /* row bytes written (metrics: single writer) */
 	_Atomic int64_t records_out; /* rows written (metrics: single writer) */

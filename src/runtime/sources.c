@@ -280,6 +280,7 @@ static int emit_generated(struct operator* op, void *arg, int64_t index)
 			                              memory_order_acquire) &
 			        TASK_MAIL_FLUSH)
 				task_flush(t);
+			task_flush_idle(t);
 			sleep_ns(due - now < 10000000 ? due - now : 10000000);
 		}
 	}
@@ -545,7 +546,11 @@ static int run_socket(struct operator* op)
 		if ((rc = task_poll(op->task)) < 0)
 			break;
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		int pr = poll(&pfd, 1, 50);
+		int pr = poll(&pfd, 1, 0);
+		if (pr == 0) {
+			task_flush_idle(op->task); /* nothing to read now: hand over what we have */
+			pr = poll(&pfd, 1, 50);
+		}
 		if (pr < 0 && errno != EINTR) {
 			rc = SPATE_EIO;
 			break;

@@ -481,6 +481,9 @@ static int consume_input(struct task *t)
 	bool exactly_once = !t->job->ckpt.enabled || t->job->ckpt.exactly_once;
 	while (g->nended < g->nchannels || t->replay) {
 		bool woken;
+		if (t->flush_idle && !t->replay &&
+		    !atomic_load_explicit(&g->queued, memory_order_relaxed))
+			task_flush(t); /* about to wait for input */
 		struct buffer *b = next_buffer(t, &woken);
 		if (!b) {
 			if (!woken)

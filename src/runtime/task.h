@@ -163,6 +163,7 @@ struct task {
 	int nops;
 	struct input_gate gate; /* used when has_gate */
 	bool has_gate;
+	bool flush_idle; /* buffer timeout 0: flush the outputs whenever the task goes idle */
 	struct result_partition *partitions; /* owned, one per job vertex output */
 	int npartitions;
 	char *failure;  /* why it failed (owned), first wins */
@@ -250,6 +251,14 @@ void *task_main(void *arg);
 /* Checks cancel, flush and checkpoint mail; returns SPATE_ECANCELED if the job is canceled,
  * SPATE_ESTOPPED when a stop-with-savepoint completed at this source. Cheap: call it per
  * record in sources (one relaxed load each for cancel and mail). */
+/* Buffer timeout 0: hands partly filled output buffers over before the task waits (for
+ * input, for its pacing, for a socket), so that no row waits for a task that is idle. */
+void task_flush(struct task *t);
+static inline void task_flush_idle(struct task *t)
+{
+	if (t->flush_idle)
+		task_flush(t);
+}
 int task_poll_slow(struct task *t);
 static inline int task_poll(struct task *t)
 {
