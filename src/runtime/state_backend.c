@@ -35,7 +35,10 @@
  */
 #include "runtime/state_backend.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -923,6 +926,57 @@ static int heap_restore_entry(void *arg, const struct state_entry *en)
 	return heap_value_put(be, &k, en->val, en->val_len);
 }
 
+/* ---- the RocksDB module ------------------------------------------------------------------ */
+
+/*
+ * The RocksDB backend is lib/spate-rocksdb.so beside libspate, loaded once, the first time
+ * a job creates or restores RocksDB state: an idle daemon does not carry librocksdb (over
+ * 8 MB resident with the C++ runtime). The module links against libspate for the engine's
+ * own helpers.
+ */
+static struct {
+	pthread_once_t once;
+	struct keyed_state_backend *(*backend_new)(int, int, const char *, struct spate_error *);
+	int (*handle_load)(const char *, const struct keyed_state_handle *, int, int, const char *,
+	                   state_entry_fn, void *, struct spate_error *);
+	char error[PATH_MAX + 256]; /* why loading failed */
+} rocksdb_module = {.once = PTHREAD_ONCE_INIT};
+
+static void rocksdb_module_load(void)
+{
+	Dl_info self;
+	char path[PATH_MAX];
+	if (!dladdr((void *)state_backend_new, &self) || !self.dli_fname) {
+		snprintf(rocksdb_module.error, sizeof rocksdb_module.error,
+		         "the rocksdb state backend is not available: cannot locate libspate");
+		return;
+	}
+	const char *slash = strrchr(self.dli_fname, '/');
+	int dir = slash ? (int)(slash - self.dli_fname) : 1;
+	snprintf(path, sizeof path, "%.*s/spate-rocksdb.so", dir, slash ? self.dli_fname : ".");
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(rocksdb_module.error, sizeof rocksdb_module.error,
+		         "the rocksdb state backend is not available: %s", dlerror());
+		return;
+	}
+	*(void **)&rocksdb_module.backend_new = dlsym(h, "rocksdb_state_backend_new");
+	*(void **)&rocksdb_module.handle_load = dlsym(h, "rocksdb_handle_load");
+	if (!rocksdb_module.backend_new || !rocksdb_module.handle_load)
+		snprintf(rocksdb_module.error, sizeof rocksdb_module.error,
+		         "the rocksdb state backend is not available: '%s' lacks its entry points",
+		         path);
+}
+
+/* 0 when the module is loaded, else SPATE_ELOAD with err set. */
+static int rocksdb_module_get(struct spate_error *err)
+{
+	pthread_once(&rocksdb_module.once, rocksdb_module_load);
+	if (rocksdb_module.backend_new && rocksdb_module.handle_load)
+		return 0;
+	return error_set(err, SPATE_ELOAD, "%s", rocksdb_module.error);
+}
+
 static int heap_restore(struct keyed_state_backend *be, const char *base_dir,
                         const struct keyed_state_handle *handles, int nhandles,
                         struct spate_error *err)
@@ -935,9 +989,11 @@ static int heap_restore(struct keyed_state_backend *be, const char *base_dir,
 		if (!state_handle_overlaps(be, h))
 			continue;
 		if (strcmp(h->backend, "rocksdb") == 0) {
-			rc = rocksdb_handle_load(base_dir, h, be->key_group_first,
-			                         be->key_group_last, NULL, heap_restore_entry, be,
-			                         err);
+			rc = rocksdb_module_get(err);
+			if (rc == 0)
+				rc = rocksdb_module.handle_load(base_dir, h, be->key_group_first,
+				                                be->key_group_last, NULL,
+				                                heap_restore_entry, be, err);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -993,7 +1049,9 @@ struct keyed_state_backend *state_backend_new(const char *type, int key_group_fi
 			          "the rocksdb state backend needs a local directory");
 			return NULL;
 		}
-		return rocksdb_state_backend_new(key_group_first, key_group_last, local_dir, err);
+		if (rocksdb_module_get(err) < 0)
+			return NULL;
+		return rocksdb_module.backend_new(key_group_first, key_group_last, local_dir, err);
 	}
 	error_set(err, SPATE_ECONFIG,
 	          "unknown state backend '%s' (state.backend.type is hashmap or rocksdb)", type);

@@ -181,7 +181,8 @@ int state_restore_check(const struct keyed_state_backend *be, const char *self,
                         const char *base_dir, const struct keyed_state_handle *handles,
                         int nhandles, struct spate_error *err);
 
-/* The RocksDB backend (state_rocksdb.c); state_backend_new("rocksdb", ...) calls it. */
+/* The RocksDB backend (state_rocksdb.c, built as the module lib/spate-rocksdb.so);
+ * state_backend_new("rocksdb", ...) loads the module and calls it. */
 struct keyed_state_backend *rocksdb_state_backend_new(int key_group_first, int key_group_last,
                                                       const char *local_dir,
                                                       struct spate_error *err);
