@@ -420,6 +420,17 @@ if [[ ckpt =~ $ONLY ]]; then
 	fi
 fi
 
+# ---- cluster figures (their own script: exchange, footprint, start-up on a session cluster) ----
+
+if [[ cluster =~ $ONLY ]]; then
+	note "exchange, footprint and start-up on a session cluster (bench/cluster.sh)"
+	if ((SMOKE)); then
+		bash "$SRC/bench/cluster.sh" --smoke "$BUILD" || fail "bench/cluster.sh --smoke failed"
+	else
+		bash "$SRC/bench/cluster.sh" "$BUILD" || fail "bench/cluster.sh failed"
+	fi
+fi
+
 # ---- report -------------------------------------------------------------------------------
 
 if ((SMOKE)); then
@@ -451,7 +462,7 @@ date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 		echo
 		echo "Start-up: \`spate run\` of a tiny job (G, 1000 records): wall $(fix "$STARTUP_WALL" 1) ms (Job Runtime $STARTUP_JOB ms), peak RSS $(mb "$STARTUP_RSS")."
 	fi
-	echo "Exchange (P1 with the keyed sum in another TaskManager process): not measured, there is no cluster runtime yet."
+	echo "Exchange, cluster footprint and start-up: bench/results/cluster.md (bench/cluster.sh)."
 	echo "Correctness: $([[ $FAILURES == 0 ]] && echo "all checks passed" || echo "$FAILURES check(s) FAILED")."
 } | tee "$RESULTS/$outname.md"
 {

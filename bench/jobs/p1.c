@@ -3,13 +3,19 @@
  * rolling sum of value (Flink's sum: it emits the row with the running sum for every input),
  * into a sink that counts rows and adds the running sums into a checksum.
  *
- * Usage: spate run [-p P] p1.so N K [verify]. Each sink subtask prints "RESULT
+ * Usage: spate run [-p P] p1.so N K [verify] [split]. Each sink subtask prints "RESULT
  * subtask=<i> out=<rows> checksum=<sum of running sums>"; with "verify" it also keeps the
  * last running sum per key (an extra hash map, so that mode is for correctness runs, not
  * timed ones) and adds "finalsum=<sum of final per-key sums> keys=<distinct keys>". The
  * sink subtasks hold disjoint key sets (the sink is chained behind the keyed sum), so
  * finalsum and keys add up across subtasks. checksum matches the baseline only with one
  * in-order source (p = 1).
+ *
+ * With "split" (the Exchange workload, bench/cluster.sh) the generator is in slot sharing
+ * group "source" (map and filter inherit it, as in Flink: an operator without a group of its
+ * own takes its input's) and the rolling sum in group "keyed" (the sink inherits it). At
+ * parallelism P the job then needs 2 P slots, and on TaskManagers of one slot each the keyed
+ * sum runs in another process than the source: every record crosses a remote channel.
  */
 #include "bench_map.h"
 #include "job_common.h"
@@ -77,22 +83,34 @@ static int p1_main(spate_env *env, int argc, char **argv)
 {
 	int64_t n = argc > 2 ? bench_parse_count(argv[1]) : -1;
 	int64_t k = argc > 2 ? bench_parse_count(argv[2]) : -1;
-	int verify = argc > 3 && strcmp(argv[3], "verify") == 0;
+	int verify = 0, split = 0;
 	spate_stream *s;
 
-	if (n < 0 || k < 1 || (argc > 3 && !verify) || argc > 4)
-		return job_usage("p1", "N K [verify]");
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "verify") == 0)
+			verify = 1;
+		else if (strcmp(argv[i], "split") == 0)
+			split = 1;
+		else
+			n = -1;
+	}
+	if (n < 0 || k < 1)
+		return job_usage("p1", "N K [verify] [split]");
 	s = spate_env_from_generator(env, "key:int64,value:int64,ts:int64", bench_record_gen, n, 0);
 	s = spate_stream_set_param(spate_stream_name(s, "generator"), "k", argv[2]);
+	if (split)
+		s = spate_stream_slot_sharing_group(s, "source");
 	s = spate_stream_map(s, "key:int64,value:int64,ts:int64", bench_p0_map_fn);
 	s = spate_stream_filter(spate_stream_name(s, "map"), bench_p0_filter_fn);
 	s = spate_stream_key_by(spate_stream_name(s, "filter"), "key");
 	s = spate_stream_name(spate_stream_sum(s, "value"), "rolling-sum");
+	if (split)
+		s = spate_stream_slot_sharing_group(s, "keyed");
 	s = spate_stream_name(spate_stream_sink(s, bench_p1_sink), "checksum-sink");
 	if (verify)
 		s = spate_stream_set_param(s, "verify", "1");
 	spate_stream_on_end(s, bench_p1_end);
-	return job_execute(env, "P1");
+	return job_execute(env, split ? "Exchange" : "P1");
 }
 
 SPATE_JOB_ENTRY(p1_main)
