@@ -214,6 +214,8 @@ struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_g
 				t->has_gate = true;
 				input_gate_init(&t->gate, nch, &job->canceled);
 				t->gate.idle = &t->io.idle;
+				if (job->buffer_timeout_ms == 0)
+					t->gate.spin_ns = 200000; /* 0.2 ms */
 				t->gate.capacity =
 				    nch * job->buffers_per_channel + job->floating_buffers;
 			}

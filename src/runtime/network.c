@@ -138,10 +138,28 @@ void input_gate_push(struct input_gate *g, struct buffer *b, int channel)
 	pthread_mutex_unlock(&g->mu);
 }
 
+/* Polls (without the lock) until something is queued or requested, or spin_ns passed. */
+static void gate_spin(struct input_gate *g)
+{
+	int64_t end = metrics_now_ns() + g->spin_ns;
+	for (int i = 0;; i++) {
+		if (atomic_load_explicit(&g->queued, memory_order_relaxed) ||
+		    atomic_load_explicit(&g->wakeups, memory_order_relaxed) ||
+		    atomic_load_explicit(g->canceled, memory_order_relaxed))
+			return;
+		if ((i & 63) == 63 && metrics_now_ns() > end)
+			return;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+}
+
 struct buffer *input_gate_take(struct input_gate *g, bool *woken)
 {
 	struct buffer *b = NULL;
 	int64_t t0 = 0; /* when the consumer began to wait, timed only if it does */
+	bool spun = g->spin_ns <= 0;
 	*woken = false;
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
@@ -162,6 +180,13 @@ struct buffer *input_gate_take(struct input_gate *g, bool *woken)
 		if (g->idle && !t0) {
 			t0 = metrics_now_ns();
 			wait_clock_begin(g->idle, t0);
+		}
+		if (!spun) {
+			spun = true;
+			pthread_mutex_unlock(&g->mu);
+			gate_spin(g);
+			pthread_mutex_lock(&g->mu);
+			continue;
 		}
 		pthread_cond_wait(&g->cond, &g->mu);
 	}

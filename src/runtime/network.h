@@ -108,6 +108,11 @@ struct input_gate {
 	/* Optional: where the consumer's time blocked in input_gate_take is added (its idle
 	 * time). Set before use; NULL = not timed. */
 	struct wait_clock *idle;
+	/* Buffer timeout 0 (latency first): how long the consumer polls for a buffer before it
+	 * sleeps, so that a row handed over within that time needs no wake-up (a futex call on
+	 * the producer's side, and a sleeping CPU to wake on a virtual machine). 0 = sleep at
+	 * once. Set before use. */
+	int64_t spin_ns;
 };
 
 void input_gate_init(struct input_gate *g, int nchannels, const atomic_bool *canceled);
