@@ -315,7 +315,7 @@ run_job() {
 	JOB_ID=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\)$/\1/p' "$WORK/$label.out")
 	JOB_MS=$(awk '/^Job Runtime: / { print $3 }' "$WORK/$label.out")
 	[[ -n $JOB_ID && -n $JOB_MS ]] || die "$label: no JobID or Job Runtime in its output"
-	curl -sf "http://$REST/jobs/$JOB_ID" >"$WORK/$label.json"
+	curl -sf --max-time 10 "http://$REST/jobs/$JOB_ID" >"$WORK/$label.json"
 	collect() {
 		: >"$WORK/$label.result"
 		for f in "${!before[@]}"; do
@@ -352,7 +352,7 @@ tms_of() {
 	local vid
 	vid=$(jq -r --arg re "$2" '.vertices[] | select(.name | test($re)) | .id' "$WORK/$1.json")
 	[[ -n $vid ]] || die "$1: no vertex matching '$2'"
-	curl -sf "http://$REST/jobs/$JOB_ID/vertices/$vid" |
+	curl -sf --max-time 10 "http://$REST/jobs/$JOB_ID/vertices/$vid" |
 		jq -r '[.subtasks[]."taskmanager-id"] | unique | join(",")'
 }
 
@@ -445,7 +445,7 @@ fi
 # ---- submit, cancel, slots free --------------------------------------------------------------
 
 job_running() {
-	curl -sf "http://$REST/jobs/$1" |
+	curl -sf --max-time 10 "http://$REST/jobs/$1" |
 		jq -e '.state == "RUNNING" and ([.vertices[].status] | all(. == "RUNNING"))' >/dev/null
 }
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -457,10 +457,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	id=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\)$/\1/p' "$WORK/submit-$r.out")
 	[[ -n $id ]] || die "spate run -d printed no JobID"
 	deadline_wait 30 "job $id RUNNING" job_running "$id"
-	curl -sf "http://$REST/jobs/$id" >"$WORK/submit-$r.json"
+	curl -sf --max-time 10 "http://$REST/jobs/$id" >"$WORK/submit-$r.json"
 	sub_running=0
 	for vid in $(jq -r '.vertices[].id' "$WORK/submit-$r.json"); do
-		v=$(curl -sf "http://$REST/jobs/$id/vertices/$vid/subtasktimes" | jq -r '[.subtasks[].timestamps.RUNNING] | max')
+		v=$(curl -sf --max-time 10 "http://$REST/jobs/$id/vertices/$vid/subtasktimes" | jq -r '[.subtasks[].timestamps.RUNNING] | max')
 		((v > sub_running)) && sub_running=$v
 	done
 	read -r ts_init ts_run < <(jq -r '[.timestamps.INITIALIZING, .timestamps.RUNNING] | @tsv' "$WORK/submit-$r.json")
@@ -476,7 +476,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	rest PATCH "/jobs/$id?mode=cancel" || die "PATCH /jobs/$id?mode=cancel failed"
 	fast_wait 30 "the slots of job $id free" all_free_after jobs-cancelled "$count0"
 	t1=${EPOCHREALTIME/./}
-	ts_end=$(curl -sf "http://$REST/jobs/$id" | jq -r .timestamps.CANCELED)
+	ts_end=$(curl -sf --max-time 10 "http://$REST/jobs/$id" | jq -r .timestamps.CANCELED)
 	((ts_end > 0)) || die "job $id has no CANCELED timestamp"
 	add cancel "$(ms_since "$t0" "$ts_end")"
 	add free_canceled "$(awk -v a="$ts_end" -v b="$t1" 'BEGIN { printf "%.1f", b / 1000 - a }')"
@@ -496,7 +496,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	forget "$bg"
 	((rc == 0)) || die "spate run -d (bounded) failed: $(tail -n 3 "$WORK/bounded-$r.err")"
 	id=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]*\)$/\1/p' "$WORK/bounded-$r.out")
-	ts_end=$(curl -sf "http://$REST/jobs/$id" | jq -r .timestamps.FINISHED)
+	ts_end=$(curl -sf --max-time 10 "http://$REST/jobs/$id" | jq -r .timestamps.FINISHED)
 	((ts_end > 0)) || die "job $id has no FINISHED timestamp"
 	add free_finished "$(awk -v a="$ts_end" -v b="$t1" 'BEGIN { printf "%.1f", b / 1000 - a }')"
 done

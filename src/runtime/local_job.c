@@ -246,6 +246,8 @@ struct local_job *local_job_new_partial(struct job_graph *jg, struct execution_g
 				rp->key = &e->stream_edge->key;
 				rp->flush_always = job->buffer_timeout_ms == 0;
 				t->flush_idle = rp->flush_always;
+				for (int c = 0; c < n && rp->flush_always; c++)
+					rp->subs[c].held_count = &t->held;
 				for (int c = 0; c < n; c++) {
 					struct task *ct = local_job_task(job, e->target, first + c);
 					if (job->local && !job->local[ct - job->tasks])

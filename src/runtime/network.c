@@ -265,6 +265,10 @@ static int hand_over(struct subpartition *sp)
 {
 	struct buffer *b = sp->current;
 	sp->current = NULL;
+	if (sp->held) {
+		sp->held = false;
+		(*sp->held_count)--;
+	}
 	if (sp->remote_push)
 		sp->remote_push(sp->remote_arg, b);
 	else
@@ -313,15 +317,32 @@ static int write_row(struct result_partition *rp, struct subpartition *sp, const
 	}
 	/* Buffer timeout 0: the row goes to the consumer now if it has caught up (its gate
 	 * holds no buffer). If it has not, it would not look at the row before it is through
-	 * its queue anyway, so the row waits in the buffer with the ones that follow: it is
-	 * handed over with the next row written after the consumer caught up, or when this
-	 * task goes idle (task_flush_idle). So the consumer is fed the moment it can take
-	 * more, and a busy consumer gets full buffers instead of one buffer per row. A remote
-	 * consumer's queue is not visible here: every row is handed to the network. */
-	if (rp->flush_always &&
-	    (sp->remote_push || !atomic_load_explicit(&sp->gate->queued, memory_order_relaxed)))
-		hand_over(sp);
+	 * its queue anyway, so the row waits in the buffer with the ones that follow, marked
+	 * held: the task hands it over as soon as the consumer caught up (it checks per record
+	 * in sources, per input buffer otherwise: task_release_held), or when it goes idle
+	 * (task_flush_idle). So the consumer is fed the moment it can take more, and a busy
+	 * consumer gets full buffers instead of one buffer per row. A remote consumer's queue
+	 * is not visible here: every row is handed to the network. */
+	if (rp->flush_always) {
+		if (sp->remote_push ||
+		    !atomic_load_explicit(&sp->gate->queued, memory_order_relaxed))
+			hand_over(sp);
+		else if (!sp->held && sp->held_count) {
+			sp->held = true;
+			(*sp->held_count)++;
+		}
+	}
 	return 0;
+}
+
+void result_partition_release_held(struct result_partition *rp)
+{
+	for (int i = 0; i < rp->nsubs; i++) {
+		struct subpartition *sp = &rp->subs[i];
+		if (sp->held && sp->current &&
+		    !atomic_load_explicit(&sp->gate->queued, memory_order_relaxed))
+			hand_over(sp);
+	}
 }
 
 static int select_channel(struct result_partition *rp, const spate_row *row, int *out)

@@ -143,6 +143,10 @@ struct subpartition {
 	 * takes ownership of the buffer) instead of gate. */
 	void (*remote_push)(void *arg, struct buffer *b);
 	void *remote_arg; /* borrowed: for remote_push */
+	/* Buffer timeout 0: `current` holds rows the consumer could not take yet (write_row);
+	 * counted in *held_count until handed over. */
+	bool held;
+	int *held_count; /* borrowed: the producing task's count of held subpartitions */
 };
 
 /* How a result partition picks subpartitions for a row. */
@@ -173,6 +177,9 @@ void result_partition_release(struct result_partition *rp);
 int result_partition_emit(struct result_partition *rp, const spate_row *row);
 /* Hands every partly filled buffer to its consumer. */
 int result_partition_flush(struct result_partition *rp);
+/* Buffer timeout 0: hands over every held buffer whose consumer has caught up (its gate
+ * holds no buffer). Producer thread; cheap when nothing is held. */
+void result_partition_release_held(struct result_partition *rp);
 /* Flushes and sends end-of-partition on every subpartition. */
 int result_partition_finish(struct result_partition *rp);
 /* Flushes, then sends an event buffer of `kind` holding data[0..len) (len <= BUFFER_SIZE)

@@ -42,8 +42,17 @@ void task_flush(struct task *t)
 
 static int handle_ckpt_mail(struct task *t);
 
+void task_release_held(struct task *t)
+{
+	for (int i = 0; i < t->npartitions && t->held; i++)
+		if (t->partitions[i].flush_always)
+			result_partition_release_held(&t->partitions[i]);
+}
+
 int task_poll_slow(struct task *t)
 {
+	if (t->held)
+		task_release_held(t);
 	if (atomic_load_explicit(&t->job->canceled, memory_order_relaxed))
 		return SPATE_ECANCELED;
 	if (atomic_load_explicit(&t->mail, memory_order_relaxed)) {
@@ -484,6 +493,8 @@ static int consume_input(struct task *t)
 		if (t->flush_idle && !t->replay &&
 		    !atomic_load_explicit(&g->queued, memory_order_relaxed))
 			task_flush(t); /* about to wait for input */
+		else if (t->held)
+			task_release_held(t); /* per input buffer */
 		struct buffer *b = next_buffer(t, &woken);
 		if (!b) {
 			if (!woken)

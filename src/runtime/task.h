@@ -164,6 +164,7 @@ struct task {
 	struct input_gate gate; /* used when has_gate */
 	bool has_gate;
 	bool flush_idle; /* buffer timeout 0: flush the outputs whenever the task goes idle */
+	int held;        /* buffer timeout 0: output subpartitions holding rows (write_row) */
 	struct result_partition *partitions; /* owned, one per job vertex output */
 	int npartitions;
 	char *failure;  /* why it failed (owned), first wins */
@@ -259,11 +260,13 @@ static inline void task_flush_idle(struct task *t)
 	if (t->flush_idle)
 		task_flush(t);
 }
+/* Buffer timeout 0: hands over the held output buffers whose consumers caught up. */
+void task_release_held(struct task *t);
 int task_poll_slow(struct task *t);
 static inline int task_poll(struct task *t)
 {
 	if (!atomic_load_explicit(t->canceled, memory_order_relaxed) &&
-	    !atomic_load_explicit(&t->mail, memory_order_relaxed))
+	    !atomic_load_explicit(&t->mail, memory_order_relaxed) && !t->held)
 		return 0;
 	return task_poll_slow(t);
 }

@@ -45,3 +45,14 @@ probe disabled 2 -D execution.buffer-timeout.enabled=false
 expect_rc disabled 0
 [ "$SERVER_RC" -eq 3 ] || fail "buffer-timeout.enabled=false: rows reached the sink before end of input (server status $SERVER_RC)"
 [ -e "$TMP/disabled.marker" ] || fail "buffer-timeout.enabled=false: the sink never saw all rows"
+
+# Interval 0 with a source that never goes idle: an unbounded generator whose chained filter
+# passes only its first 10 rows, so the rows after the first wait in a partly filled buffer
+# while the source keeps running. They must reach the sink task while the job runs: the
+# job is unbounded, so without the hand-over they would never arrive.
+"$SPATE" run -D execution.buffer-timeout.interval=0 "$JOBS/flush_probe.so" --busy \
+	--expect 10 --marker "$TMP/busy.marker" >"$TMP/busy.out" 2>"$TMP/busy.err" </dev/null &
+BG_PIDS+=($!)
+poll_until 30 test -e "$TMP/busy.marker" ||
+	fail "interval 0, busy source: the sink did not see its 10 rows while the source ran ($(tail -n 2 "$TMP/busy.err"))"
+note "interval 0, busy source: held rows handed over while the source runs"
