@@ -44,30 +44,13 @@ else
 fi
 WORK=$(mktemp -d /tmp/spate-bench-ckpt.XXXXXX)
 PIDS=()
+SCRIPT=checkpoint.sh
+. "$SRC/bench/cluster_lib.sh"
 cleanup() {
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	kill_children
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-die() {
-	echo "checkpoint.sh: $*" >&2
-	exit 1
-}
-
-# deadline_wait SECONDS WHAT CMD...: polls CMD every 10 ms until it succeeds.
-deadline_wait() {
-	local secs=$1 what=$2
-	shift 2
-	local end=$((SECONDS + secs))
-	until "$@"; do
-		((SECONDS < end)) || die "timed out after ${secs}s waiting for $what"
-		sleep 0.01
-	done
-}
 
 start_jm() {
 	"$SPATE" jobmanager -D env.log.dir="$WORK" -D rest.port=0 -D jobmanager.rpc.port=0 \
@@ -91,8 +74,6 @@ start_tm() {
 }
 
 slots_free() { [[ $(curl -sf "http://$REST/overview" | jq -r '."slots-available"') == "$1" ]]; }
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 start_jm
 start_tm tm-a 4

@@ -65,6 +65,8 @@ N_NUM=$(numfmt --from=si "$(tr '[:lower:]' '[:upper:]' <<<"$N")")
 
 WORK=$(mktemp -d /tmp/spate-bench-cluster.XXXXXX)
 PIDS=() # children of this script
+SCRIPT=cluster.sh
+. "$SRC/bench/cluster_lib.sh"
 # A daemon of ours: a pid from one of our clusters' pid files still running our binary (a
 # pid of a stopped daemon may have been reused by then).
 ours() { [[ $(readlink "/proc/$1/exe" 2>/dev/null) == "$SPATE" ]]; }
@@ -76,18 +78,10 @@ cleanup() {
 			if ours "$p"; then kill -9 "$p" 2>/dev/null || true; fi
 		done <"$f"
 	done
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	kill_children
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-die() {
-	echo "cluster.sh: $*" >&2
-	exit 1
-}
 
 # forget PID: a child that has been waited for (its pid may be reused).
 forget() {
@@ -96,17 +90,6 @@ forget() {
 		[[ $p == "$1" ]] || keep+=("$p")
 	done
 	PIDS=("${keep[@]}")
-}
-
-# deadline_wait SECONDS WHAT CMD...: polls CMD every 10 ms until it succeeds.
-deadline_wait() {
-	local secs=$1 what=$2
-	shift 2
-	local end=$((SECONDS + secs))
-	until "$@"; do
-		((SECONDS < end)) || die "timed out after ${secs}s waiting for $what"
-		sleep 0.01
-	done
 }
 
 # The timing loops poll without forking: a read with a timeout on a pipe that never has data
@@ -199,7 +182,6 @@ all_free_after() {
 	overview && ((OV[$1] > $2 && OV[slots-available] == NSLOTS))
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 # ms_since T0_US T_MS: T_MS (epoch ms, the engine's clock) - T0_US (epoch µs), in ms.
 ms_since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f\n", b - a / 1000 }'; }
 # us_diff T0_US T1_US: in ms.

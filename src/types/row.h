@@ -104,9 +104,8 @@ void row_builder_release(struct spate_row_builder *b);
 static inline void row_builder_begin(struct spate_row_builder *b)
 {
 	/* One copy of the precomputed all-null fixed part (header, tags, zero slots) instead of
-	 * laying it out field by field: this runs once per output row. */
-	/* fixed_size is a multiple of 8 and both areas are 8-byte aligned: word copies, which
-	 * the compiler keeps inline instead of calling memcpy for a few dozen bytes */
+	 * laying it out field by field. fixed_size is a multiple of 8 and both areas are 8-byte
+	 * aligned: word copies, which stay inline where memcpy of a variable size would not. */
 	uint64_t *dst = (uint64_t *)(void *)b->buf;
 	const uint64_t *src = (const uint64_t *)(const void *)b->fixed_template;
 	for (size_t w = 0; w < b->fixed_size / 8; w++)
