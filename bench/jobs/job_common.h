@@ -47,34 +47,51 @@ int bench_record_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out);
 int bench_p0_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
 int bench_p0_filter_fn(spate_ctx *ctx, const spate_row *in);
 
+/*
+ * The rows are {key, value, ts}, three int64 fields: the functions read and write them as
+ * struct bench_record through Spate's typed row views (a struct member per field).
+ */
+static inline int job_bad_row(spate_ctx *ctx, const char *fn)
+{
+	return spate_ctx_fail(ctx, "%s: expected rows of three non-null int64 fields", fn);
+}
+
 /* Record `index` of the workloads' source: {key, value, ts} by bench_record_make. */
 int bench_record_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
 {
-	struct bench_record r;
+	struct bench_record *r = spate_row_builder_view(out, 3);
 	uint64_t k = job_param_k(ctx);
 
 	if (!k)
 		return spate_ctx_fail(ctx, "generator: missing or bad parameter 'k'");
-	bench_record_make((uint64_t)index, k, &r);
-	spate_row_set_i64(out, 0, (int64_t)r.key);
-	spate_row_set_i64(out, 1, r.value);
-	spate_row_set_i64(out, 2, (int64_t)r.ts);
+	if (!r)
+		return job_bad_row(ctx, "generator");
+	bench_record_make((uint64_t)index, k, r);
 	return 0;
 }
 
 /* P0's map: value = value * 3 + 1. */
 int bench_p0_map_fn(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
 {
-	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
-	spate_row_set_i64(out, 1, bench_p0_map(spate_row_i64(in, 1)));
-	spate_row_set_i64(out, 2, spate_row_i64(in, 2));
+	const struct bench_record *r = spate_row_view(in, 3);
+	struct bench_record *o = spate_row_builder_view(out, 3);
+
+	if (!r || !o)
+		return job_bad_row(ctx, "map");
+	o->key = r->key;
+	o->value = bench_p0_map(r->value);
+	o->ts = r->ts;
 	return 0;
 }
 
 /* P0's filter: keep even values. */
 int bench_p0_filter_fn(spate_ctx *ctx, const spate_row *in)
 {
-	return bench_p0_keep(spate_row_i64(in, 1));
+	const struct bench_record *r = spate_row_view(in, 3);
+
+	if (!r)
+		return job_bad_row(ctx, "filter");
+	return bench_p0_keep(r->value);
 }
 
 /* Reports a usage error from the job's main function (before the graph is built). */

@@ -323,6 +323,10 @@ struct spate_row_builder_head {
 	const unsigned char *tmpl; /* an all-null row of the schema: its tags are type | 0x80 */
 	size_t slots_off;          /* byte offset of the slots */
 	int nfields;
+	/* The tag bytes (padded to 8) of a row of the schema with no null field, when every
+	 * field is int64, double or timestamp (the schemas spate_row_builder_view serves);
+	 * else NULL. */
+	const unsigned char *view_tags;
 };
 
 static inline const unsigned char *spate__row_slot(const spate_row *r, int i, int tag)
@@ -411,6 +415,58 @@ static inline void spate__row_set_double(spate_row_builder *b, int i, double v)
 		memcpy(s, &v, sizeof v);
 	else
 		spate_row_set_double(b, i, v);
+}
+
+/*
+ * Typed views: a row whose fields are all non-null int64, double or timestamp (epoch ms)
+ * values can be read, and an output row of such a schema written, as a C struct with one
+ * 8-byte member per field in field order (int64_t for int64 and timestamp, double for
+ * double), like Flink's Tuple fields f0, f1, ... For example, for "key:int64,value:int64":
+ *
+ *     struct kv { int64_t key, value; };
+ *     const struct kv *in = spate_row_view(row, 2);
+ *     struct kv *o = spate_row_builder_view(out, 2);
+ *     if (!in || !o)
+ *             return spate_ctx_fail(ctx, "map: expected two non-null int64 fields");
+ *     o->key = in->key;
+ *     o->value = in->value * 3 + 1;
+ *
+ * spate_row_view returns NULL if the row does not have exactly nfields fields, or has a
+ * null field or a field of another type. spate_row_builder_view returns NULL unless the
+ * output schema has exactly nfields fields, all of those types; otherwise it marks every
+ * field set (none null) and returns the row's fields to write; a field not written is 0.
+ * Both pointers are 8-byte aligned and valid until the function returns. The setters
+ * above still work on a viewed builder (spate_row_set_null after the view, say).
+ */
+static inline const void *spate_row_view(const spate_row *r, int nfields)
+{
+	const unsigned char *p = (const unsigned char *)r;
+	uint16_t nf;
+
+	if (!p)
+		return 0;
+	memcpy(&nf, p + 4, sizeof nf);
+	if ((int)nf != nfields)
+		return 0;
+	for (int i = 0; i < nfields; i++) {
+		unsigned t = p[8 + i]; /* a null's tag has 0x80 set: out of the set */
+		if (t != SPATE_INT64 && t != SPATE_DOUBLE && t != SPATE_TIMESTAMP)
+			return 0;
+	}
+	return p + 8 + (((size_t)nf + 7) & ~(size_t)7);
+}
+
+static inline void *spate_row_builder_view(spate_row_builder *b, int nfields)
+{
+	struct spate_row_builder_head *h = (struct spate_row_builder_head *)(void *)b;
+
+	if (!h || !h->view_tags || h->nfields != nfields)
+		return 0;
+	/* the tags are padded to whole words, so word copies cover them exactly */
+	memcpy(h->buf + 8, h->view_tags, 8);
+	for (int w = 8; w < nfields; w += 8)
+		memcpy(h->buf + 8 + w, h->view_tags + w, 8);
+	return h->buf + h->slots_off;
 }
 
 #ifndef SPATE_NO_INLINE_ROWS

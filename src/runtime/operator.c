@@ -271,6 +271,29 @@ static int process_map(struct operator* op, const spate_row *row)
 	return emit_built(op);
 }
 
+/* A batch through map: each output row is built in its own place in batch_buf (the
+ * output schema is fixed-width, so no row outgrows it), then the batch moves on. */
+static int process_map_batch(struct operator* op, const spate_row *const *rows, int n)
+{
+	struct spate_row_builder *b = &op->out;
+	uint8_t *scratch = b->buf;
+	int rc = 0;
+	for (int r = 0; r < n; r++) {
+		b->buf = op->batch_buf + (size_t)r * b->fixed_size;
+		row_builder_begin(b);
+		rc = ((spate_map_fn)op->fn)(&op->ctx, rows[r], b);
+		const spate_row *out = rc < 0 ? NULL : row_builder_done(b);
+		if (!out) {
+			/* the failure is reported with the builder on its own buffer again */
+			b->buf = scratch;
+			return rc < 0 ? user_failed(op, rc, "map") : op_builder_failed(op, b, NULL);
+		}
+		op->batch_rows[r] = out;
+	}
+	b->buf = scratch;
+	return op_emit_batch(op, op->batch_rows, n);
+}
+
 static int process_flat_map(struct operator* op, const spate_row *row)
 {
 	int rc = ((spate_flat_map_fn)op->fn)(&op->ctx, row, &op->collector);
@@ -285,6 +308,30 @@ static int process_filter(struct operator* op, const spate_row *row)
 	if (rc < 0)
 		return user_failed(op, rc, "filter");
 	return rc > 0 ? op_emit(op, row) : 0;
+}
+
+static int process_filter_batch(struct operator* op, const spate_row *const *rows, int n)
+{
+	int kept = 0;
+	for (int r = 0; r < n; r++) {
+		int rc = ((spate_filter_fn)op->fn)(&op->ctx, rows[r]);
+		if (rc < 0)
+			return user_failed(op, rc, "filter");
+		if (rc > 0)
+			op->batch_rows[kept++] = rows[r];
+	}
+	return op_emit_batch(op, op->batch_rows, kept);
+}
+
+/* Every other kind takes a batch one row at a time. */
+static int process_each(struct operator* op, const spate_row *const *rows, int n)
+{
+	for (int r = 0; r < n; r++) {
+		int rc = op->process(op, rows[r]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int process_process(struct operator* op, const spate_row *row)
@@ -595,6 +642,16 @@ int task_setup_operators(struct task *t, void *lib)
 				return rc;
 		}
 		op->process = process_of[n->kind]; /* NULL for sources: they have no input */
+		op->process_batch = n->kind == OP_FILTER          ? process_filter_batch
+		                    : n->kind == OP_SINK_FUNCTION ? sink_function_batch
+		                                                  : process_each;
+		op->batch_rows = xcalloc(OP_BATCH, sizeof *op->batch_rows);
+		if ((n->kind == OP_MAP || n->kind == OP_SOURCE_GENERATOR) && n->out_schema &&
+		    op->out.fixed_width) {
+			op->batch_buf = xmalloc(OP_BATCH * op->out.fixed_size);
+			if (n->kind == OP_MAP)
+				op->process_batch = process_map_batch;
+		}
 		if ((n->kind == OP_REDUCE || n->kind == OP_AGGREGATE) && !n->keyed) {
 			task_fail(t, op, SPATE_EGRAPH, "operator needs a keyed input");
 			return SPATE_EGRAPH;
@@ -636,6 +693,10 @@ void task_release_operators(struct task *t)
 		struct operator* op = & t->ops[i];
 		if (op->node->out_schema)
 			row_builder_release(&op->out);
+		xfree(op->batch_rows);
+		xfree(op->batch_buf);
+		op->batch_rows = NULL;
+		op->batch_buf = NULL;
 		if (op->node->keyed)
 			row_builder_release(&op->key_builder);
 		if (op->state)

@@ -194,6 +194,17 @@ int sink_process(struct operator* op, const spate_row *row)
 	}
 }
 
+int sink_function_batch(struct operator* op, const spate_row *const *rows, int n)
+{
+	spate_process_fn fn = (spate_process_fn)op->fn;
+	for (int r = 0; r < n; r++) {
+		int rc = fn(&op->ctx, rows[r], NULL);
+		if (rc < 0)
+			return op_user_failed(op, rc, "sink", op->node->fn_name);
+	}
+	return 0;
+}
+
 int sink_flush(struct operator* op)
 {
 	if (op->node->kind == OP_SINK_PRINT)

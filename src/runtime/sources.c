@@ -1,8 +1,8 @@
 /*
  * sources.c - the source operators' loops. A source is the head of its chain and runs on
  * the task's thread: it produces rows and pushes them through op_emit until its input ends.
- * Each loop calls task_poll() per record (two relaxed atomic loads) so that cancel and the
- * buffer-timeout flush are seen promptly; sources that may block (socket, rate limit)
+ * Each loop calls task_poll() per record, or per batch of at most OP_BATCH generated rows
+ * (two relaxed atomic loads), so that cancel and the buffer-timeout flush are seen promptly; sources that may block (socket, rate limit)
  * block only for bounded intervals for the same reason.
  *
  * Parallel sources split their input without coordination: sequences and generators into
@@ -166,28 +166,63 @@ static bool split_take(struct source_split *sp, int64_t *index)
  * the record is emitted and task_poll runs before that, so a checkpoint taken in task_poll
  * records exactly the records emitted before its barrier.
  */
-static int run_splits(struct operator* op,
-                      int (*emit)(struct operator* op, void *arg, int64_t index), void *arg)
+/* Takes up to max indexes of a split; returns how many. */
+static int split_take_many(struct source_split *sp, int64_t *index, int max)
 {
-	int rc = 0;
+	int n = 0;
+	if (sp->stride == 1) { /* the usual split: consecutive indexes */
+		int64_t left = sp->end - sp->next;
+		n = left <= 0 ? 0 : left < max ? (int)left : max;
+		for (int i = 0; i < n; i++)
+			index[i] = sp->next + i;
+		sp->next += n;
+		return n;
+	}
+	while (n < max && split_take(sp, &index[n]))
+		n++;
+	return n;
+}
+
+/* What run_splits hands records to: `one` per index, or `many` up to OP_BATCH at once. */
+struct split_emitter {
+	int (*one)(struct operator* op, void *arg, int64_t index);
+	int (*many)(struct operator* op, void *arg, const int64_t *index, int n);
+	void *arg;
+};
+
+/* Takes the next index or batch of indexes of split sp and emits them; returns 0 when the
+ * split is exhausted (*taken = 0), else emit's result. */
+static int split_emit(struct operator* op, const struct split_emitter *em,
+                      struct source_split *sp, int *taken)
+{
+	int64_t index[OP_BATCH];
+	int n = split_take_many(sp, index, em->many ? OP_BATCH : 1);
+	*taken = n;
+	if (n == 0)
+		return 0;
+	return em->many ? em->many(op, em->arg, index, n) : em->one(op, em->arg, index[0]);
+}
+
+static int run_splits(struct operator* op, const struct split_emitter *em)
+{
+	int rc = 0, taken = 1;
 	for (int i = 0; i < op->nsplits && rc == 0; i++) {
 		if (op->splits[i].end == INT64_MAX)
 			continue;
-		int64_t index;
-		while (rc == 0 && (rc = task_poll(op->task)) == 0 &&
-		       split_take(&op->splits[i], &index))
-			rc = emit(op, arg, index);
+		do
+			if ((rc = task_poll(op->task)) == 0)
+				rc = split_emit(op, em, &op->splits[i], &taken);
+		while (rc == 0 && taken > 0);
 	}
 	int live = 0;
 	for (int i = 0; i < op->nsplits; i++)
 		live += op->splits[i].end == INT64_MAX;
 	while (rc == 0 && live > 0)
 		for (int i = 0; i < op->nsplits && rc == 0; i++) {
-			int64_t index;
 			if (op->splits[i].end != INT64_MAX)
 				continue;
-			if ((rc = task_poll(op->task)) == 0 && split_take(&op->splits[i], &index))
-				rc = emit(op, arg, index);
+			if ((rc = task_poll(op->task)) == 0)
+				rc = split_emit(op, em, &op->splits[i], &taken);
 		}
 	return rc;
 }
@@ -221,7 +256,8 @@ static int emit_collection(struct operator* op, void *arg, int64_t index)
 static int run_collection(struct operator* op)
 {
 	struct collection_pos pos = {0, 0};
-	return run_splits(op, emit_collection, &pos);
+	struct split_emitter em = {emit_collection, NULL, &pos};
+	return run_splits(op, &em);
 }
 
 static int emit_sequence(struct operator* op, void *arg, int64_t index)
@@ -237,7 +273,8 @@ static int emit_sequence(struct operator* op, void *arg, int64_t index)
 
 static int run_sequence(struct operator* op)
 {
-	return run_splits(op, emit_sequence, NULL);
+	struct split_emitter em = {emit_sequence, NULL, NULL};
+	return run_splits(op, &em);
 }
 
 static void sleep_ns(int64_t ns)
@@ -295,12 +332,39 @@ static int emit_generated(struct operator* op, void *arg, int64_t index)
 	return op_emit(op, row);
 }
 
+/* An unpaced generator of fixed-width rows builds a batch of them in batch_buf, then
+ * passes the batch down the chain in one call. */
+static int emit_generated_batch(struct operator* op, void *arg, const int64_t *index, int n)
+{
+	struct spate_row_builder *b = &op->out;
+	uint8_t *scratch = b->buf;
+	(void)arg;
+	for (int r = 0; r < n; r++) {
+		b->buf = op->batch_buf + (size_t)r * b->fixed_size;
+		row_builder_begin(b);
+		int rc = ((spate_gen_fn)op->fn)(&op->ctx, index[r], b);
+		const spate_row *row = rc < 0 ? NULL : row_builder_done(b);
+		if (!row) {
+			b->buf = scratch; /* the failure is reported from the builder's own buffer */
+			return rc < 0 ? op_user_failed(op, rc, "generator", op->node->fn_name)
+			              : op_builder_failed(op, b, NULL);
+		}
+		op->batch_rows[r] = row;
+	}
+	b->buf = scratch;
+	return op_emit_batch(op, op->batch_rows, n);
+}
+
 static int run_generator(struct operator* op)
 {
 	const struct stream_node *n = op->node;
 	int p = op->task->ev->job_vertex->parallelism;
 	struct gen_pace pace = {n->rate > 0 ? n->rate / p : 0, mono_ns(), 0};
-	return run_splits(op, emit_generated, &pace);
+	struct split_emitter em = {emit_generated, NULL, &pace};
+	/* paced ones go one record at a time: the pacing is per record */
+	if (pace.rate == 0 && op->batch_buf)
+		em.many = emit_generated_batch;
+	return run_splits(op, &em);
 }
 
 /* ---- text files ----------------------------------------------------------------------- */

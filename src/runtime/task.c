@@ -340,28 +340,44 @@ void task_read_counters(struct task *t, struct task_counters *c)
 	}
 }
 
-/* Hands every row of a data buffer to the head operator, in place. */
-static int process_buffer(struct task *t, const struct buffer *b)
+/* Hands n rows to the head operator in one batch. */
+static int process_rows(struct task *t, const spate_row *const *rows, int n)
 {
 	struct operator* head = & t->ops[0];
+	if (n == 0)
+		return 0;
+	head->records_in += n;
+	counter_add(&t->io.records_in, n);
+	return head->process_batch(head, rows, n);
+}
+
+/* Hands every row of a data buffer to the head operator, in place, in batches. */
+static int process_buffer(struct task *t, const struct buffer *b)
+{
+	const spate_row *rows[OP_BATCH];
 	uint32_t off = 0;
+	int n = 0, rc;
 	counter_add(&t->io.bytes_in, b->size);
 	while (off < b->size) {
 		const spate_row *row = (const spate_row *)(b->data + off);
 		uint32_t size = row_size_of(row);
 		if (size < ROW_HEADER_BYTES || size > b->size - off || size % 8) {
+			/* the rows before it are processed first, as one at a time would */
+			if ((rc = process_rows(t, rows, n)) < 0)
+				return rc;
 			task_fail(t, NULL, SPATE_ECORRUPT, "corrupt row of %u bytes at offset %u",
 			          size, off);
 			return SPATE_ECORRUPT;
 		}
-		head->records_in++;
-		counter_add(&t->io.records_in, 1);
-		int rc = head->process(head, row);
-		if (rc < 0)
-			return rc;
+		rows[n++] = row;
+		if (n == OP_BATCH) {
+			if ((rc = process_rows(t, rows, n)) < 0)
+				return rc;
+			n = 0;
+		}
 		off += size;
 	}
-	return 0;
+	return process_rows(t, rows, n);
 }
 
 /* Gathers a row that was split over SPAN buffers; processes it once complete. */

@@ -391,7 +391,9 @@ _Static_assert(offsetof(struct spate_row_builder, buf) ==
                    offsetof(struct spate_row_builder, slots_off) ==
                        offsetof(struct spate_row_builder_head, slots_off) &&
                    offsetof(struct spate_row_builder, nfields) ==
-                       offsetof(struct spate_row_builder_head, nfields),
+                       offsetof(struct spate_row_builder_head, nfields) &&
+                   offsetof(struct spate_row_builder, view_tags) ==
+                       offsetof(struct spate_row_builder_head, view_tags),
                "struct spate_row_builder must begin with spate.h's builder head");
 
 void row_builder_init(struct spate_row_builder *b, const struct schema *schema)
@@ -406,9 +408,19 @@ void row_builder_init(struct spate_row_builder *b, const struct schema *schema)
 	b->fixed_template = xcalloc(1, b->fixed_size);
 	st32(b->fixed_template, (uint32_t)b->fixed_size);
 	st16(b->fixed_template + 4, (uint16_t)nf);
-	for (int i = 0; i < nf; i++)
-		b->fixed_template[ROW_HEADER_BYTES + i] =
-		    (uint8_t)(schema->fields[i].type | ROW_TAG_NULL);
+	bool all64 = nf > 0;
+	b->fixed_width = true;
+	for (int i = 0; i < nf; i++) {
+		spate_type t = schema->fields[i].type;
+		b->fixed_template[ROW_HEADER_BYTES + i] = (uint8_t)(t | ROW_TAG_NULL);
+		all64 &= t == SPATE_INT64 || t == SPATE_DOUBLE || t == SPATE_TIMESTAMP;
+		b->fixed_width &= t != SPATE_STRING && t != SPATE_BYTES;
+	}
+	if (all64) {
+		b->view_tags = xcalloc(1, b->slots_off - ROW_HEADER_BYTES);
+		for (int i = 0; i < nf; i++)
+			b->view_tags[i] = (uint8_t)schema->fields[i].type;
+	}
 	builder_reserve(b, pad8(b->fixed_size + 64));
 	row_builder_begin(b);
 }
@@ -419,6 +431,8 @@ void row_builder_release(struct spate_row_builder *b)
 		return;
 	xfree(b->buf);
 	xfree(b->fixed_template);
+	xfree(b->view_tags);
+	b->view_tags = NULL;
 	b->buf = NULL;
 	b->fixed_template = NULL;
 	b->cap = 0;

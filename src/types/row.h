@@ -24,6 +24,7 @@
 #ifndef SPATE_TYPES_ROW_H
 #define SPATE_TYPES_ROW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -84,12 +85,14 @@ int row_validate(const void *p, size_t len);
  * the next begin. Type mismatches against the schema are recorded and reported by finish.
  */
 struct spate_row_builder {
-	/* The first four members are spate.h's struct spate_row_builder_head, in that order
+	/* The first five members are spate.h's struct spate_row_builder_head, in that order
 	 * (the inline setters of the public API use them; row.c checks the offsets). */
 	uint8_t *buf;                /* owned scratch; the row is built at buf */
 	uint8_t *fixed_template;     /* owned: the fixed part of an all-null row, copied by begin */
 	size_t slots_off;            /* byte offset of the slots (after header and tags) */
 	int nfields;                 /* schema->nfields, kept here for the per-field setters */
+	uint8_t *view_tags;          /* owned: see spate.h's head; NULL unless all 64-bit */
+	bool fixed_width;            /* no string or bytes field: every row is fixed_size */
 	int bad_field;               /* first field set with the wrong type or index, or -1 */
 	const struct schema *schema; /* borrowed */
 	size_t cap;                  /* bytes allocated at buf */
@@ -105,14 +108,43 @@ static inline void row_builder_begin(struct spate_row_builder *b)
 {
 	/* One copy of the precomputed all-null fixed part (header, tags, zero slots) instead of
 	 * laying it out field by field. fixed_size is a multiple of 8 and both areas are 8-byte
-	 * aligned: word copies, which stay inline where memcpy of a variable size would not. */
+	 * aligned: word copies, unrolled for the usual few words (the stores could alias *b,
+	 * so everything is read from b first). */
 	uint64_t *dst = (uint64_t *)(void *)b->buf;
 	const uint64_t *src = (const uint64_t *)(const void *)b->fixed_template;
-	for (size_t w = 0; w < b->fixed_size / 8; w++)
-		dst[w] = src[w];
+	size_t words = b->fixed_size / 8;
 	b->var_used = 0;
 	b->bad_field = -1;
 	b->bad_type = 0;
+	switch (words) {
+	case 8:
+		dst[7] = src[7];
+		/* fall through */
+	case 7:
+		dst[6] = src[6];
+		/* fall through */
+	case 6:
+		dst[5] = src[5];
+		/* fall through */
+	case 5:
+		dst[4] = src[4];
+		/* fall through */
+	case 4:
+		dst[3] = src[3];
+		/* fall through */
+	case 3:
+		dst[2] = src[2];
+		/* fall through */
+	case 2:
+		dst[1] = src[1];
+		/* fall through */
+	case 1:
+		dst[0] = src[0];
+		break;
+	default:
+		for (size_t w = 0; w < words; w++)
+			dst[w] = src[w];
+	}
 }
 /*
  * Finishes the row. Returns the row (borrowed from b) or NULL with `err` filled, e.g.
