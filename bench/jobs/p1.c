@@ -33,8 +33,10 @@ int bench_p1_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 {
 	void **ud = spate_ctx_user_data(ctx);
 	struct p1_sink *s = *ud;
-	int64_t sum = spate_row_i64(in, 1);
+	const struct bench_record *r = spate_row_view(in, 3);
 
+	if (!r)
+		return job_bad_row(ctx, "sink");
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (!s)
@@ -45,9 +47,9 @@ int bench_p1_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 		*ud = s;
 	}
 	s->out++;
-	s->checksum += (uint64_t)sum;
+	s->checksum += (uint64_t)r->value;
 	if (s->verify)
-		*u64map_upsert(&s->finals, (uint64_t)spate_row_i64(in, 0)) = sum;
+		*u64map_upsert(&s->finals, r->key) = r->value;
 	return 0;
 }
 

@@ -386,6 +386,43 @@ static int select_channel(struct result_partition *rp, const spate_row *row, int
 	}
 }
 
+int result_partition_emit_batch(struct result_partition *rp, const spate_row *const *rows, int n)
+{
+	/* The common keyed exchange, one field key, with the channel choice inline; the rest
+	 * goes one row at a time. */
+	if (rp->partitioner != PART_HASH || rp->key->selector_fn || rp->key->nfields != 1) {
+		for (int r = 0; r < n; r++) {
+			int rc = result_partition_emit(rp, rows[r]);
+			if (rc < 0)
+				return rc;
+		}
+		return 0;
+	}
+	int f = rp->key->fields[0], maxp = rp->consumer_max_parallelism;
+	for (int r = 0; r < n; r++) {
+		const spate_row *row = rows[r];
+		uint32_t size = row_size_of(row);
+		const unsigned char *slot = spate__row_slot(row, f, SPATE_INT64);
+		int32_t h;
+		if (slot) {
+			int64_t v;
+			memcpy(&v, slot, sizeof v);
+			h = java_hash_i64(v);
+		} else {
+			h = key_hash_fields(row, rp->key->fields, 1);
+		}
+		int kg = key_group_for_hash(h, maxp);
+		int ch = key_group_operator_index(maxp, rp->consumer_parallelism, kg) -
+		         rp->first_consumer;
+		counter_add(&rp->records_out, 1);
+		counter_add(&rp->bytes_out, size);
+		int rc = write_row(rp, &rp->subs[ch], (const uint8_t *)row, size);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int result_partition_emit(struct result_partition *rp, const spate_row *row)
 {
 	const uint8_t *bytes = (const uint8_t *)row;

@@ -175,6 +175,8 @@ int result_partition_init(struct result_partition *rp, enum partitioner p, int n
 void result_partition_release(struct result_partition *rp);
 /* Writes a row to the subpartition(s) the partitioner selects. 0, or SPATE_ECANCELED. */
 int result_partition_emit(struct result_partition *rp, const spate_row *row);
+/* The same for n rows in order (a chain's batch, see op_emit_batch). */
+int result_partition_emit_batch(struct result_partition *rp, const spate_row *const *rows, int n);
 /* Hands every partly filled buffer to its consumer. */
 int result_partition_flush(struct result_partition *rp);
 /* Buffer timeout 0: hands over every held buffer whose consumer has caught up (its gate

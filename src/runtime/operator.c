@@ -240,17 +240,16 @@ static int set_current_key(struct operator* op, const spate_row *row)
 }
 
 /* The state key of state `id` for the current key. */
-static struct state_key key_for(struct operator* op, uint32_t id)
+static inline struct state_key key_for(struct operator* op, uint32_t id)
 {
-	return op_state_key(op, id);
+	struct state_key k = op->cur;
+	k.state_id = id;
+	return k;
 }
 
 struct state_key op_state_key(struct operator* op, uint32_t id)
 {
-	struct state_key k = op->cur;
-	k.state_id = id;
-	state_key_hash(&k);
-	return k;
+	return key_for(op, id);
 }
 
 /* ---- processing, per kind ---------------------------------------------------------------- */
@@ -555,7 +554,7 @@ static int (*const process_of[])(struct operator*, const spate_row *) = {
     [OP_FILTER] = process_filter,     [OP_PROCESS] = process_process,
     [OP_REDUCE] = process_reduce,     [OP_AGGREGATE] = process_aggregate,
     [OP_SINK_PRINT] = sink_process,   [OP_SINK_TEXT] = sink_process,
-    [OP_SINK_COLLECT] = sink_process, [OP_SINK_FUNCTION] = sink_process,
+    [OP_SINK_COLLECT] = sink_process, [OP_SINK_FUNCTION] = sink_function_process,
 };
 
 /* ---- setup -------------------------------------------------------------------------------- */

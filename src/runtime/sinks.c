@@ -185,13 +185,17 @@ int sink_process(struct operator* op, const spate_row *row)
 	case OP_SINK_COLLECT:
 		result_add_row(op->task->job->result, op->node->path, row);
 		return 0;
-	case OP_SINK_FUNCTION: {
-		int rc = ((spate_process_fn)op->fn)(&op->ctx, row, NULL);
-		return rc < 0 ? op_user_failed(op, rc, "sink", op->node->fn_name) : 0;
-	}
+	case OP_SINK_FUNCTION:
+		return sink_function_process(op, row);
 	default:
 		return 0;
 	}
+}
+
+int sink_function_process(struct operator* op, const spate_row *row)
+{
+	int rc = ((spate_process_fn)op->fn)(&op->ctx, row, NULL);
+	return rc < 0 ? op_user_failed(op, rc, "sink", op->node->fn_name) : 0;
 }
 
 int sink_function_batch(struct operator* op, const spate_row *const *rows, int n)

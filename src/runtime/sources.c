@@ -2,8 +2,8 @@
  * sources.c - the source operators' loops. A source is the head of its chain and runs on
  * the task's thread: it produces rows and pushes them through op_emit until its input ends.
  * Each loop calls task_poll() per record, or per batch of at most OP_BATCH generated rows
- * (two relaxed atomic loads), so that cancel and the buffer-timeout flush are seen promptly; sources that may block (socket, rate limit)
- * block only for bounded intervals for the same reason.
+ * (two relaxed atomic loads), so that cancel and the buffer-timeout flush are seen promptly;
+ * sources that may block (socket, rate limit) block only for bounded intervals for the same reason.
  *
  * Parallel sources split their input without coordination: sequences and generators into
  * contiguous index ranges, text files into byte ranges cut on line boundaries (a line
@@ -192,8 +192,8 @@ struct split_emitter {
 
 /* Takes the next index or batch of indexes of split sp and emits them; returns 0 when the
  * split is exhausted (*taken = 0), else emit's result. */
-static int split_emit(struct operator* op, const struct split_emitter *em,
-                      struct source_split *sp, int *taken)
+static int split_emit(struct operator* op, const struct split_emitter *em, struct source_split *sp,
+                      int *taken)
 {
 	int64_t index[OP_BATCH];
 	int n = split_take_many(sp, index, em->many ? OP_BATCH : 1);
@@ -345,7 +345,8 @@ static int emit_generated_batch(struct operator* op, void *arg, const int64_t *i
 		int rc = ((spate_gen_fn)op->fn)(&op->ctx, index[r], b);
 		const spate_row *row = rc < 0 ? NULL : row_builder_done(b);
 		if (!row) {
-			b->buf = scratch; /* the failure is reported from the builder's own buffer */
+			b->buf =
+			    scratch; /* the failure is reported from the builder's own buffer */
 			return rc < 0 ? op_user_failed(op, rc, "generator", op->node->fn_name)
 			              : op_builder_failed(op, b, NULL);
 		}

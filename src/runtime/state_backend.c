@@ -233,9 +233,11 @@ static void entry_set_value(struct kv_entry *e, const void *val, size_t len)
 	e->val_len = (uint32_t)len;
 }
 
-void state_key_hash(struct state_key *k)
+/* The table hash of (state_id, key); computed here rather than by the caller, since only
+ * this backend needs it (inline: it runs once per record and state access). */
+static inline uint64_t skey_hash(const struct state_key *k)
 {
-	k->key_hash = XXH3_64bits_withSeed(k->key, k->key_len, k->state_id);
+	return XXH3_64bits_withSeed(k->key, k->key_len, k->state_id);
 }
 
 static uint64_t user_key_hash(const void *uk, size_t uklen)
@@ -248,7 +250,7 @@ static uint64_t user_key_hash(const void *uk, size_t uklen)
 static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
                           size_t *len)
 {
-	struct kv_entry *e = table_get(BE(be), k->key_hash, k->state_id, k->key, k->key_len);
+	struct kv_entry *e = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
 	if (!e || !e->val)
 		return 0;
 	*val = e->val;
@@ -260,7 +262,7 @@ static int heap_value_put(struct keyed_state_backend *be, const struct state_key
                           const void *val, size_t len)
 {
 	struct kv_entry *e =
-	    table_upsert(BE(be), k->key_hash, k->state_id, k->key_group, k->key, k->key_len);
+	    table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key, k->key_len);
 	entry_set_value(e, val, len);
 	return 0;
 }
@@ -268,7 +270,7 @@ static int heap_value_put(struct keyed_state_backend *be, const struct state_key
 static int heap_value_remove(struct keyed_state_backend *be, const struct state_key *k)
 {
 	struct kv_table *t = BE(be);
-	size_t i = table_find(t, k->key_hash, k->state_id, k->key, k->key_len);
+	size_t i = table_find(t, skey_hash(k), k->state_id, k->key, k->key_len);
 	if (t->slots[i].e)
 		table_remove_at(t, i);
 	return 0;
@@ -280,7 +282,7 @@ static int heap_value_append(struct keyed_state_backend *be, const struct state_
                              const void *val, size_t len)
 {
 	struct kv_entry *e =
-	    table_upsert(BE(be), k->key_hash, k->state_id, k->key_group, k->key, k->key_len);
+	    table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key, k->key_len);
 	if (!e->val) {
 		e->val = e->inline_val;
 		e->val_cap = INLINE_VALUE;
@@ -315,10 +317,10 @@ static struct kv_table *map_of(struct keyed_state_backend *be, const struct stat
 {
 	struct kv_entry *e;
 	if (create)
-		e = table_upsert(BE(be), k->key_hash, k->state_id, k->key_group, k->key,
+		e = table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key,
 		                 k->key_len);
 	else
-		e = table_get(BE(be), k->key_hash, k->state_id, k->key, k->key_len);
+		e = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
 	if (!e)
 		return NULL;
 	if (!e->map && create) {
@@ -365,7 +367,7 @@ static int heap_map_remove(struct keyed_state_backend *be, const struct state_ke
 	 * entry counts and snapshots do not depend on what was removed before. */
 	if (m->count == 0) {
 		struct kv_table *t = BE(be);
-		size_t j = table_find(t, k->key_hash, k->state_id, k->key, k->key_len);
+		size_t j = table_find(t, skey_hash(k), k->state_id, k->key, k->key_len);
 		if (t->slots[j].e && !t->slots[j].e->val)
 			table_remove_at(t, j);
 	}
@@ -920,7 +922,6 @@ static int heap_restore_entry(void *arg, const struct state_entry *en)
 	                      .key_len = en->key_len};
 	if (en->key_len > UINT32_MAX || en->uk_len > UINT32_MAX || en->val_len > UINT32_MAX)
 		return SPATE_ERANGE;
-	state_key_hash(&k);
 	if (en->is_map)
 		return heap_map_put(be, &k, en->uk, en->uk_len, en->val, en->val_len);
 	return heap_value_put(be, &k, en->val, en->val_len);

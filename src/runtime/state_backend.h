@@ -33,7 +33,6 @@ struct state_key {
 	int key_group;
 	const void *key; /* serialized key */
 	size_t key_len;
-	uint64_t key_hash; /* hash of (state_id, key), computed by state_key_hash */
 };
 
 struct keyed_state_backend;
@@ -141,9 +140,6 @@ struct keyed_state_backend *heap_state_backend_new(int key_group_first, int key_
 struct keyed_state_backend *state_backend_new(const char *type, int key_group_first,
                                               int key_group_last, const char *local_dir,
                                               struct spate_error *err);
-
-/* Fills k->key_hash from state_id and the key bytes. */
-void state_key_hash(struct state_key *k);
 
 /* ---- for the backends' implementations ---------------------------------------------------- */
 

@@ -143,8 +143,9 @@ struct operator
 	/* The same for n <= OP_BATCH rows at once (op_emit_batch); every kind has one. */
 	int (*process_batch)(struct operator* op, const spate_row *const *rows, int n);
 	const spate_row **batch_rows; /* owned, OP_BATCH entries: the rows it passes on */
-	uint8_t *batch_buf; /* owned: room for OP_BATCH output rows, if it builds fixed-width rows */
-	void *sink; /* sink-specific state (owned) */
+	uint8_t
+	    *batch_buf; /* owned: room for OP_BATCH output rows, if it builds fixed-width rows */
+	void *sink;     /* sink-specific state (owned) */
 	int64_t records_in;
 
 	/* checkpoints */
@@ -260,12 +261,11 @@ static inline int op_emit_batch(struct operator* op, const spate_row *const *row
 		if (rc < 0)
 			return rc;
 	}
-	for (int i = 0; i < op->npartitions; i++)
-		for (int r = 0; r < n; r++) {
-			int rc = result_partition_emit(op->partitions[i], rows[r]);
-			if (rc < 0)
-				return rc;
-		}
+	for (int i = 0; i < op->npartitions; i++) {
+		int rc = result_partition_emit_batch(op->partitions[i], rows, n);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -328,7 +328,8 @@ int source_run(struct operator* op);
 /* Sinks (sinks.c). */
 int sink_open(struct operator* op);
 int sink_process(struct operator* op, const spate_row *row);
-/* The batch form for sinks with a user function. */
+/* Sinks with a user function, one row and a batch at a time. */
+int sink_function_process(struct operator* op, const spate_row *row);
 int sink_function_batch(struct operator* op, const spate_row *const *rows, int n);
 int sink_flush(struct operator* op);
 int sink_finish(struct operator* op); /* end of input: commit */

@@ -140,12 +140,6 @@ int32_t java_hash_bytes(const void *p, size_t len)
 	return (int32_t)h;
 }
 
-int32_t java_hash_i64(int64_t v)
-{
-	uint64_t u = (uint64_t)v;
-	return (int32_t)(uint32_t)(u ^ (u >> 32));
-}
-
 /* Double.hashCode hashes doubleToLongBits, which folds every NaN into one bit pattern but
  * keeps the sign of zero: 0.0 and -0.0 hash differently in Java, and so here. */
 int32_t java_hash_double(double v)

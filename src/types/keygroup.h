@@ -76,7 +76,11 @@ void key_group_range(int max_parallelism, int parallelism, int index, int *first
 
 int32_t java_hash_string(const char *s, size_t len);
 int32_t java_hash_bytes(const void *p, size_t len);
-int32_t java_hash_i64(int64_t v);
+static inline int32_t java_hash_i64(int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	return (int32_t)(uint32_t)(u ^ (u >> 32));
+}
 int32_t java_hash_double(double v);
 /* Hash of field i of the row by its type, as above. */
 int32_t key_hash_field(const spate_row *row, int i);

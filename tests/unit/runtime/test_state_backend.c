@@ -36,7 +36,6 @@ static struct state_key make_key(uint32_t state, int key, char *buf)
 	int n = snprintf(buf, 32, "key-%d-%.*s", key, key % 7, "xxxxxxx");
 	struct state_key k = {
 	    .state_id = state, .key_group = key % 128, .key = buf, .key_len = (size_t)n};
-	state_key_hash(&k);
 	return k;
 }
 

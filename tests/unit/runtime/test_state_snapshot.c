@@ -95,7 +95,6 @@ static struct state_key make_key(uint32_t state, int i, char *buf)
 	int n = snprintf(buf, 32, "key-%d-%.*s", i, i % 5, "zzzzz");
 	struct state_key k = {
 	    .state_id = state, .key_group = key_group_of(i), .key = buf, .key_len = (size_t)n};
-	state_key_hash(&k);
 	return k;
 }
 

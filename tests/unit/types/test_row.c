@@ -342,7 +342,7 @@ static void test_views(void **state)
 		int64_t a;
 		double b;
 		int64_t c;
-	} *o;
+	} * o;
 
 	row_builder_init(&b, s);
 	o = spate_row_builder_view(&b, 3);
