@@ -367,6 +367,12 @@ static int select_channel(struct result_partition *rp, const spate_row *row, int
 		return 0;
 	case PART_HASH: {
 		int32_t h;
+		if (rp->consumer_parallelism == 1 && !rp->key->selector_fn) {
+			/* one consumer owns every key group: no hash can pick another (a key
+			 * selector still runs, for its errors) */
+			*out = 0;
+			return 0;
+		}
 		if (rp->key->selector_fn) {
 			int rc = rp->key_hash(rp->key_hash_arg, row, &h);
 			if (rc < 0)
@@ -399,21 +405,25 @@ int result_partition_emit_batch(struct result_partition *rp, const spate_row *co
 		return 0;
 	}
 	int f = rp->key->fields[0], maxp = rp->consumer_max_parallelism;
+	bool one = rp->consumer_parallelism == 1; /* channel 0 whatever the hash */
 	for (int r = 0; r < n; r++) {
 		const spate_row *row = rows[r];
 		uint32_t size = row_size_of(row);
-		const unsigned char *slot = spate__row_slot(row, f, SPATE_INT64);
-		int32_t h;
-		if (slot) {
-			int64_t v;
-			memcpy(&v, slot, sizeof v);
-			h = java_hash_i64(v);
-		} else {
-			h = key_hash_fields(row, rp->key->fields, 1);
+		int ch = 0;
+		if (!one) {
+			const unsigned char *slot = spate__row_slot(row, f, SPATE_INT64);
+			int32_t h;
+			if (slot) {
+				int64_t v;
+				memcpy(&v, slot, sizeof v);
+				h = java_hash_i64(v);
+			} else {
+				h = key_hash_fields(row, rp->key->fields, 1);
+			}
+			int kg = key_group_for_hash(h, maxp);
+			ch = key_group_operator_index(maxp, rp->consumer_parallelism, kg) -
+			     rp->first_consumer;
 		}
-		int kg = key_group_for_hash(h, maxp);
-		int ch = key_group_operator_index(maxp, rp->consumer_parallelism, kg) -
-		         rp->first_consumer;
 		counter_add(&rp->records_out, 1);
 		counter_add(&rp->bytes_out, size);
 		int rc = write_row(rp, &rp->subs[ch], (const uint8_t *)row, size);
