@@ -284,45 +284,143 @@ out:
 	return rc;
 }
 
-/* Parses the options shared by the cluster commands: -D, -m and flags in `flags` (letters
- * that take no value, recorded in *seen). Returns the index of the first operand, or -1
- * (usage error printed). */
-static int parse_common(int argc, char **argv, char **overrides, int *noverrides,
-                        const char **m_option, const char *flags, char *seen)
+static void usage_list(FILE *f)
 {
-	int i;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-D") == 0) {
+	fprintf(f, "Usage: spate list [OPTIONS]\n"
+	           "\n"
+	           "Lists the session cluster's running and scheduled jobs (with -a also the\n"
+	           "terminated ones) in Flink's format.\n"
+	           "\n"
+	           "Options:\n"
+	           "  -r, --running           Show only running and restarting jobs\n"
+	           "  -s, --scheduled         Show only scheduled jobs\n"
+	           "  -a, --all               Show running, scheduled and terminated jobs\n"
+	           "  -m, --jobmanager <host:port>  The JobManager's REST address (default: the\n"
+	           "                          cluster started by `spate cluster start`)\n"
+	           "  -D <key>=<value>        Set a configuration key (repeatable)\n"
+	           "  -h, --help              Show this help\n");
+}
+
+static void usage_cancel(FILE *f)
+{
+	fprintf(f, "Usage: spate cancel [OPTIONS] <jobId>\n"
+	           "\n"
+	           "Cancels a job of the session cluster.\n"
+	           "\n"
+	           "Options:\n"
+	           "  -m, --jobmanager <host:port>  The JobManager's REST address (default: the\n"
+	           "                          cluster started by `spate cluster start`)\n"
+	           "  -D <key>=<value>        Set a configuration key (repeatable)\n"
+	           "  -h, --help              Show this help\n");
+}
+
+/* sub: "start", "stop" or NULL (both). */
+static void usage_cluster(FILE *f, const char *sub)
+{
+	bool start = !sub || strcmp(sub, "start") == 0, stop = !sub || strcmp(sub, "stop") == 0;
+	fprintf(f, "Usage:");
+	if (start)
+		fprintf(f, " spate cluster start [-D <key>=<value>]...\n");
+	if (start && stop)
+		fprintf(f, "      ");
+	if (stop)
+		fprintf(f, " spate cluster stop [-D <key>=<value>]...\n");
+	fprintf(f, "\n");
+	if (start)
+		fprintf(f,
+		        "%sStarts a JobManager and one TaskManager per line of conf/workers\n"
+		        "(localhost entries; one without the file), taskmanager.numberOfTaskSlots\n"
+		        "slots each, as Flink's start-cluster.sh does, and waits until the\n"
+		        "JobManager reports all their slots. Logs and pid files go to env.log.dir\n"
+		        "($SPATE_LOG_DIR, else log/ beside bin/).\n",
+		        stop ? "start: " : "");
+	if (stop)
+		fprintf(f,
+		        "%sStops the JobManager and TaskManagers that `spate cluster start`\n"
+		        "started.\n",
+		        start ? "stop: " : "");
+	fprintf(f, "\n"
+	           "Options:\n"
+	           "  -D <key>=<value>        Set a configuration key, for every daemon too\n"
+	           "                          (repeatable)\n"
+	           "  -h, --help              Show this help\n");
+}
+
+static void usage_daemon(FILE *f, const char *cmd)
+{
+	bool jm = strcmp(cmd, "jobmanager") == 0;
+	fprintf(f,
+	        "Usage: spate %s [-D <key>=<value>]...\n"
+	        "\n"
+	        "%s"
+	        "It runs until SIGTERM or SIGINT, logging to stderr (for systemd or containers).\n"
+	        "\n"
+	        "Options:\n"
+	        "  -D <key>=<value>        Set a configuration key (repeatable)\n"
+	        "  -h, --help              Show this help\n",
+	        cmd,
+	        jm ? "Runs a JobManager in the foreground: the ResourceManager on\n"
+	             "jobmanager.rpc.port, the REST API and dashboard on rest.port. It writes\n"
+	             "its addresses to jobmanager.address in the log directory.\n"
+	           : "Runs a TaskManager in the foreground: it offers\n"
+	             "taskmanager.numberOfTaskSlots slots to the JobManager at\n"
+	             "jobmanager.rpc.address:jobmanager.rpc.port, retrying until it is there.\n");
+}
+
+/* What a cluster command (list, cancel, cluster, jobmanager, taskmanager) was asked.
+ * Options and operands may mix, as in Flink's CLI. */
+struct common_args {
+	char **overrides; /* -D values (borrowed from argv), noverrides of them */
+	int noverrides;
+	const char *m_option;
+	int list_which; /* LIST_* flags of -r, -s, -a */
+	bool help;      /* -h or --help: nothing else is looked at */
+	const char *operands[2];
+	int noperands;
+};
+
+/* Parses -D, -m (when takes_m), list's flags (when is_list) and -h/--help. Returns 0, or -1
+ * after printing a usage error. */
+static int parse_common(int argc, char **argv, bool takes_m, bool is_list, struct common_args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+			a->help = true;
+			return 0;
+		} else if (strcmp(o, "-D") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "spate: option '-D' needs key=value\n");
 				return -1;
 			}
-			overrides[(*noverrides)++] = argv[++i];
-		} else if (strncmp(a, "-D", 2) == 0) {
-			overrides[(*noverrides)++] = (char *)a + 2;
-		} else if (m_option && (strcmp(a, "-m") == 0 || strcmp(a, "--jobmanager") == 0)) {
+			a->overrides[a->noverrides++] = argv[++i];
+		} else if (strncmp(o, "-D", 2) == 0) {
+			a->overrides[a->noverrides++] = (char *)o + 2;
+		} else if (takes_m && (strcmp(o, "-m") == 0 || strcmp(o, "--jobmanager") == 0)) {
 			if (i + 1 >= argc) {
-				fprintf(stderr, "spate: option '%s' needs host:port\n", a);
+				fprintf(stderr, "spate: option '%s' needs host:port\n", o);
 				return -1;
 			}
-			*m_option = argv[++i];
-		} else if (a[0] == '-' && a[1] && !a[2] && flags && strchr(flags, a[1])) {
-			seen[strlen(seen)] = a[1];
-		} else if (strcmp(a, "--running") == 0 && flags && strchr(flags, 'r')) {
-			seen[strlen(seen)] = 'r';
-		} else if (strcmp(a, "--scheduled") == 0 && flags && strchr(flags, 's')) {
-			seen[strlen(seen)] = 's';
-		} else if (strcmp(a, "--all") == 0 && flags && strchr(flags, 'a')) {
-			seen[strlen(seen)] = 'a';
-		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "spate: unknown option '%s' for '%s'\n", a, argv[0]);
+			a->m_option = argv[++i];
+		} else if (is_list && (strcmp(o, "-r") == 0 || strcmp(o, "--running") == 0)) {
+			a->list_which |= LIST_RUNNING;
+		} else if (is_list && (strcmp(o, "-s") == 0 || strcmp(o, "--scheduled") == 0)) {
+			a->list_which |= LIST_SCHEDULED;
+		} else if (is_list && (strcmp(o, "-a") == 0 || strcmp(o, "--all") == 0)) {
+			a->list_which |= LIST_ALL;
+		} else if (o[0] == '-' && o[1] != '\0') {
+			fprintf(stderr,
+			        "spate: unknown option '%s' for '%s' (see spate %s --help)\n", o,
+			        argv[0], argv[0]);
 			return -1;
+		} else if (a->noperands < 2) {
+			a->operands[a->noperands++] = o;
 		} else {
-			break;
+			fprintf(stderr, "spate: unexpected argument '%s'\n", o);
+			return -1;
 		}
 	}
-	return i;
+	return 0;
 }
 
 static int need_cluster(const struct config *cfg, const char *m_option, char *out, size_t cap)
@@ -334,51 +432,56 @@ static int need_cluster(const struct config *cfg, const char *m_option, char *ou
 	return -1;
 }
 
+/* `spate list|cancel|cluster|jobmanager|taskmanager`. */
 static int cmd_cluster_tool(int argc, char **argv)
 {
 	const char *cmd = argv[0];
-	char **overrides = xcalloc((size_t)argc + 1, sizeof *overrides);
-	int noverrides = 0, rc = 1;
-	const char *m_option = NULL;
-	char seen[16] = "";
+	struct common_args a = {.overrides = xcalloc((size_t)argc + 1, sizeof(char *))};
+	int rc = 1;
 	struct config *cfg = NULL;
 	bool daemon = strcmp(cmd, "jobmanager") == 0 || strcmp(cmd, "taskmanager") == 0;
 	bool is_cluster = strcmp(cmd, "cluster") == 0;
-	int first = parse_common(argc, argv, overrides, &noverrides,
-	                         daemon || is_cluster ? NULL : &m_option,
-	                         strcmp(cmd, "list") == 0 ? "rsa" : NULL, seen);
-	if (first < 0) {
+	bool is_list = strcmp(cmd, "list") == 0, is_cancel = strcmp(cmd, "cancel") == 0;
+	if (parse_common(argc, argv, !daemon && !is_cluster, is_list, &a) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	int nargs = argc - first;
+	if (a.help) {
+		if (is_list)
+			usage_list(stdout);
+		else if (is_cancel)
+			usage_cancel(stdout);
+		else if (is_cluster)
+			usage_cluster(stdout,
+			              a.noperands > 0 && (strcmp(a.operands[0], "start") == 0 ||
+			                                  strcmp(a.operands[0], "stop") == 0)
+			                  ? a.operands[0]
+			                  : NULL);
+		else
+			usage_daemon(stdout, cmd);
+		rc = 0;
+		goto out;
+	}
 	if (is_cluster) {
-		if (nargs < 1 ||
-		    (strcmp(argv[first], "start") != 0 && strcmp(argv[first], "stop") != 0)) {
-			fprintf(stderr, "spate: usage: spate cluster start|stop [-D key=value]\n");
+		if (a.noperands != 1 ||
+		    (strcmp(a.operands[0], "start") != 0 && strcmp(a.operands[0], "stop") != 0)) {
+			if (a.noperands > 1)
+				fprintf(stderr, "spate: unexpected argument '%s'\n", a.operands[1]);
+			else
+				fprintf(stderr,
+				        "spate: usage: spate cluster start|stop [-D key=value]\n");
 			rc = EXIT_USAGE;
 			goto out;
 		}
-		/* -D may also follow start|stop */
-		int more = parse_common(argc - first, argv + first, overrides, &noverrides, NULL,
-		                        NULL, seen);
-		if (more < 0 || more < argc - first) {
-			if (more >= 0)
-				fprintf(stderr, "spate: unexpected argument '%s'\n",
-				        argv[first + more]);
-			rc = EXIT_USAGE;
-			goto out;
-		}
-	} else if ((strcmp(cmd, "cancel") == 0 && nargs != 1) ||
-	           (strcmp(cmd, "cancel") != 0 && nargs != 0)) {
+	} else if (a.noperands != (is_cancel ? 1 : 0)) {
 		fprintf(stderr, "spate: usage: spate %s%s\n", cmd,
-		        strcmp(cmd, "cancel") == 0 ? " [-m host:port] <jobid>"
-		        : strcmp(cmd, "list") == 0 ? " [-r|-s|-a] [-m host:port]"
-		                                   : " [-D key=value ...]");
+		        is_cancel ? " [-m host:port] <jobid>"
+		        : is_list ? " [-r|-s|-a] [-m host:port]"
+		                  : " [-D key=value ...]");
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	cfg = load_config(overrides, noverrides, NULL);
+	cfg = load_config(a.overrides, a.noverrides, NULL);
 	if (!cfg)
 		goto out;
 	struct spate_error err = {0};
@@ -387,32 +490,27 @@ static int cmd_cluster_tool(int argc, char **argv)
 		rc = jobmanager_main(cfg);
 	} else if (strcmp(cmd, "taskmanager") == 0) {
 		rc = taskmanager_main(cfg);
-	} else if (is_cluster && strcmp(argv[first], "start") == 0) {
-		rc = cluster_start(cfg, overrides, noverrides);
+	} else if (is_cluster && strcmp(a.operands[0], "start") == 0) {
+		rc = cluster_start(cfg, a.overrides, a.noverrides);
 	} else if (is_cluster) {
 		rc = cluster_stop(cfg);
-	} else if (need_cluster(cfg, m_option, address, sizeof address) < 0) {
+	} else if (need_cluster(cfg, a.m_option, address, sizeof address) < 0) {
 		rc = 1;
-	} else if (strcmp(cmd, "list") == 0) {
-		int which = 0;
-		which |= strchr(seen, 'r') ? LIST_RUNNING : 0;
-		which |= strchr(seen, 's') ? LIST_SCHEDULED : 0;
-		which |= strchr(seen, 'a') ? LIST_ALL : 0;
-		if (!which)
-			which = LIST_RUNNING | LIST_SCHEDULED;
+	} else if (is_list) {
+		int which = a.list_which ? a.list_which : LIST_RUNNING | LIST_SCHEDULED;
 		rc = cluster_client_list(address, which, &err) < 0 ? 1 : 0;
-	} else if (!job_id_is_valid(argv[first])) {
+	} else if (!job_id_is_valid(a.operands[0])) {
 		fprintf(stderr, "spate: bad job id '%s': expected 32 lowercase hex characters\n",
-		        argv[first]);
+		        a.operands[0]);
 		rc = 1;
 	} else {
-		rc = cluster_client_cancel(address, argv[first], &err) < 0 ? 1 : 0;
+		rc = cluster_client_cancel(address, a.operands[0], &err) < 0 ? 1 : 0;
 	}
 	if (rc != 0 && err.code)
 		fprintf(stderr, "spate: %s\n", err.msg);
 out:
 	config_free(cfg);
-	xfree(overrides);
+	xfree(a.overrides);
 	fflush(stdout);
 	return rc;
 }

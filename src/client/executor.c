@@ -18,13 +18,16 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "api/result.h"
+#include "checkpoint/checkpoint.h"
 #include "client/client.h"
 #include "client/cluster_client.h"
 #include "core/alloc.h"
@@ -167,6 +170,59 @@ static void ship_job_config(struct stream_graph *g, const struct config *c)
 	config_foreach(c, ship_key, &x);
 }
 
+/*
+ * The embedded cluster's state settings, as a TaskManager takes them from its deployment:
+ * state.backend.type picks the keyed state backend. RocksDB keeps its databases in a fresh
+ * directory under $TMPDIR (else /tmp) that the caller removes after the job
+ * (embedded_state_release). Checkpointing stays off: there is no coordinator. 0, or
+ * SPATE_ECONFIG / SPATE_EIO with e set.
+ */
+static int embedded_state_config(const struct config *c, struct local_job_checkpointing *ck,
+                                 struct spate_error *e)
+{
+	memset(ck, 0, sizeof *ck);
+	const char *type = config_get(c, "state.backend.type");
+	if (!type || strcasecmp(type, "hashmap") == 0) {
+		snprintf(ck->backend, sizeof ck->backend, "hashmap");
+		return 0;
+	}
+	/* The configuration module admits only known names; the same words as its error if
+	 * another ever gets through. */
+	if (strcasecmp(type, "rocksdb") != 0)
+		return error_set(
+		    e, SPATE_ECONFIG,
+		    "bad value '%s' for 'state.backend.type': expected one of hashmap, "
+		    "rocksdb",
+		    type);
+	snprintf(ck->backend, sizeof ck->backend, "rocksdb");
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	char *dir = xasprintf("%s/spate-local-XXXXXX", tmp);
+	if (!mkdtemp(dir)) {
+		int rc = error_set(e, SPATE_EIO,
+		                   "cannot create a directory for the rocksdb state backend in "
+		                   "'%s': %s",
+		                   tmp, strerror(errno));
+		xfree(dir);
+		return rc;
+	}
+	ck->state_dir = dir;
+	return 0;
+}
+
+static void embedded_state_release(struct local_job_checkpointing *ck)
+{
+	if (ck->state_dir) {
+		int rc = checkpoint_remove_tree(ck->state_dir);
+		if (rc < 0)
+			log_warn("Cannot remove the state directory '%s': %s", ck->state_dir,
+			         strerror(-rc));
+	}
+	xfree(ck->state_dir);
+	ck->state_dir = NULL;
+}
+
 static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_result **result)
 {
 	struct exec_ctx *x = arg;
@@ -231,13 +287,22 @@ static int execute(void *arg, spate_env *env, struct stream_graph *g, spate_resu
 			    "execution.checkpointing.interval is set, but the embedded cluster "
 			    "does not checkpoint: run the job on a session cluster (-m) for "
 			    "checkpoints and recovery");
+		struct local_job_checkpointing ck;
+		rc = embedded_state_config(x->opts->config, &ck, &e);
+		if (rc < 0) {
+			env_fail(env, rc, "%s", e.msg);
+			spate_result_free(r);
+			goto out;
+		}
 		printf("Job has been submitted with JobID %s\n", jg->job_id);
 		fflush(stdout);
-		struct local_job *job =
-		    local_job_new(jg, eg, x->lib ? x->lib->handle : NULL, x->opts->config, r);
+		struct local_job_options lo = {.ckpt = &ck};
+		struct local_job *job = local_job_new_partial(
+		    jg, eg, x->lib ? x->lib->handle : NULL, x->opts->config, r, &lo);
 		rc = local_job_run(job, &e);
 		r->runtime_ms = job->end_ms - job->start_ms;
 		local_job_free(job);
+		embedded_state_release(&ck);
 	}
 	if (rc == 0) {
 		if (!x->opts->cluster)

@@ -329,20 +329,26 @@ int cluster_start(const struct config *c, char **overrides, int noverrides)
 	if (!ok)
 		goto out;
 
-	/* Wait until every TaskManager has registered its slots. */
+	/* Wait until every TaskManager has registered and the JobManager counts all their
+	 * slots (slots-total of /overview): a job submitted right after must find them all,
+	 * not only the TaskManagers. The TaskManagers read the same configuration, so each
+	 * offers this taskmanager.numberOfTaskSlots. */
+	long long per_tm = config_get_int(c, "taskmanager.numberOfTaskSlots", 1);
+	long long want_slots = ntm * per_tm;
 	deadline = now_ms() + 15000;
-	int tms = -1, slots = 0;
+	int tms = -1;
+	long long slots = 0;
 	while (now_ms() < deadline) {
 		struct http_result r = {0};
 		struct spate_error err = {0};
 		if (http_call(rest, "GET", "/overview", NULL, &r, &err) == 0 && r.status == 200) {
 			json_t *o = json_loads(r.body, 0, NULL);
 			tms = (int)json_integer_value(json_object_get(o, "taskmanagers"));
-			slots = (int)json_integer_value(json_object_get(o, "slots-total"));
+			slots = (long long)json_integer_value(json_object_get(o, "slots-total"));
 			json_decref(o);
 		}
 		http_result_release(&r);
-		if (tms >= ntm)
+		if (tms >= ntm && slots >= want_slots)
 			break;
 		sleep_ms(5);
 	}
@@ -353,7 +359,14 @@ int cluster_start(const struct config *c, char **overrides, int noverrides)
 		        tms < 0 ? 0 : tms, ntm, logdir);
 		goto out;
 	}
-	printf("Cluster started in %lld ms: 1 JobManager, %d TaskManagers, %d slots. REST "
+	if (slots < want_slots) {
+		fprintf(stderr,
+		        "spate: only %lld of %lld slots registered within 15 s (%d TaskManagers x "
+		        "taskmanager.numberOfTaskSlots %lld); see the logs in %s\n",
+		        slots, want_slots, ntm, per_tm, logdir);
+		goto out;
+	}
+	printf("Cluster started in %lld ms: 1 JobManager, %d TaskManagers, %lld slots. REST "
 	       "endpoint: http://%s\n",
 	       (long long)(now_ms() - t0), ntm, slots, rest);
 	rc = 0;

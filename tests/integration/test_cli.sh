@@ -7,14 +7,43 @@
 
 require_file "$EXAMPLES/wordcount.so"
 
-for cmd in "" run info savepoint stop; do
-	name="help_${cmd:-top}"
-	# shellcheck disable=SC2086 # an empty $cmd must vanish
-	run_spate "$name" $cmd --help
-	expect_rc "$name" 0
-	grep -qi 'usage' "$TMP/$name.out" || { show "$TMP/$name.out"; fail "spate $cmd --help: no usage on stdout"; }
-	[ ! -s "$TMP/$name.err" ] || { show "$TMP/$name.err"; fail "spate $cmd --help wrote to stderr"; }
+# Every command, the cluster and daemon ones included, in both spellings; the help of
+# `cluster start` and the daemons must not start anything (a private log directory shows
+# it: nothing may appear there).
+mkdir -p "$TMP/help-conf" "$TMP/help-log"
+for cmd in "" run info savepoint stop list cancel cluster "cluster start" "cluster stop" \
+	jobmanager taskmanager; do
+	for opt in --help -h; do
+		name="help_${cmd:-top}"
+		name=${name// /_}
+		[ "$opt" = -h ] && name="${name}_h"
+		# shellcheck disable=SC2086 # an empty $cmd must vanish, "cluster start" split
+		SPATE_CONF_DIR="$TMP/help-conf" SPATE_LOG_DIR="$TMP/help-log" run_spate "$name" $cmd "$opt"
+		expect_rc "$name" 0
+		grep -qi 'usage' "$TMP/$name.out" || { show "$TMP/$name.out"; fail "spate $cmd $opt: no usage on stdout"; }
+		[ ! -s "$TMP/$name.err" ] || { show "$TMP/$name.err"; fail "spate $cmd $opt wrote to stderr"; }
+	done
 done
+[ -z "$(ls -A "$TMP/help-log")" ] || fail "a --help started something: $(ls -A "$TMP/help-log")"
+# Each names its own command and what it takes.
+grep -q '^Usage: spate cancel .*<jobId>' "$TMP/help_cancel.out" && grep -q -- '--jobmanager' "$TMP/help_cancel.out" ||
+	{ show "$TMP/help_cancel.out"; fail "spate cancel --help does not show 'spate cancel ... <jobId>' and -m"; }
+grep -q '^Usage: spate list' "$TMP/help_list.out" && grep -q -- '--all' "$TMP/help_list.out" ||
+	{ show "$TMP/help_list.out"; fail "spate list --help does not show 'spate list' and -a/--all"; }
+grep -q 'spate cluster start' "$TMP/help_cluster_start.out" && grep -q 'workers' "$TMP/help_cluster_start.out" ||
+	{ show "$TMP/help_cluster_start.out"; fail "spate cluster start --help does not describe the start"; }
+! grep -q 'spate cluster stop' "$TMP/help_cluster_start.out" || fail "spate cluster start --help shows the stop usage"
+grep -q 'spate cluster stop' "$TMP/help_cluster_stop.out" || fail "spate cluster stop --help does not show 'spate cluster stop'"
+grep -q 'spate cluster start' "$TMP/help_cluster.out" && grep -q 'spate cluster stop' "$TMP/help_cluster.out" ||
+	fail "spate cluster --help does not show both start and stop"
+for d in jobmanager taskmanager; do
+	grep -q "^Usage: spate $d" "$TMP/help_$d.out" && grep -q -- '-D' "$TMP/help_$d.out" ||
+		{ show "$TMP/help_$d.out"; fail "spate $d --help does not show 'spate $d' and -D"; }
+done
+# --help wins wherever it stands among options and operands.
+SPATE_CONF_DIR="$TMP/help-conf" SPATE_LOG_DIR="$TMP/help-log" run_spate help_cancel_late cancel -m 127.0.0.1:1 0123 --help
+expect_rc help_cancel_late 0
+cmp -s "$TMP/help_cancel.out" "$TMP/help_cancel_late.out" || fail "spate cancel <id> --help does not print cancel's usage"
 grep -q -- '-p' "$TMP/help_run.out" && grep -q -- '-D' "$TMP/help_run.out" ||
 	fail "spate run --help does not mention -p and -D"
 grep -q 'run' "$TMP/help_top.out" && grep -q 'info' "$TMP/help_top.out" ||
@@ -44,6 +73,14 @@ usage missing_job_info "job|usage" info
 usage missing_p_value "-p|parallelism|usage" run -p
 usage missing_d_value "-D|usage" run -D
 usage unknown_command "frobnicate" frobnicate
+usage cancel_unknown_option "'--bogus' for 'cancel'" cancel --bogus
+usage cancel_no_job "usage" cancel
+usage list_operand "usage" list extra
+usage cluster_no_action "usage" cluster
+usage cluster_bad_action "usage" cluster restart
+usage cluster_extra_arg "unexpected argument 'now'" cluster stop now
+usage cluster_start_unknown_option "'--bogus' for 'cluster'" cluster start --bogus
+usage jobmanager_unknown_option "'--bogus' for 'jobmanager'" jobmanager --bogus
 usage no_command "usage|command"
 usage missing_s_value "-s|savepoint|usage" run -s
 usage info_has_no_s "'-s'" info -s /tmp/sp "$EXAMPLES/wordcount.so"
