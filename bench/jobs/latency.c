@@ -25,24 +25,29 @@ int bench_lat_end(spate_ctx *ctx, spate_collector *out);
 
 int bench_lat_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
 {
-	struct bench_record r;
+	struct bench_record *r = spate_row_builder_view(out, 3);
 	uint64_t k = job_param_k(ctx);
 
 	if (!k)
 		return spate_ctx_fail(ctx, "generator: missing or bad parameter 'k'");
-	bench_record_make((uint64_t)index, k, &r);
-	spate_row_set_i64(out, 0, (int64_t)r.key);
-	spate_row_set_i64(out, 1, r.value);
-	spate_row_set_i64(out, 2, (int64_t)bench_now_ns());
+	if (!r)
+		return job_bad_row(ctx, "generator");
+	bench_record_make((uint64_t)index, k, r);
+	r->ts = bench_now_ns();
 	return 0;
 }
 
 int bench_lat_reduce_fn(spate_ctx *ctx, const spate_row *acc, const spate_row *in,
                         spate_row_builder *out)
 {
-	spate_row_set_i64(out, 0, spate_row_i64(in, 0));
-	spate_row_set_i64(out, 1, spate_row_i64(acc, 1) + spate_row_i64(in, 1));
-	spate_row_set_i64(out, 2, spate_row_i64(in, 2));
+	const struct bench_record *a = spate_row_view(acc, 3), *r = spate_row_view(in, 3);
+	struct bench_record *o = spate_row_builder_view(out, 3);
+
+	if (!a || !r || !o)
+		return job_bad_row(ctx, "reduce");
+	o->key = r->key;
+	o->value = a->value + r->value;
+	o->ts = r->ts;
 	return 0;
 }
 
@@ -50,8 +55,11 @@ int bench_lat_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 {
 	void **ud = spate_ctx_user_data(ctx);
 	struct bench_hist *h = *ud;
-	uint64_t now = bench_now_ns(), ts = (uint64_t)spate_row_i64(in, 2);
+	const struct bench_record *r = spate_row_view(in, 3);
+	uint64_t now = bench_now_ns();
 
+	if (!r)
+		return job_bad_row(ctx, "sink");
 	if (!h) {
 		h = malloc(sizeof(*h));
 		if (!h)
@@ -59,7 +67,7 @@ int bench_lat_sink(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 		bench_hist_init(h);
 		*ud = h;
 	}
-	bench_hist_record(h, now > ts ? now - ts : 0);
+	bench_hist_record(h, now > r->ts ? now - r->ts : 0);
 	return 0;
 }
 

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define SPATE_API_VERSION 1
+#define SPATE_API_VERSION 2 /* 2: struct spate_row_builder_head gained view_tags */
 
 #if defined(__GNUC__)
 #define SPATE_EXPORT __attribute__((visibility("default")))
@@ -431,12 +431,14 @@ static inline void spate__row_set_double(spate_row_builder *b, int i, double v)
  *     o->key = in->key;
  *     o->value = in->value * 3 + 1;
  *
- * spate_row_view returns NULL if the row does not have exactly nfields fields, or has a
- * null field or a field of another type. spate_row_builder_view returns NULL unless the
+ * spate_row_view returns NULL if the row does not have exactly nfields (at least 1) fields,
+ * or has a null field or a field of another type. spate_row_builder_view returns NULL unless the
  * output schema has exactly nfields fields, all of those types; otherwise it marks every
  * field set (none null) and returns the row's fields to write; a field not written is 0.
  * Both pointers are 8-byte aligned and valid until the function returns. The setters
- * above still work on a viewed builder (spate_row_set_null after the view, say).
+ * above still work on a viewed builder (spate_row_set_null after the view, say). Like a
+ * cast, a view does not tell int64 from double from timestamp: the struct must match the
+ * schema. (In C++ the returned pointer needs a cast.)
  */
 static inline const void *spate_row_view(const spate_row *r, int nfields)
 {
@@ -446,7 +448,7 @@ static inline const void *spate_row_view(const spate_row *r, int nfields)
 	if (!p)
 		return 0;
 	memcpy(&nf, p + 4, sizeof nf);
-	if ((int)nf != nfields)
+	if ((int)nf != nfields || nfields < 1)
 		return 0;
 	for (int i = 0; i < nfields; i++) {
 		unsigned t = p[8 + i]; /* a null's tag has 0x80 set: out of the set */

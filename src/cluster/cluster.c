@@ -355,15 +355,17 @@ int cluster_start(const struct config *c, char **overrides, int noverrides)
 	if (tms < ntm) {
 		fprintf(stderr,
 		        "spate: only %d of %d TaskManagers registered within 15 s; see the logs in "
-		        "%s\n",
+		        "%s (the daemons still run: 'spate cluster stop' ends them)\n",
 		        tms < 0 ? 0 : tms, ntm, logdir);
 		goto out;
 	}
 	if (slots < want_slots) {
-		fprintf(stderr,
-		        "spate: only %lld of %lld slots registered within 15 s (%d TaskManagers x "
-		        "taskmanager.numberOfTaskSlots %lld); see the logs in %s\n",
-		        slots, want_slots, ntm, per_tm, logdir);
+		fprintf(
+		    stderr,
+		    "spate: only %lld of %lld slots registered within 15 s (%d TaskManagers x "
+		    "taskmanager.numberOfTaskSlots %lld); see the logs in %s (the daemons still "
+		    "run: 'spate cluster stop' ends them)\n",
+		    slots, want_slots, ntm, per_tm, logdir);
 		goto out;
 	}
 	printf("Cluster started in %lld ms: 1 JobManager, %d TaskManagers, %lld slots. REST "

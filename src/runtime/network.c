@@ -318,8 +318,9 @@ static int write_row(struct result_partition *rp, struct subpartition *sp, const
 	/* Buffer timeout 0: the row goes to the consumer now if it has caught up (its gate
 	 * holds no buffer). If it has not, it would not look at the row before it is through
 	 * its queue anyway, so the row waits in the buffer with the ones that follow, marked
-	 * held: the task hands it over as soon as the consumer caught up (it checks per record
-	 * in sources, per input buffer otherwise: task_release_held), or when it goes idle
+	 * held: the task hands it over as soon as the consumer caught up (it checks per record,
+	 * or per batch of generated rows, in sources, per input buffer otherwise:
+	 * task_release_held), or when it goes idle
 	 * (task_flush_idle). So the consumer is fed the moment it can take more, and a busy
 	 * consumer gets full buffers instead of one buffer per row. A remote consumer's queue
 	 * is not visible here: every row is handed to the network. */

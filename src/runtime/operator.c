@@ -370,7 +370,9 @@ static int process_reduce(struct operator* op, const spate_row *row)
 	const spate_row *out = row_builder_done(&op->out);
 	if (!out)
 		return op_builder_failed(op, &op->out, NULL);
-	if ((rc = be->ops->value_put(be, &k, out, row_size_of(out))) < 0)
+	if (be->value_mutable && row_size_of(out) == len) /* in place: no second lookup */
+		memcpy(acc, out, len);
+	else if ((rc = be->ops->value_put(be, &k, out, row_size_of(out))) < 0)
 		return state_failed(op, rc);
 	return op_emit(op, out);
 }

@@ -160,12 +160,6 @@ static bool split_take(struct source_split *sp, int64_t *index)
 	return true;
 }
 
-/*
- * Runs `emit` for every index of the operator's splits: bounded splits one after the
- * other, unbounded ones (only generators have them) in turn. The position moves before
- * the record is emitted and task_poll runs before that, so a checkpoint taken in task_poll
- * records exactly the records emitted before its barrier.
- */
 /* Takes up to max indexes of a split; returns how many. */
 static int split_take_many(struct source_split *sp, int64_t *index, int max)
 {
@@ -183,10 +177,12 @@ static int split_take_many(struct source_split *sp, int64_t *index, int max)
 	return n;
 }
 
-/* What run_splits hands records to: `one` per index, or `many` up to OP_BATCH at once. */
+/* What run_splits hands records to: `one` per index, or `many` up to OP_BATCH at once (or
+ * as many as `limit`, if set, allows; it may wait, and returns < 0 to stop). */
 struct split_emitter {
 	int (*one)(struct operator* op, void *arg, int64_t index);
 	int (*many)(struct operator* op, void *arg, const int64_t *index, int n);
+	int (*limit)(struct operator* op, void *arg);
 	void *arg;
 };
 
@@ -196,13 +192,22 @@ static int split_emit(struct operator* op, const struct split_emitter *em, struc
                       int *taken)
 {
 	int64_t index[OP_BATCH];
-	int n = split_take_many(sp, index, em->many ? OP_BATCH : 1);
+	int max = 1;
+	if (em->many && (max = em->limit ? em->limit(op, em->arg) : OP_BATCH) < 0)
+		return max;
+	int n = split_take_many(sp, index, max);
 	*taken = n;
 	if (n == 0)
 		return 0;
 	return em->many ? em->many(op, em->arg, index, n) : em->one(op, em->arg, index[0]);
 }
 
+/*
+ * Emits every index of the operator's splits: bounded splits one after the other,
+ * unbounded ones (only generators have them) in turn. The position moves before the
+ * records are emitted (one, or a batch) and task_poll runs before that, so a checkpoint
+ * taken in task_poll records exactly the records emitted before its barrier.
+ */
 static int run_splits(struct operator* op, const struct split_emitter *em)
 {
 	int rc = 0, taken = 1;
@@ -256,7 +261,7 @@ static int emit_collection(struct operator* op, void *arg, int64_t index)
 static int run_collection(struct operator* op)
 {
 	struct collection_pos pos = {0, 0};
-	struct split_emitter em = {emit_collection, NULL, &pos};
+	struct split_emitter em = {emit_collection, NULL, NULL, &pos};
 	return run_splits(op, &em);
 }
 
@@ -273,7 +278,7 @@ static int emit_sequence(struct operator* op, void *arg, int64_t index)
 
 static int run_sequence(struct operator* op)
 {
-	struct split_emitter em = {emit_sequence, NULL, NULL};
+	struct split_emitter em = {emit_sequence, NULL, NULL, NULL};
 	return run_splits(op, &em);
 }
 
@@ -296,31 +301,40 @@ struct gen_pace {
 	int64_t emitted;
 };
 
+/* Waits until mono_ns() reaches `due`, never sleeping longer than 10 ms at once so cancel
+ * and flush requests are seen. Not checkpoint mail: that waits for the next task_poll. */
+static int gen_pace_wait(struct operator* op, int64_t due)
+{
+	for (int64_t now = mono_ns(); now < due; now = mono_ns()) {
+		struct task *t = op->task;
+		if (atomic_load_explicit(&t->job->canceled, memory_order_relaxed))
+			return SPATE_ECANCELED;
+		if (atomic_load_explicit(&t->mail, memory_order_relaxed) & TASK_MAIL_FLUSH &&
+		    atomic_fetch_and_explicit(&t->mail, ~TASK_MAIL_FLUSH, memory_order_acquire) &
+		        TASK_MAIL_FLUSH)
+			task_flush(t);
+		task_flush_idle(t);
+		sleep_ns(due - now < 10000000 ? due - now : 10000000);
+	}
+	return 0;
+}
+
+/* When record number k of the pace is due: k / rate seconds after the start. */
+static int64_t gen_due_ns(const struct gen_pace *pace, int64_t k)
+{
+	return pace->start_ns + (int64_t)((double)k * 1e9 / pace->rate);
+}
+
 static int emit_generated(struct operator* op, void *arg, int64_t index)
 {
 	const struct stream_node *n = op->node;
 	struct gen_pace *pace = arg;
 	int rc;
-	if (pace->rate > 0) {
-		/* Pace against the ideal schedule; never sleep longer than 10 ms at once so
-		 * cancel and flush requests are seen. Not checkpoint mail: the split already
-		 * moved past `index`, so a checkpoint here would record a record not yet
-		 * emitted; it waits for the task_poll before the next record. */
-		int64_t due = pace->start_ns + (int64_t)((double)pace->emitted * 1e9 / pace->rate);
-		for (int64_t now = mono_ns(); now < due; now = mono_ns()) {
-			struct task *t = op->task;
-			if (atomic_load_explicit(&t->job->canceled, memory_order_relaxed))
-				return SPATE_ECANCELED;
-			if (atomic_load_explicit(&t->mail, memory_order_relaxed) &
-			        TASK_MAIL_FLUSH &&
-			    atomic_fetch_and_explicit(&t->mail, ~TASK_MAIL_FLUSH,
-			                              memory_order_acquire) &
-			        TASK_MAIL_FLUSH)
-				task_flush(t);
-			task_flush_idle(t);
-			sleep_ns(due - now < 10000000 ? due - now : 10000000);
-		}
-	}
+	/* Pace against the ideal schedule. The split already moved past `index`, so a
+	 * checkpoint must not be taken while waiting: it would record a record not yet
+	 * emitted. */
+	if (pace->rate > 0 && (rc = gen_pace_wait(op, gen_due_ns(pace, pace->emitted))) < 0)
+		return rc;
 	pace->emitted++;
 	row_builder_begin(&op->out);
 	rc = ((spate_gen_fn)op->fn)(&op->ctx, index, &op->out);
@@ -338,7 +352,8 @@ static int emit_generated_batch(struct operator* op, void *arg, const int64_t *i
 {
 	struct spate_row_builder *b = &op->out;
 	uint8_t *scratch = b->buf;
-	(void)arg;
+	struct gen_pace *pace = arg;
+	pace->emitted += n;
 	for (int r = 0; r < n; r++) {
 		b->buf = op->batch_buf + (size_t)r * b->fixed_size;
 		row_builder_begin(b);
@@ -356,14 +371,29 @@ static int emit_generated_batch(struct operator* op, void *arg, const int64_t *i
 	return op_emit_batch(op, op->batch_rows, n);
 }
 
+/* How many records a batch of a paced generator may take: the ones due by now, waiting
+ * for the first if none is (a batch never runs ahead of the schedule). */
+static int gen_batch_limit(struct operator* op, void *arg)
+{
+	struct gen_pace *pace = arg;
+	if (pace->rate <= 0)
+		return OP_BATCH;
+	int rc = gen_pace_wait(op, gen_due_ns(pace, pace->emitted));
+	if (rc < 0)
+		return rc;
+	/* records 0 .. (now - start) * rate are due */
+	double due =
+	    (double)(mono_ns() - pace->start_ns) * pace->rate / 1e9 + 1 - (double)pace->emitted;
+	return due >= OP_BATCH ? OP_BATCH : due >= 1 ? (int)due : 1;
+}
+
 static int run_generator(struct operator* op)
 {
 	const struct stream_node *n = op->node;
 	int p = op->task->ev->job_vertex->parallelism;
 	struct gen_pace pace = {n->rate > 0 ? n->rate / p : 0, mono_ns(), 0};
-	struct split_emitter em = {emit_generated, NULL, &pace};
-	/* paced ones go one record at a time: the pacing is per record */
-	if (pace.rate == 0 && op->batch_buf)
+	struct split_emitter em = {emit_generated, NULL, gen_batch_limit, &pace};
+	if (op->batch_buf)
 		em.many = emit_generated_batch;
 	return run_splits(op, &em);
 }
