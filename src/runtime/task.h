@@ -246,8 +246,8 @@ static inline int op_emit(struct operator* op, const spate_row *row)
  * Rows move through a chain in batches where they can: a generator makes up to OP_BATCH
  * rows, then each chained operator takes the whole batch in one call (its user function
  * still sees one row at a time, in order). That saves the per-row calls and checks between
- * operators. Checkpoint barriers, watermarks and mail are seen between batches, which
- * never span a task_poll.
+ * operators. Checkpoint barriers and mail (watermarks, when they come) are seen between batches,
+ * which never span a task_poll.
  */
 #define OP_BATCH 64
 static inline int op_emit_batch(struct operator* op, const spate_row *const *rows, int n)
