@@ -158,3 +158,12 @@ cluster_finish() {
 	JM_PID=
 	TM_PIDS=()
 }
+
+# free_port: a TCP port nothing listens on now (a bounded random search).
+free_port() {
+	local p
+	for p in $(seq 20000 37 60000 | shuf -n 40); do
+		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	return 1
+}

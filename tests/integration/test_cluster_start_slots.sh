@@ -12,14 +12,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 
-# free_port: a TCP port nothing listens on now (bounded search).
-free_port() {
-	local p
-	for p in $(seq 20000 37 60000 | shuf -n 40); do
-		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-	done
-	return 1
-}
 RPC=$(free_port) || fail "no free port for the JobManager"
 DATA=$(free_port) || fail "no free port for the data plane"
 [ "$RPC" != "$DATA" ] || DATA=$(free_port) || fail "no second free port"

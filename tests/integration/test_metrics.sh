@@ -80,13 +80,6 @@ grep -qx 'spate_jobmanager_taskSlotsTotal 4' "$TMP/jm.prom" || fail "JobManager 
 grep -qx 'spate_jobmanager_jobs{status="FINISHED"} 1' "$TMP/jm.prom" || fail "jobs by status missing"
 
 # 4. A real Prometheus server scrapes all three every second.
-free_port() {
-	local p
-	for p in $(seq 20000 37 60000 | shuf -n 40); do
-		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-	done
-	return 1
-}
 PROM_PORT=$(free_port) || fail "no free port for Prometheus"
 targets="\"$REST\""
 for p in $PORTS; do targets="$targets, \"127.0.0.1:$p\""; done
