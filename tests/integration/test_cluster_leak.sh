@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 50 submissions of the same small job in a row leave the TaskManager flat: its resident
-# set grows by at most 2 MiB between run 10 (after warm-up: allocator arenas, thread
+# set grows by at most 2 MiB (4 under TSan) between run 10 (after warm-up: allocator arenas, thread
 # stacks) and run 50, no job library stays mapped (each is dlclose'd) or on disk in its
 # work directory, and the JobManager's blob store holds the library once.
 . "$(dirname "$0")/lib.sh"
@@ -14,11 +14,19 @@ case "$SPATE_BUILD" in
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
 	;;
 esac
+LIMIT_KB=2048
+case "$SPATE_BUILD" in
+*tsan*)
+	# Under TSan the TaskManager grows by about 2.5 MiB over runs 11..50 (its allocator and
+	# shadow memory; the plain build grows by 12 KiB and LeakSanitizer finds nothing):
+	# the TSan build checks for runaway growth only.
+	LIMIT_KB=4096
+	;;
+esac
 cluster_start 1 2
 TM=${TM_PIDS[0]}
 RUNS=50
 WARMUP=10
-LIMIT_KB=2048
 
 # job_libs_mapped PID: lines of the process's maps naming a job library file.
 job_libs_mapped() {
