@@ -346,6 +346,33 @@ void result_partition_release_held(struct result_partition *rp)
 	}
 }
 
+/* The channel of a HASH partition for a key hashing to h: Flink's key group, then the
+ * consumer subtask that owns it. */
+static inline int hash_channel(const struct result_partition *rp, int32_t h)
+{
+	int kg = key_group_for_hash(h, rp->consumer_max_parallelism);
+	return key_group_operator_index(rp->consumer_max_parallelism, rp->consumer_parallelism,
+	                                kg) -
+	       rp->first_consumer;
+}
+
+/* The channel of a HASH partition keyed by fields (no selector function); inline, with the
+ * one-int64-field key hashed in place, as it runs once per record. */
+static inline int field_key_channel(const struct result_partition *rp, const spate_row *row)
+{
+	const struct key_spec *k = rp->key;
+	if (rp->consumer_parallelism == 1)
+		return 0; /* one consumer owns every key group: no hash can pick another */
+	const unsigned char *slot =
+	    k->nfields == 1 ? spate__row_slot(row, k->fields[0], SPATE_INT64) : NULL;
+	if (slot) {
+		int64_t v;
+		memcpy(&v, slot, sizeof v);
+		return hash_channel(rp, java_hash_i64(v));
+	}
+	return hash_channel(rp, key_hash_fields(row, k->fields, k->nfields));
+}
+
 static int select_channel(struct result_partition *rp, const spate_row *row, int *out)
 {
 	int n = rp->nsubs;
@@ -368,23 +395,14 @@ static int select_channel(struct result_partition *rp, const spate_row *row, int
 		return 0;
 	case PART_HASH: {
 		int32_t h;
-		if (rp->consumer_parallelism == 1 && !rp->key->selector_fn) {
-			/* one consumer owns every key group: no hash can pick another (a key
-			 * selector still runs, for its errors) */
-			*out = 0;
+		if (!rp->key->selector_fn) {
+			*out = field_key_channel(rp, row);
 			return 0;
 		}
-		if (rp->key->selector_fn) {
-			int rc = rp->key_hash(rp->key_hash_arg, row, &h);
-			if (rc < 0)
-				return rc;
-		} else {
-			h = key_hash_fields(row, rp->key->fields, rp->key->nfields);
-		}
-		int kg = key_group_for_hash(h, rp->consumer_max_parallelism);
-		int op = key_group_operator_index(rp->consumer_max_parallelism,
-		                                  rp->consumer_parallelism, kg);
-		*out = op - rp->first_consumer;
+		int rc = rp->key_hash(rp->key_hash_arg, row, &h);
+		if (rc < 0)
+			return rc;
+		*out = hash_channel(rp, h);
 		return 0;
 	}
 	default:
@@ -395,9 +413,9 @@ static int select_channel(struct result_partition *rp, const spate_row *row, int
 
 int result_partition_emit_batch(struct result_partition *rp, const spate_row *const *rows, int n)
 {
-	/* The common keyed exchange, one field key, with the channel choice inline; the rest
-	 * goes one row at a time. */
-	if (rp->partitioner != PART_HASH || rp->key->selector_fn || rp->key->nfields != 1) {
+	/* A keyed exchange by fields picks its channels without select_channel's switch; the
+	 * rest goes one row at a time. */
+	if (rp->partitioner != PART_HASH || rp->key->selector_fn) {
 		for (int r = 0; r < n; r++) {
 			int rc = result_partition_emit(rp, rows[r]);
 			if (rc < 0)
@@ -405,29 +423,12 @@ int result_partition_emit_batch(struct result_partition *rp, const spate_row *co
 		}
 		return 0;
 	}
-	int f = rp->key->fields[0], maxp = rp->consumer_max_parallelism;
-	bool one = rp->consumer_parallelism == 1; /* channel 0 whatever the hash */
 	for (int r = 0; r < n; r++) {
-		const spate_row *row = rows[r];
-		uint32_t size = row_size_of(row);
-		int ch = 0;
-		if (!one) {
-			const unsigned char *slot = spate__row_slot(row, f, SPATE_INT64);
-			int32_t h;
-			if (slot) {
-				int64_t v;
-				memcpy(&v, slot, sizeof v);
-				h = java_hash_i64(v);
-			} else {
-				h = key_hash_fields(row, rp->key->fields, 1);
-			}
-			int kg = key_group_for_hash(h, maxp);
-			ch = key_group_operator_index(maxp, rp->consumer_parallelism, kg) -
-			     rp->first_consumer;
-		}
+		uint32_t size = row_size_of(rows[r]);
 		counter_add(&rp->records_out, 1);
 		counter_add(&rp->bytes_out, size);
-		int rc = write_row(rp, &rp->subs[ch], (const uint8_t *)row, size);
+		int rc = write_row(rp, &rp->subs[field_key_channel(rp, rows[r])],
+		                   (const uint8_t *)rows[r], size);
 		if (rc < 0)
 			return rc;
 	}
@@ -478,7 +479,8 @@ int result_partition_emit_event(struct result_partition *rp, enum buffer_kind ki
 			rp->subs[i].current = b;
 		}
 		b->kind = kind;
-		memcpy(b->data, data, len);
+		if (len)
+			memcpy(b->data, data, len);
 		b->size = len;
 		hand_over(&rp->subs[i]);
 	}
@@ -487,18 +489,5 @@ int result_partition_emit_event(struct result_partition *rp, enum buffer_kind ki
 
 int result_partition_finish(struct result_partition *rp)
 {
-	result_partition_flush(rp);
-	for (int i = 0; i < rp->nsubs; i++) {
-		struct buffer *b = rp->subs[i].current;
-		if (!b) {
-			b = buffer_pool_request(&rp->pool);
-			if (!b)
-				return SPATE_ECANCELED;
-			rp->subs[i].current = b;
-		}
-		b->kind = BUF_END_OF_PARTITION;
-		b->size = 0;
-		hand_over(&rp->subs[i]);
-	}
-	return 0;
+	return result_partition_emit_event(rp, BUF_END_OF_PARTITION, NULL, 0);
 }

@@ -274,22 +274,14 @@ static int process_map(struct operator* op, const spate_row *row)
  * output schema is fixed-width, so no row outgrows it), then the batch moves on. */
 static int process_map_batch(struct operator* op, const spate_row *const *rows, int n)
 {
-	struct spate_row_builder *b = &op->out;
-	uint8_t *scratch = b->buf;
-	int rc = 0;
+	uint8_t *scratch = op->out.buf;
 	for (int r = 0; r < n; r++) {
-		b->buf = op->batch_buf + (size_t)r * b->fixed_size;
-		row_builder_begin(b);
-		rc = ((spate_map_fn)op->fn)(&op->ctx, rows[r], b);
-		const spate_row *out = rc < 0 ? NULL : row_builder_done(b);
-		if (!out) {
-			/* the failure is reported with the builder on its own buffer again */
-			b->buf = scratch;
-			return rc < 0 ? user_failed(op, rc, "map") : op_builder_failed(op, b, NULL);
-		}
-		op->batch_rows[r] = out;
+		op_batch_begin(op, r);
+		int rc = ((spate_map_fn)op->fn)(&op->ctx, rows[r], &op->out);
+		if ((rc = op_batch_end(op, r, rc, scratch, "map")) < 0)
+			return rc;
 	}
-	b->buf = scratch;
+	op_batch_restore(op, scratch);
 	return op_emit_batch(op, op->batch_rows, n);
 }
 

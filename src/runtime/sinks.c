@@ -200,11 +200,10 @@ int sink_function_process(struct operator* op, const spate_row *row)
 
 int sink_function_batch(struct operator* op, const spate_row *const *rows, int n)
 {
-	spate_process_fn fn = (spate_process_fn)op->fn;
 	for (int r = 0; r < n; r++) {
-		int rc = fn(&op->ctx, rows[r], NULL);
+		int rc = sink_function_process(op, rows[r]);
 		if (rc < 0)
-			return op_user_failed(op, rc, "sink", op->node->fn_name);
+			return rc;
 	}
 	return 0;
 }

@@ -350,24 +350,16 @@ static int emit_generated(struct operator* op, void *arg, int64_t index)
  * passes the batch down the chain in one call. */
 static int emit_generated_batch(struct operator* op, void *arg, const int64_t *index, int n)
 {
-	struct spate_row_builder *b = &op->out;
-	uint8_t *scratch = b->buf;
+	uint8_t *scratch = op->out.buf;
 	struct gen_pace *pace = arg;
 	pace->emitted += n;
 	for (int r = 0; r < n; r++) {
-		b->buf = op->batch_buf + (size_t)r * b->fixed_size;
-		row_builder_begin(b);
-		int rc = ((spate_gen_fn)op->fn)(&op->ctx, index[r], b);
-		const spate_row *row = rc < 0 ? NULL : row_builder_done(b);
-		if (!row) {
-			b->buf =
-			    scratch; /* the failure is reported from the builder's own buffer */
-			return rc < 0 ? op_user_failed(op, rc, "generator", op->node->fn_name)
-			              : op_builder_failed(op, b, NULL);
-		}
-		op->batch_rows[r] = row;
+		op_batch_begin(op, r);
+		int rc = ((spate_gen_fn)op->fn)(&op->ctx, index[r], &op->out);
+		if ((rc = op_batch_end(op, r, rc, scratch, "generator")) < 0)
+			return rc;
 	}
-	b->buf = scratch;
+	op_batch_restore(op, scratch);
 	return op_emit_batch(op, op->batch_rows, n);
 }
 

@@ -276,6 +276,36 @@ int op_user_failed(struct operator* op, int rc, const char *what, const char *fn
 /* A row builder's setter failed (row_builder_done gave NULL): fails the task with the
  * builder's message, prefixed by `what` when not NULL; returns SPATE_EUSER. */
 int op_builder_failed(struct operator* op, struct spate_row_builder *b, const char *what);
+
+/* Building a batch of fixed-width rows (maps, generators): op_batch_begin points the
+ * builder at slot r of batch_buf and begins a row there; after the user function returned
+ * rc, op_batch_end puts the row in batch_rows[r] and returns 0, or gives the builder its
+ * own buffer back and fails the task ("<what> function ..."). Once the batch is built,
+ * op_batch_restore gives the builder its buffer back. */
+static inline void op_batch_begin(struct operator* op, int r)
+{
+	op->out.buf = op->batch_buf + (size_t)r * op->out.fixed_size;
+	row_builder_begin(&op->out);
+}
+
+static inline void op_batch_restore(struct operator* op, uint8_t *scratch)
+{
+	op->out.buf = scratch;
+}
+
+static inline int op_batch_end(struct operator* op, int r, int rc, uint8_t *scratch,
+                               const char *what)
+{
+	const spate_row *row = rc < 0 ? NULL : row_builder_done(&op->out);
+	if (row) {
+		op->batch_rows[r] = row;
+		return 0;
+	}
+	op_batch_restore(op, scratch); /* the failure is reported from the builder's buffer */
+	return rc < 0 ? op_user_failed(op, rc, what, op->node->fn_name)
+	              : op_builder_failed(op, &op->out, NULL);
+}
+
 /* Prepares the operators of a task (resolve functions, builders, state). */
 int task_setup_operators(struct task *t, void *lib_handle);
 void task_release_operators(struct task *t);
