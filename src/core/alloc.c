@@ -39,6 +39,15 @@ void *try_malloc(size_t n)
 	return malloc(n ? n : 1);
 }
 
+void *xaligned_zalloc(size_t align, size_t n)
+{
+	void *p = NULL;
+	if (should_fail() || posix_memalign(&p, align, n ? n : 1) != 0)
+		oom(n);
+	memset(p, 0, n);
+	return p;
+}
+
 void *xmalloc(size_t n)
 {
 	void *p = try_malloc(n);

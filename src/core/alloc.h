@@ -14,6 +14,9 @@ void *xrealloc(void *p, size_t n);     /* takes p, returns new; never NULL */
 char *xstrdup(const char *s);          /* returns new; xstrdup(NULL) is NULL */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* returns new, zeroed, aligned to `align` (a power of two, a multiple of sizeof(void *));
+ * never NULL; release with xfree */
+void *xaligned_zalloc(size_t align, size_t n);
 void *try_malloc(size_t n); /* NULL on failure */
 void xfree(void *p);        /* free(); NULL is a no-op */
 

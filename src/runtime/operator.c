@@ -355,14 +355,23 @@ static int process_reduce(struct operator* op, const spate_row *row)
 			return state_failed(op, rc);
 		return op_emit(op, row);
 	}
+	/* The function gets a copy: a state call it makes may move the backend's values. */
+	if (len > op->acc_cap) {
+		op->acc_cap = len * 2;
+		xfree(op->acc_copy);
+		op->acc_copy = xmalloc(op->acc_cap);
+	}
+	memcpy(op->acc_copy, acc, len);
+	uint64_t moves = be->moves;
 	row_builder_begin(&op->out);
-	rc = ((spate_reduce_fn)op->fn)(&op->ctx, (const spate_row *)acc, row, &op->out);
+	rc = ((spate_reduce_fn)op->fn)(&op->ctx, (const spate_row *)op->acc_copy, row, &op->out);
 	if (rc < 0)
 		return user_failed(op, rc, "reduce");
 	const spate_row *out = row_builder_done(&op->out);
 	if (!out)
 		return op_builder_failed(op, &op->out, NULL);
-	if (be->value_mutable && row_size_of(out) == len) /* in place: no second lookup */
+	/* in place when nothing moved: no second lookup */
+	if (be->value_mutable && be->moves == moves && row_size_of(out) == len)
 		memcpy(acc, out, len);
 	else if ((rc = be->ops->value_put(be, &k, out, row_size_of(out))) < 0)
 		return state_failed(op, rc);
@@ -705,6 +714,7 @@ void task_release_operators(struct task *t)
 		xfree(op->chained);
 		xfree(op->partitions);
 		xfree(op->key_buf);
+		xfree(op->acc_copy);
 		for (int x = 0; x < op->nextractors; x++) {
 			row_builder_release(&op->extractors[x]->b);
 			xfree(op->extractors[x]);

@@ -178,16 +178,16 @@ int spate_reducing_add(spate_reducing_state *s, const void *val, size_t len)
 		    h->name, n, len);
 	spate_state_reduce_fn fn;
 	memcpy(&fn, &h->reduce_fn, sizeof fn);
-	if (be->value_mutable) {
-		rc = fn(&op->ctx, acc, val, len);
-		return rc < 0 ? rc : 0;
-	}
-	/* The backend's copy is reused by any state call fn makes: reduce into our own. */
+	/* A state call fn makes may move the backend's values (heap) or reuse its copy
+	 * (RocksDB): reduce into our own, then write it back in place if nothing moved. */
 	uint8_t stack[STACK_BYTES];
 	uint8_t *tmp = len <= sizeof stack ? stack : xmalloc(len);
 	memcpy(tmp, acc, len);
+	uint64_t moves = be->moves;
 	rc = fn(&op->ctx, tmp, val, len);
-	if (rc >= 0)
+	if (rc >= 0 && be->value_mutable && be->moves == moves)
+		memcpy(acc, tmp, len);
+	else if (rc >= 0)
 		rc = be->ops->value_put(be, &k, tmp, len);
 	if (tmp != stack)
 		xfree(tmp);

@@ -4,12 +4,14 @@
  *
  * One open-addressing table (linear probing, power-of-two size, grown at 3/4 load) maps
  * (state id, key) to an entry. A value-state entry holds the value bytes; a map-state entry
- * holds a nested table of user key -> value. Entries are allocated individually so that
- * pointers handed out stay put while the table grows.
+ * holds a nested table of user key -> value.
  *
- * Per-record cost is dominated by cache misses, so each slot keeps the entry's hash (a
- * probe past a different key touches only the slot array) and a value that fits the space
- * reserved at creation lives inside the entry's own allocation (one miss per hit, not two).
+ * Per-record cost is dominated by cache misses, so the table is one array of 128-byte
+ * records that hold their hash, key and value inline when they fit (a one-field key with a
+ * small row as its value does): a lookup that hits reads two adjacent cache lines and
+ * follows no pointer. Longer keys and values live in allocations of their own. Records
+ * move when the table grows or a removal re-seats a probe run, so a value handed out is
+ * valid until the next change to the backend (see state_backend.h).
  *
  * Checkpoints. snapshot() runs on the task thread at the barrier: one pass over the table
  * copies every entry into one buffer (no allocation per entry). The task then goes on
@@ -51,30 +53,38 @@
 
 #include "core/alloc.h"
 
+/*
+ * A record of a table, RECORD_BYTES long. The key and the value live inside the record when
+ * they fit (a one-field key and a small row as its value, as the aggregations keep, take 56
+ * of the 72 bytes), so a lookup that hits reads two adjacent cache lines and chases no
+ * pointer; a longer key or value lives in an allocation of its own.
+ */
+#define RECORD_BYTES 128
+#define REC_USED 1u /* the slot holds a record */
+#define REC_VAL 2u  /* the record has a value (map-state records may have none) */
+
 struct kv_entry {
 	uint64_t hash;
 	uint32_t state_id;
-	int key_group;
+	int32_t key_group;
 	uint32_t key_len;
 	uint32_t val_len;
-	uint32_t val_cap;
-	uint8_t *val;         /* value (value state): inline_val, or heap when larger */
-	struct kv_table *map; /* owned (map state) */
-	uint8_t *inline_val;  /* INLINE_VALUE bytes inside this allocation, after the key */
-	uint8_t key[];        /* key bytes */
+	uint32_t val_cap; /* bytes at ext_val (0 while the value is inline) */
+	uint32_t flags;
+	uint8_t *ext_key;                /* owned; NULL when the key is inline */
+	uint8_t *ext_val;                /* owned; NULL when the value is inline */
+	struct kv_table *map;            /* owned (map state) */
+	uint8_t data[RECORD_BYTES - 56]; /* the inline key, padded to 8 bytes, then the value */
 };
+_Static_assert(sizeof(struct kv_entry) == RECORD_BYTES, "a record is RECORD_BYTES long");
 
-#define INLINE_VALUE 64
-
-struct kv_slot {
-	uint64_t hash;
-	struct kv_entry *e; /* NULL = empty */
-};
+#define INLINE_BYTES sizeof(((struct kv_entry *)0)->data)
 
 struct kv_table {
-	struct kv_slot *slots; /* owned array, cap entries */
+	struct kv_entry *recs; /* owned, cap records, 64-byte aligned */
 	size_t cap;            /* power of two */
 	size_t count;
+	uint64_t *moves; /* the backend's count of moves (grow, remove) */
 };
 
 struct heap_backend {
@@ -82,34 +92,60 @@ struct heap_backend {
 	struct kv_table table;
 };
 
-static void table_init(struct kv_table *t)
+static inline size_t pad8(size_t n)
 {
-	t->cap = 16;
+	return (n + 7) & ~(size_t)7;
+}
+
+static inline const uint8_t *rec_key(const struct kv_entry *e)
+{
+	return e->ext_key ? e->ext_key : e->data;
+}
+
+/* Bytes for an inline value: what the inline key leaves. */
+static inline size_t rec_inline_cap(const struct kv_entry *e)
+{
+	return INLINE_BYTES - (e->ext_key ? 0 : pad8(e->key_len));
+}
+
+static inline uint8_t *rec_val(struct kv_entry *e)
+{
+	return e->ext_val ? e->ext_val : e->data + (e->ext_key ? 0 : pad8(e->key_len));
+}
+
+static struct kv_entry *recs_alloc(size_t cap)
+{
+	return xaligned_zalloc(64, cap * sizeof(struct kv_entry));
+}
+
+static void table_init(struct kv_table *t, size_t cap, uint64_t *moves)
+{
+	t->cap = cap;
 	t->count = 0;
-	t->slots = xcalloc(t->cap, sizeof *t->slots);
+	t->moves = moves;
+	t->recs = recs_alloc(cap);
 }
 
 static void table_release(struct kv_table *t);
 
+/* Frees what a record owns (not the record: it is a slot of its table). */
 static void entry_free(struct kv_entry *e)
 {
-	if (!e)
-		return;
-	if (e->val != e->inline_val)
-		xfree(e->val);
+	xfree(e->ext_key);
+	xfree(e->ext_val);
 	if (e->map) {
 		table_release(e->map);
 		xfree(e->map);
 	}
-	xfree(e);
 }
 
 static void table_release(struct kv_table *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
-		entry_free(t->slots[i].e);
-	xfree(t->slots);
-	t->slots = NULL;
+		if (t->recs[i].flags & REC_USED)
+			entry_free(&t->recs[i]);
+	xfree(t->recs);
+	t->recs = NULL;
 	t->cap = t->count = 0;
 }
 
@@ -134,17 +170,18 @@ static inline bool key_equal(const void *a, const void *b, size_t n)
 	return true;
 }
 
-static size_t table_find(const struct kv_table *t, uint64_t hash, uint32_t state_id,
-                         const void *key, size_t klen)
+/* The slot of (state_id, key): its record, or the empty slot where it would go. */
+static inline size_t table_find(const struct kv_table *t, uint64_t hash, uint32_t state_id,
+                                const void *key, size_t klen)
 {
 	size_t mask = t->cap - 1;
 	size_t i = (size_t)hash & mask;
 	for (;;) {
-		const struct kv_slot *sl = &t->slots[i];
-		if (!sl->e)
+		const struct kv_entry *e = &t->recs[i];
+		if (!(e->flags & REC_USED))
 			return i;
-		if (sl->hash == hash && sl->e->state_id == state_id && sl->e->key_len == klen &&
-		    key_equal(sl->e->key, key, klen))
+		if (e->hash == hash && e->state_id == state_id && e->key_len == klen &&
+		    key_equal(rec_key(e), key, klen))
 			return i;
 		i = (i + 1) & mask;
 	}
@@ -152,47 +189,63 @@ static size_t table_find(const struct kv_table *t, uint64_t hash, uint32_t state
 
 static void table_grow(struct kv_table *t)
 {
-	struct kv_slot *old = t->slots;
+	struct kv_entry *old = t->recs;
 	size_t oldcap = t->cap;
 	t->cap *= 2;
-	t->slots = xcalloc(t->cap, sizeof *t->slots);
+	t->recs = recs_alloc(t->cap);
 	for (size_t i = 0; i < oldcap; i++) {
-		if (!old[i].e)
+		if (!(old[i].flags & REC_USED))
 			continue;
 		size_t j = (size_t)old[i].hash & (t->cap - 1);
-		while (t->slots[j].e)
+		while (t->recs[j].flags & REC_USED)
 			j = (j + 1) & (t->cap - 1);
-		t->slots[j] = old[i];
+		t->recs[j] = old[i];
 	}
 	xfree(old);
+	++*t->moves;
 }
 
-static struct kv_entry *table_get(const struct kv_table *t, uint64_t hash, uint32_t state_id,
-                                  const void *key, size_t klen)
+static inline struct kv_entry *table_get(const struct kv_table *t, uint64_t hash, uint32_t state_id,
+                                         const void *key, size_t klen)
 {
-	return t->slots[table_find(t, hash, state_id, key, klen)].e;
+	struct kv_entry *e = &t->recs[table_find(t, hash, state_id, key, klen)];
+	return e->flags & REC_USED ? e : NULL;
 }
 
+/* p itself, or a copy of it in buf when it points into t's records, which an insert may
+ * move (a value or key just read from the same backend). Bytes inside a record are at most
+ * INLINE_BYTES long. */
+static const void *unmoved(const struct kv_table *t, const void *p, size_t n, uint8_t *buf)
+{
+	uintptr_t a = (uintptr_t)p, lo = (uintptr_t)t->recs;
+	if (a >= lo && a - lo < t->cap * sizeof(struct kv_entry) && n <= INLINE_BYTES) {
+		memcpy(buf, p, n);
+		return buf;
+	}
+	return p;
+}
+
+/* The record of (state_id, key), created (without a value) if absent. key must not point
+ * into t's records. */
 static struct kv_entry *table_upsert(struct kv_table *t, uint64_t hash, uint32_t state_id, int kg,
                                      const void *key, size_t klen)
 {
 	size_t i = table_find(t, hash, state_id, key, klen);
-	if (t->slots[i].e)
-		return t->slots[i].e;
+	if (t->recs[i].flags & REC_USED)
+		return &t->recs[i];
 	if ((t->count + 1) * 4 > t->cap * 3) {
 		table_grow(t);
 		i = table_find(t, hash, state_id, key, klen);
 	}
-	size_t key_space = (klen + 7) & ~(size_t)7;
-	struct kv_entry *e = xcalloc(1, sizeof *e + key_space + INLINE_VALUE);
-	e->hash = hash;
-	e->state_id = state_id;
-	e->key_group = kg;
-	e->key_len = (uint32_t)klen;
-	memcpy(e->key, key, klen);
-	e->inline_val = e->key + key_space;
-	t->slots[i].hash = hash;
-	t->slots[i].e = e;
+	struct kv_entry *e = &t->recs[i];
+	*e = (struct kv_entry){.hash = hash,
+	                       .state_id = state_id,
+	                       .key_group = kg,
+	                       .key_len = (uint32_t)klen,
+	                       .flags = REC_USED};
+	if (pad8(klen) > INLINE_BYTES)
+		e->ext_key = xmalloc(klen);
+	memcpy(e->ext_key ? e->ext_key : e->data, key, klen);
 	t->count++;
 	return e;
 }
@@ -201,36 +254,42 @@ static struct kv_entry *table_upsert(struct kv_table *t, uint64_t hash, uint32_t
 static void table_remove_at(struct kv_table *t, size_t i)
 {
 	size_t mask = t->cap - 1;
-	entry_free(t->slots[i].e);
-	t->slots[i].e = NULL;
+	entry_free(&t->recs[i]);
+	t->recs[i].flags = 0;
 	t->count--;
 	size_t j = (i + 1) & mask;
-	while (t->slots[j].e) {
-		struct kv_slot moved = t->slots[j];
-		t->slots[j].e = NULL;
+	while (t->recs[j].flags & REC_USED) {
+		struct kv_entry moved = t->recs[j];
+		t->recs[j].flags = 0;
 		size_t k = (size_t)moved.hash & mask;
-		while (t->slots[k].e)
+		while (t->recs[k].flags & REC_USED)
 			k = (k + 1) & mask;
-		t->slots[k] = moved;
+		t->recs[k] = moved;
 		j = (j + 1) & mask;
 	}
+	++*t->moves;
 }
 
+/* Sets the value; val must not point into the record's table (see unmoved). */
 static void entry_set_value(struct kv_entry *e, const void *val, size_t len)
 {
-	if (!e->val) {
-		e->val = e->inline_val;
-		e->val_cap = INLINE_VALUE;
-	}
-	if (len > e->val_cap) {
-		if (e->val != e->inline_val)
-			xfree(e->val);
+	if (e->ext_val && len <= e->val_cap) {
+		memmove(e->ext_val, val, len); /* val may be this very value */
+	} else if (len <= rec_inline_cap(e)) {
+		uint8_t *old = e->ext_val;
+		e->ext_val = NULL;
+		e->val_cap = 0;
+		memmove(rec_val(e), val, len);
+		xfree(old);
+	} else {
+		uint8_t *nv = xmalloc(len);
+		memcpy(nv, val, len);
+		xfree(e->ext_val);
+		e->ext_val = nv;
 		e->val_cap = (uint32_t)len;
-		e->val = xmalloc(e->val_cap);
 	}
-	if (val != e->val)
-		memmove(e->val, val, len);
 	e->val_len = (uint32_t)len;
+	e->flags |= REC_VAL;
 }
 
 /* The table hash of (state_id, key); computed here rather than by the caller, since only
@@ -251,9 +310,9 @@ static int heap_value_get(struct keyed_state_backend *be, const struct state_key
                           size_t *len)
 {
 	struct kv_entry *e = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
-	if (!e || !e->val)
+	if (!e || !(e->flags & REC_VAL))
 		return 0;
-	*val = e->val;
+	*val = rec_val(e);
 	*len = e->val_len;
 	return 1;
 }
@@ -261,8 +320,11 @@ static int heap_value_get(struct keyed_state_backend *be, const struct state_key
 static int heap_value_put(struct keyed_state_backend *be, const struct state_key *k,
                           const void *val, size_t len)
 {
+	struct kv_table *t = BE(be);
+	uint8_t buf[INLINE_BYTES];
+	val = unmoved(t, val, len, buf);
 	struct kv_entry *e =
-	    table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key, k->key_len);
+	    table_upsert(t, skey_hash(k), k->state_id, k->key_group, k->key, k->key_len);
 	entry_set_value(e, val, len);
 	return 0;
 }
@@ -271,7 +333,7 @@ static int heap_value_remove(struct keyed_state_backend *be, const struct state_
 {
 	struct kv_table *t = BE(be);
 	size_t i = table_find(t, skey_hash(k), k->state_id, k->key, k->key_len);
-	if (t->slots[i].e)
+	if (t->recs[i].flags & REC_USED)
 		table_remove_at(t, i);
 	return 0;
 }
@@ -281,36 +343,41 @@ static int heap_value_remove(struct keyed_state_backend *be, const struct state_
 static int heap_value_append(struct keyed_state_backend *be, const struct state_key *k,
                              const void *val, size_t len)
 {
+	struct kv_table *t = BE(be);
+	uint8_t buf[INLINE_BYTES];
+	val = unmoved(t, val, len, buf);
 	struct kv_entry *e =
-	    table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key, k->key_len);
-	if (!e->val) {
-		e->val = e->inline_val;
-		e->val_cap = INLINE_VALUE;
+	    table_upsert(t, skey_hash(k), k->state_id, k->key_group, k->key, k->key_len);
+	if (!(e->flags & REC_VAL)) {
+		e->flags |= REC_VAL;
 		e->val_len = 0;
 	}
 	size_t need = (size_t)e->val_len + len;
 	if (need > UINT32_MAX)
 		return SPATE_ERANGE;
-	if (need > e->val_cap) {
-		size_t cap = (size_t)e->val_cap * 2;
+	size_t cap = e->ext_val ? e->val_cap : rec_inline_cap(e);
+	if (need > cap) {
+		cap *= 2;
 		if (cap < need)
 			cap = need;
 		if (cap > UINT32_MAX)
 			cap = UINT32_MAX;
 		/* Copy the new bytes before freeing the old buffer: val may point into it. */
 		uint8_t *nv = xmalloc(cap);
-		memcpy(nv, e->val, e->val_len);
+		memcpy(nv, rec_val(e), e->val_len);
 		memcpy(nv + e->val_len, val, len);
-		if (e->val != e->inline_val)
-			xfree(e->val);
-		e->val = nv;
+		xfree(e->ext_val);
+		e->ext_val = nv;
 		e->val_cap = (uint32_t)cap;
 	} else {
-		memmove(e->val + e->val_len, val, len);
+		memmove(rec_val(e) + e->val_len, val, len);
 	}
 	e->val_len = (uint32_t)need;
 	return 0;
 }
+
+/* A map's first size: small, since many keys hold only a few user keys. */
+#define MAP_INITIAL_CAP 4
 
 static struct kv_table *map_of(struct keyed_state_backend *be, const struct state_key *k,
                                bool create)
@@ -325,7 +392,7 @@ static struct kv_table *map_of(struct keyed_state_backend *be, const struct stat
 		return NULL;
 	if (!e->map && create) {
 		e->map = xmalloc(sizeof *e->map);
-		table_init(e->map);
+		table_init(e->map, MAP_INITIAL_CAP, BE(be)->moves);
 	}
 	return e->map;
 }
@@ -339,7 +406,7 @@ static int heap_map_get(struct keyed_state_backend *be, const struct state_key *
 	struct kv_entry *e = table_get(m, user_key_hash(uk, uklen), 0, uk, uklen);
 	if (!e)
 		return 0;
-	*val = e->val;
+	*val = rec_val(e);
 	*len = e->val_len;
 	return 1;
 }
@@ -347,7 +414,14 @@ static int heap_map_get(struct keyed_state_backend *be, const struct state_key *
 static int heap_map_put(struct keyed_state_backend *be, const struct state_key *k, const void *uk,
                         size_t uklen, const void *val, size_t len)
 {
+	/* The user key and value may have been read from this backend (the state table or
+	 * this key's map): copy them out before an insert can move them. */
+	uint8_t ukbuf[INLINE_BYTES], vbuf[INLINE_BYTES];
+	uk = unmoved(BE(be), uk, uklen, ukbuf);
+	val = unmoved(BE(be), val, len, vbuf);
 	struct kv_table *m = map_of(be, k, true);
+	uk = unmoved(m, uk, uklen, ukbuf);
+	val = unmoved(m, val, len, vbuf);
 	struct kv_entry *e = table_upsert(m, user_key_hash(uk, uklen), 0, k->key_group, uk, uklen);
 	entry_set_value(e, val, len);
 	return 0;
@@ -360,7 +434,7 @@ static int heap_map_remove(struct keyed_state_backend *be, const struct state_ke
 	if (!m)
 		return 0;
 	size_t i = table_find(m, user_key_hash(uk, uklen), 0, uk, uklen);
-	if (!m->slots[i].e)
+	if (!(m->recs[i].flags & REC_USED))
 		return 0;
 	table_remove_at(m, i);
 	/* An empty map is no state at all (as in Flink): drop the key's entry, so that
@@ -368,7 +442,7 @@ static int heap_map_remove(struct keyed_state_backend *be, const struct state_ke
 	if (m->count == 0) {
 		struct kv_table *t = BE(be);
 		size_t j = table_find(t, skey_hash(k), k->state_id, k->key, k->key_len);
-		if (t->slots[j].e && !t->slots[j].e->val)
+		if ((t->recs[j].flags & REC_USED) && !(t->recs[j].flags & REC_VAL))
 			table_remove_at(t, j);
 	}
 	return 0;
@@ -382,9 +456,9 @@ static int heap_map_iterate(struct keyed_state_backend *be, const struct state_k
 	if (!m)
 		return 0;
 	for (size_t i = 0; i < m->cap; i++) {
-		struct kv_entry *e = m->slots[i].e;
-		if (e) {
-			int rc = fn(arg, e->key, e->key_len, e->val, e->val_len);
+		struct kv_entry *e = &m->recs[i];
+		if (e->flags & REC_USED) {
+			int rc = fn(arg, rec_key(e), e->key_len, rec_val(e), e->val_len);
 			if (rc)
 				return rc;
 		}
@@ -449,8 +523,8 @@ static uint64_t get_le64(const uint8_t *p)
  * The synchronous part copies every record once, in table order, into one growing buffer,
  * each record preceded by its u16 key group; the asynchronous part groups them by key group
  * into the file image (two sequential passes over memory the task no longer touches). So
- * the task thread visits each entry once, with the next entries prefetched: walking the
- * table is a cache miss per entry, and that is the whole cost of snapshot().
+ * the task thread walks the table's records once, in memory order, and that is the whole
+ * cost of snapshot().
  */
 struct heap_snapshot {
 	struct keyed_snapshot base;
@@ -461,8 +535,6 @@ struct heap_snapshot {
 	size_t cap;
 	bool written; /* recs were written and freed */
 };
-
-#define PREFETCH_SLOTS 8
 
 /* Room for n more bytes; false when memory runs out (the checkpoint is declined). */
 static bool snap_reserve(struct heap_snapshot *s, size_t n)
@@ -498,7 +570,7 @@ static bool put_record(struct heap_snapshot *s, int kind, const struct kv_entry 
 	put_le32(p + 9, uk_len);
 	put_le32(p + 13, val_len);
 	p += HEAP_ENTRY_BYTES;
-	memcpy(p, e->key, e->key_len);
+	memcpy(p, rec_key(e), e->key_len);
 	p += e->key_len;
 	if (uk_len)
 		memcpy(p, uk, uk_len);
@@ -509,15 +581,17 @@ static bool put_record(struct heap_snapshot *s, int kind, const struct kv_entry 
 	return true;
 }
 
-static bool put_entry(struct heap_snapshot *s, const struct kv_entry *e)
+static bool put_entry(struct heap_snapshot *s, struct kv_entry *e)
 {
-	if (e->val && !put_record(s, HEAP_KIND_VALUE, e, NULL, 0, e->val, e->val_len))
+	if ((e->flags & REC_VAL) &&
+	    !put_record(s, HEAP_KIND_VALUE, e, NULL, 0, rec_val(e), e->val_len))
 		return false;
 	if (e->map)
 		for (size_t i = 0; i < e->map->cap; i++) {
-			const struct kv_entry *m = e->map->slots[i].e;
-			if (m && !put_record(s, HEAP_KIND_MAP, e, m->key, m->key_len, m->val,
-			                     m->val_len))
+			struct kv_entry *m = &e->map->recs[i];
+			if ((m->flags & REC_USED) &&
+			    !put_record(s, HEAP_KIND_MAP, e, rec_key(m), m->key_len, rec_val(m),
+			                m->val_len))
 				return false;
 		}
 	return true;
@@ -540,10 +614,8 @@ static int heap_snapshot(struct keyed_state_backend *be, struct keyed_snapshot *
 	if (!snap_reserve(s, t->count * (2 + HEAP_ENTRY_BYTES + 32)))
 		goto oom;
 	for (size_t i = 0; i < t->cap; i++) {
-		if (i + PREFETCH_SLOTS < t->cap && t->slots[i + PREFETCH_SLOTS].e)
-			__builtin_prefetch(t->slots[i + PREFETCH_SLOTS].e);
-		const struct kv_entry *e = t->slots[i].e;
-		if (!e)
+		struct kv_entry *e = &t->recs[i];
+		if (!(e->flags & REC_USED))
 			continue;
 		if (e->key_group < be->key_group_first || e->key_group > be->key_group_last) {
 			heap_snapshot_free(&s->base);
@@ -1034,7 +1106,7 @@ struct keyed_state_backend *heap_state_backend_new(int key_group_first, int key_
 	h->base.key_group_first = key_group_first;
 	h->base.key_group_last = key_group_last;
 	h->base.value_mutable = true;
-	table_init(&h->table);
+	table_init(&h->table, 16, &h->base.moves);
 	return &h->base;
 }
 

@@ -7,8 +7,10 @@
  * group and restored at another parallelism (rescaling by key-group ranges).
  *
  * Values returned by get are borrowed. The heap backend's stay valid until the next
- * put/remove/append of the same entry, and operators may update a fixed-size value in place
- * through the returned pointer (value_mutable). RocksDB hands out a writable copy in a
+ * put/remove/append on the backend: its entries live inside its table, which moves them
+ * when it grows or re-seats a probe run after a removal (`moves` counts those events).
+ * Operators may update a fixed-size value in place through the returned pointer
+ * (value_mutable). RocksDB hands out a writable copy in a
  * buffer of its own that the next call on the backend reuses; an operator that changed it
  * writes it back with put.
  *
@@ -125,6 +127,7 @@ struct keyed_state_backend {
 	int key_group_first; /* the key groups this backend holds */
 	int key_group_last;
 	bool value_mutable; /* values may be updated in place through value_get's pointer */
+	uint64_t moves;     /* counts the times values handed out may have moved (heap) */
 };
 
 /* The in-memory ("hashmap") backend. Free with be->ops->free(be). */

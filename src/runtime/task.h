@@ -133,6 +133,8 @@ struct operator
 	const spate_row *cur_input; /* the input row the current key belongs to */
 	uint8_t *key_buf;           /* owned: the encoded field key of the current row */
 	size_t key_cap;
+	uint8_t *acc_copy; /* owned: a reduce's accumulator, copied for the user */
+	size_t acc_cap;
 	struct key_extractor **extractors; /* owned: selector keys of outgoing HASH partitions */
 	int nextractors;
 	struct state_handle **states; /* owned */
