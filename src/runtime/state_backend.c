@@ -54,37 +54,50 @@
 #include "core/alloc.h"
 
 /*
- * A record of a table, RECORD_BYTES long. The key and the value live inside the record when
- * they fit (a one-field key and a small row as its value, as the aggregations keep, take 56
- * of the 72 bytes), so a lookup that hits reads two adjacent cache lines and chases no
- * pointer; a longer key or value lives in an allocation of its own.
+ * A table is one array of records of `stride` bytes (64, 128 or 256: a table starts at 64
+ * and doubles its stride, once, when an entry would not fit inline). An inline record is
+ *
+ *   u32 hash (low half) | u32 state id | u16 key group | u8 flags | u8 key length
+ *   | u16 value length | key bytes from offset 14 | value from the next multiple of 8
+ *
+ * so an int64 key (9 bytes) and a three-field row as its value (40) fill 64 bytes exactly,
+ * and a lookup that hits reads one cache line and follows no pointer. An entry whose key or
+ * value does not fit the largest stride, and every map-state entry, is an EXT record: the
+ * same header, then at offset 16 a pointer to a struct kv_ext holding all of it.
  */
-#define RECORD_BYTES 128
+#define REC_HEADER 14
 #define REC_USED 1u /* the slot holds a record */
-#define REC_VAL 2u  /* the record has a value (map-state records may have none) */
+#define REC_VAL 2u  /* the record has a value (map-state records have a map instead) */
+#define REC_EXT 4u  /* key, value and map live in a struct kv_ext */
+#define STRIDE_MIN 64
+#define STRIDE_MAX 256
 
-struct kv_entry {
-	uint64_t hash;
+struct kv_rec {
+	uint32_t hash;
 	uint32_t state_id;
-	int32_t key_group;
-	uint32_t key_len;
-	uint32_t val_len;
-	uint32_t val_cap; /* bytes at ext_val (0 while the value is inline) */
-	uint32_t flags;
-	uint8_t *ext_key;                /* owned; NULL when the key is inline */
-	uint8_t *ext_val;                /* owned; NULL when the value is inline */
-	struct kv_table *map;            /* owned (map state) */
-	uint8_t data[RECORD_BYTES - 56]; /* the inline key, padded to 8 bytes, then the value */
+	uint16_t key_group;
+	uint8_t flags;
+	uint8_t key_len;  /* inline records */
+	uint16_t val_len; /* inline records */
+	uint8_t data[];   /* at REC_HEADER */
 };
-_Static_assert(sizeof(struct kv_entry) == RECORD_BYTES, "a record is RECORD_BYTES long");
+_Static_assert(offsetof(struct kv_rec, data) == REC_HEADER, "record header layout");
 
-#define INLINE_BYTES sizeof(((struct kv_entry *)0)->data)
+struct kv_ext {
+	struct kv_table *map; /* owned (map state) */
+	uint8_t *val;         /* owned */
+	uint32_t val_len;
+	uint32_t val_cap;
+	uint32_t key_len;
+	uint8_t key[]; /* key_len bytes */
+};
 
 struct kv_table {
-	struct kv_entry *recs; /* owned, cap records, 64-byte aligned */
-	size_t cap;            /* power of two */
+	uint8_t *recs; /* owned, cap records of stride bytes, 64-byte aligned */
+	size_t cap;    /* power of two */
 	size_t count;
-	uint64_t *moves; /* the backend's count of moves (grow, remove) */
+	unsigned shift;  /* stride = 1 << shift */
+	uint64_t *moves; /* the backend's count of moves (grow, restride, remove) */
 };
 
 struct heap_backend {
@@ -97,53 +110,84 @@ static inline size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-static inline const uint8_t *rec_key(const struct kv_entry *e)
+static inline struct kv_rec *rec_at(const struct kv_table *t, size_t i)
 {
-	return e->ext_key ? e->ext_key : e->data;
+	return (struct kv_rec *)(t->recs + (i << t->shift));
 }
 
-/* Bytes for an inline value: what the inline key leaves. */
-static inline size_t rec_inline_cap(const struct kv_entry *e)
+static inline struct kv_ext *rec_ext(const struct kv_rec *r)
 {
-	return INLINE_BYTES - (e->ext_key ? 0 : pad8(e->key_len));
+	struct kv_ext *x;
+	memcpy(&x, (const uint8_t *)r + 16, sizeof x);
+	return x;
 }
 
-static inline uint8_t *rec_val(struct kv_entry *e)
+static inline size_t rec_val_off(size_t klen)
 {
-	return e->ext_val ? e->ext_val : e->data + (e->ext_key ? 0 : pad8(e->key_len));
+	return pad8(REC_HEADER + klen);
 }
 
-static struct kv_entry *recs_alloc(size_t cap)
+/* Whether a key and value of these lengths fit a record of `stride` bytes inline. */
+static inline bool fits_inline(size_t klen, size_t vlen, size_t stride)
 {
-	return xaligned_zalloc(64, cap * sizeof(struct kv_entry));
+	return klen <= UINT8_MAX && vlen <= UINT16_MAX && rec_val_off(klen) + vlen <= stride;
 }
 
-static void table_init(struct kv_table *t, size_t cap, uint64_t *moves)
+static inline const uint8_t *rec_key(const struct kv_rec *r)
+{
+	return r->flags & REC_EXT ? rec_ext(r)->key : r->data;
+}
+
+static inline size_t rec_klen(const struct kv_rec *r)
+{
+	return r->flags & REC_EXT ? rec_ext(r)->key_len : r->key_len;
+}
+
+static inline uint8_t *rec_val(struct kv_rec *r)
+{
+	return r->flags & REC_EXT ? rec_ext(r)->val : (uint8_t *)r + rec_val_off(r->key_len);
+}
+
+static inline size_t rec_vlen(const struct kv_rec *r)
+{
+	return r->flags & REC_EXT ? rec_ext(r)->val_len : r->val_len;
+}
+
+static inline struct kv_table *rec_map(const struct kv_rec *r)
+{
+	return r->flags & REC_EXT ? rec_ext(r)->map : NULL;
+}
+
+static void table_init(struct kv_table *t, size_t cap, unsigned shift, uint64_t *moves)
 {
 	t->cap = cap;
 	t->count = 0;
+	t->shift = shift;
 	t->moves = moves;
-	t->recs = recs_alloc(cap);
+	t->recs = xaligned_zalloc(64, cap << shift);
 }
 
 static void table_release(struct kv_table *t);
 
 /* Frees what a record owns (not the record: it is a slot of its table). */
-static void entry_free(struct kv_entry *e)
+static void rec_free(struct kv_rec *r)
 {
-	xfree(e->ext_key);
-	xfree(e->ext_val);
-	if (e->map) {
-		table_release(e->map);
-		xfree(e->map);
+	if (!(r->flags & REC_EXT))
+		return;
+	struct kv_ext *x = rec_ext(r);
+	if (x->map) {
+		table_release(x->map);
+		xfree(x->map);
 	}
+	xfree(x->val);
+	xfree(x);
 }
 
 static void table_release(struct kv_table *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
-		if (t->recs[i].flags & REC_USED)
-			entry_free(&t->recs[i]);
+		if (rec_at(t, i)->flags & REC_USED)
+			rec_free(rec_at(t, i));
 	xfree(t->recs);
 	t->recs = NULL;
 	t->cap = t->count = 0;
@@ -171,125 +215,176 @@ static inline bool key_equal(const void *a, const void *b, size_t n)
 }
 
 /* The slot of (state_id, key): its record, or the empty slot where it would go. */
-static inline size_t table_find(const struct kv_table *t, uint64_t hash, uint32_t state_id,
+static inline size_t table_find(const struct kv_table *t, uint32_t hash, uint32_t state_id,
                                 const void *key, size_t klen)
 {
 	size_t mask = t->cap - 1;
-	size_t i = (size_t)hash & mask;
+	size_t i = hash & mask;
 	for (;;) {
-		const struct kv_entry *e = &t->recs[i];
-		if (!(e->flags & REC_USED))
+		const struct kv_rec *r = rec_at(t, i);
+		if (!(r->flags & REC_USED))
 			return i;
-		if (e->hash == hash && e->state_id == state_id && e->key_len == klen &&
-		    key_equal(rec_key(e), key, klen))
-			return i;
+		if (r->hash == hash && r->state_id == state_id) {
+			if (!(r->flags & REC_EXT)) {
+				if (r->key_len == klen && key_equal(r->data, key, klen))
+					return i;
+			} else {
+				const struct kv_ext *x = rec_ext(r);
+				if (x->key_len == klen && key_equal(x->key, key, klen))
+					return i;
+			}
+		}
 		i = (i + 1) & mask;
 	}
 }
 
-static void table_grow(struct kv_table *t)
+/* Re-seats every record in a table of newcap records of stride 1 << shift. */
+static void table_rebuild(struct kv_table *t, size_t newcap, unsigned shift)
 {
-	struct kv_entry *old = t->recs;
-	size_t oldcap = t->cap;
-	t->cap *= 2;
-	t->recs = recs_alloc(t->cap);
+	uint8_t *old = t->recs;
+	size_t oldcap = t->cap, oldstride = (size_t)1 << t->shift;
+	t->cap = newcap;
+	t->shift = shift;
+	t->recs = xaligned_zalloc(64, newcap << shift);
 	for (size_t i = 0; i < oldcap; i++) {
-		if (!(old[i].flags & REC_USED))
+		const struct kv_rec *r = (const struct kv_rec *)(old + i * oldstride);
+		if (!(r->flags & REC_USED))
 			continue;
-		size_t j = (size_t)old[i].hash & (t->cap - 1);
-		while (t->recs[j].flags & REC_USED)
-			j = (j + 1) & (t->cap - 1);
-		t->recs[j] = old[i];
+		size_t j = r->hash & (newcap - 1);
+		while (rec_at(t, j)->flags & REC_USED)
+			j = (j + 1) & (newcap - 1);
+		memcpy(rec_at(t, j), r, oldstride);
 	}
 	xfree(old);
 	++*t->moves;
 }
 
-static inline struct kv_entry *table_get(const struct kv_table *t, uint64_t hash, uint32_t state_id,
-                                         const void *key, size_t klen)
+static inline struct kv_rec *table_get(const struct kv_table *t, uint32_t hash, uint32_t state_id,
+                                       const void *key, size_t klen)
 {
-	struct kv_entry *e = &t->recs[table_find(t, hash, state_id, key, klen)];
-	return e->flags & REC_USED ? e : NULL;
+	struct kv_rec *r = rec_at(t, table_find(t, hash, state_id, key, klen));
+	return r->flags & REC_USED ? r : NULL;
 }
 
 /* p itself, or a copy of it in buf when it points into t's records, which an insert may
- * move (a value or key just read from the same backend). Bytes inside a record are at most
- * INLINE_BYTES long. */
+ * move (a value or key just read from the same backend). Bytes inside a record are fewer
+ * than STRIDE_MAX. */
 static const void *unmoved(const struct kv_table *t, const void *p, size_t n, uint8_t *buf)
 {
 	uintptr_t a = (uintptr_t)p, lo = (uintptr_t)t->recs;
-	if (a >= lo && a - lo < t->cap * sizeof(struct kv_entry) && n <= INLINE_BYTES) {
+	if (a >= lo && a - lo < (t->cap << t->shift) && n <= STRIDE_MAX) {
 		memcpy(buf, p, n);
 		return buf;
 	}
 	return p;
 }
 
-/* The record of (state_id, key), created (without a value) if absent. key must not point
- * into t's records. */
-static struct kv_entry *table_upsert(struct kv_table *t, uint64_t hash, uint32_t state_id, int kg,
-                                     const void *key, size_t klen)
+/* Makes r an EXT record (its key and value move into a struct kv_ext). */
+static struct kv_ext *rec_to_ext(struct kv_rec *r)
 {
+	if (r->flags & REC_EXT)
+		return rec_ext(r);
+	struct kv_ext *x = xcalloc(1, sizeof *x + r->key_len);
+	x->key_len = r->key_len;
+	memcpy(x->key, r->data, r->key_len);
+	if (r->flags & REC_VAL) {
+		x->val_len = x->val_cap = r->val_len;
+		x->val = xmalloc(r->val_len ? r->val_len : 1);
+		memcpy(x->val, (uint8_t *)r + rec_val_off(r->key_len), r->val_len);
+	}
+	r->flags |= REC_EXT;
+	memcpy((uint8_t *)r + 16, &x, sizeof x);
+	return x;
+}
+
+/*
+ * The record of (state_id, key), created (without a value) if absent; vlen is the length of
+ * the value about to be stored, so that a new record is made inline where it can be (the
+ * table takes a larger stride for it when that suffices). key must not point into t.
+ */
+static struct kv_rec *table_upsert(struct kv_table *t, uint64_t hash64, uint32_t state_id, int kg,
+                                   const void *key, size_t klen, size_t vlen)
+{
+	uint32_t hash = (uint32_t)hash64;
 	size_t i = table_find(t, hash, state_id, key, klen);
-	if (t->recs[i].flags & REC_USED)
-		return &t->recs[i];
-	if ((t->count + 1) * 4 > t->cap * 3) {
-		table_grow(t);
+	if (rec_at(t, i)->flags & REC_USED)
+		return rec_at(t, i);
+	size_t stride = (size_t)1 << t->shift;
+	bool grow = (t->count + 1) * 4 > t->cap * 3;
+	unsigned shift = t->shift;
+	while (!fits_inline(klen, vlen, (size_t)1 << shift) &&
+	       fits_inline(klen, vlen, STRIDE_MAX) && ((size_t)1 << shift) < STRIDE_MAX)
+		shift++;
+	if (grow || shift != t->shift) {
+		table_rebuild(t, grow ? t->cap * 2 : t->cap, shift);
+		stride = (size_t)1 << shift;
 		i = table_find(t, hash, state_id, key, klen);
 	}
-	struct kv_entry *e = &t->recs[i];
-	*e = (struct kv_entry){.hash = hash,
-	                       .state_id = state_id,
-	                       .key_group = kg,
-	                       .key_len = (uint32_t)klen,
-	                       .flags = REC_USED};
-	if (pad8(klen) > INLINE_BYTES)
-		e->ext_key = xmalloc(klen);
-	memcpy(e->ext_key ? e->ext_key : e->data, key, klen);
+	struct kv_rec *r = rec_at(t, i);
+	memset(r, 0, stride);
+	r->hash = hash;
+	r->state_id = state_id;
+	r->key_group = (uint16_t)kg;
+	r->flags = REC_USED;
+	if (fits_inline(klen, 0, stride)) {
+		r->key_len = (uint8_t)klen;
+		memcpy(r->data, key, klen);
+	} else {
+		struct kv_ext *x = xcalloc(1, sizeof *x + klen);
+		x->key_len = (uint32_t)klen;
+		memcpy(x->key, key, klen);
+		r->flags |= REC_EXT;
+		memcpy((uint8_t *)r + 16, &x, sizeof x);
+	}
 	t->count++;
-	return e;
+	return r;
 }
 
 /* Removes slot i and re-seats the rest of its probe run (backward-shift deletion). */
 static void table_remove_at(struct kv_table *t, size_t i)
 {
-	size_t mask = t->cap - 1;
-	entry_free(&t->recs[i]);
-	t->recs[i].flags = 0;
+	size_t mask = t->cap - 1, stride = (size_t)1 << t->shift;
+	uint8_t moved[STRIDE_MAX];
+	rec_free(rec_at(t, i));
+	rec_at(t, i)->flags = 0;
 	t->count--;
 	size_t j = (i + 1) & mask;
-	while (t->recs[j].flags & REC_USED) {
-		struct kv_entry moved = t->recs[j];
-		t->recs[j].flags = 0;
-		size_t k = (size_t)moved.hash & mask;
-		while (t->recs[k].flags & REC_USED)
+	while (rec_at(t, j)->flags & REC_USED) {
+		memcpy(moved, rec_at(t, j), stride);
+		rec_at(t, j)->flags = 0;
+		size_t k = ((const struct kv_rec *)moved)->hash & mask;
+		while (rec_at(t, k)->flags & REC_USED)
 			k = (k + 1) & mask;
-		t->recs[k] = moved;
+		memcpy(rec_at(t, k), moved, stride);
 		j = (j + 1) & mask;
 	}
 	++*t->moves;
 }
 
-/* Sets the value; val must not point into the record's table (see unmoved). */
-static void entry_set_value(struct kv_entry *e, const void *val, size_t len)
+/* Sets the value of r, a record of t; val must not point into t (see unmoved). */
+static void rec_set_value(const struct kv_table *t, struct kv_rec *r, const void *val, size_t len)
 {
-	if (e->ext_val && len <= e->val_cap) {
-		memmove(e->ext_val, val, len); /* val may be this very value */
-	} else if (len <= rec_inline_cap(e)) {
-		uint8_t *old = e->ext_val;
-		e->ext_val = NULL;
-		e->val_cap = 0;
-		memmove(rec_val(e), val, len);
-		xfree(old);
-	} else {
-		uint8_t *nv = xmalloc(len);
-		memcpy(nv, val, len);
-		xfree(e->ext_val);
-		e->ext_val = nv;
-		e->val_cap = (uint32_t)len;
+	if (!(r->flags & REC_EXT) && fits_inline(r->key_len, len, (size_t)1 << t->shift)) {
+		if (len)
+			memmove((uint8_t *)r + rec_val_off(r->key_len), val, len);
+		r->val_len = (uint16_t)len;
+		r->flags |= REC_VAL;
+		return;
 	}
-	e->val_len = (uint32_t)len;
-	e->flags |= REC_VAL;
+	struct kv_ext *x = rec_to_ext(r);
+	if (x->val && len <= x->val_cap) {
+		if (len)
+			memmove(x->val, val, len); /* val may be this very value */
+	} else {
+		uint8_t *nv = xmalloc(len ? len : 1);
+		if (len)
+			memcpy(nv, val, len);
+		xfree(x->val);
+		x->val = nv;
+		x->val_cap = (uint32_t)len;
+	}
+	x->val_len = (uint32_t)len;
+	r->flags |= REC_VAL;
 }
 
 /* The table hash of (state_id, key); computed here rather than by the caller, since only
@@ -309,11 +404,12 @@ static uint64_t user_key_hash(const void *uk, size_t uklen)
 static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
                           size_t *len)
 {
-	struct kv_entry *e = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
-	if (!e || !(e->flags & REC_VAL))
+	struct kv_rec *r =
+	    table_get(BE(be), (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
+	if (!r || !(r->flags & REC_VAL))
 		return 0;
-	*val = rec_val(e);
-	*len = e->val_len;
+	*val = rec_val(r);
+	*len = rec_vlen(r);
 	return 1;
 }
 
@@ -321,19 +417,19 @@ static int heap_value_put(struct keyed_state_backend *be, const struct state_key
                           const void *val, size_t len)
 {
 	struct kv_table *t = BE(be);
-	uint8_t buf[INLINE_BYTES];
+	uint8_t buf[STRIDE_MAX];
 	val = unmoved(t, val, len, buf);
-	struct kv_entry *e =
-	    table_upsert(t, skey_hash(k), k->state_id, k->key_group, k->key, k->key_len);
-	entry_set_value(e, val, len);
+	struct kv_rec *r =
+	    table_upsert(t, skey_hash(k), k->state_id, k->key_group, k->key, k->key_len, len);
+	rec_set_value(t, r, val, len);
 	return 0;
 }
 
 static int heap_value_remove(struct keyed_state_backend *be, const struct state_key *k)
 {
 	struct kv_table *t = BE(be);
-	size_t i = table_find(t, skey_hash(k), k->state_id, k->key, k->key_len);
-	if (t->recs[i].flags & REC_USED)
+	size_t i = table_find(t, (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
+	if (rec_at(t, i)->flags & REC_USED)
 		table_remove_at(t, i);
 	return 0;
 }
@@ -344,35 +440,41 @@ static int heap_value_append(struct keyed_state_backend *be, const struct state_
                              const void *val, size_t len)
 {
 	struct kv_table *t = BE(be);
-	uint8_t buf[INLINE_BYTES];
+	uint8_t buf[STRIDE_MAX];
 	val = unmoved(t, val, len, buf);
-	struct kv_entry *e =
-	    table_upsert(t, skey_hash(k), k->state_id, k->key_group, k->key, k->key_len);
-	if (!(e->flags & REC_VAL)) {
-		e->flags |= REC_VAL;
-		e->val_len = 0;
-	}
-	size_t need = (size_t)e->val_len + len;
+	struct kv_rec *r =
+	    table_upsert(t, skey_hash(k), k->state_id, k->key_group, k->key, k->key_len, len);
+	size_t old = r->flags & REC_VAL ? rec_vlen(r) : 0;
+	size_t need = old + len;
 	if (need > UINT32_MAX)
 		return SPATE_ERANGE;
-	size_t cap = e->ext_val ? e->val_cap : rec_inline_cap(e);
-	if (need > cap) {
-		cap *= 2;
+	if (!(r->flags & REC_EXT) && fits_inline(r->key_len, need, (size_t)1 << t->shift)) {
+		if (len)
+			memmove((uint8_t *)r + rec_val_off(r->key_len) + old, val, len);
+		r->val_len = (uint16_t)need;
+		r->flags |= REC_VAL;
+		return 0;
+	}
+	struct kv_ext *x = rec_to_ext(r);
+	r->flags |= REC_VAL;
+	if (need > x->val_cap) {
+		size_t cap = (size_t)x->val_cap * 2;
 		if (cap < need)
 			cap = need;
 		if (cap > UINT32_MAX)
 			cap = UINT32_MAX;
 		/* Copy the new bytes before freeing the old buffer: val may point into it. */
 		uint8_t *nv = xmalloc(cap);
-		memcpy(nv, rec_val(e), e->val_len);
-		memcpy(nv + e->val_len, val, len);
-		xfree(e->ext_val);
-		e->ext_val = nv;
-		e->val_cap = (uint32_t)cap;
-	} else {
-		memmove(rec_val(e) + e->val_len, val, len);
+		if (old)
+			memcpy(nv, x->val, old);
+		memcpy(nv + old, val, len);
+		xfree(x->val);
+		x->val = nv;
+		x->val_cap = (uint32_t)cap;
+	} else if (len) {
+		memmove(x->val + old, val, len);
 	}
-	e->val_len = (uint32_t)need;
+	x->val_len = (uint32_t)need;
 	return 0;
 }
 
@@ -382,19 +484,20 @@ static int heap_value_append(struct keyed_state_backend *be, const struct state_
 static struct kv_table *map_of(struct keyed_state_backend *be, const struct state_key *k,
                                bool create)
 {
-	struct kv_entry *e;
+	struct kv_rec *r;
 	if (create)
-		e = table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key,
-		                 k->key_len);
+		r = table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key,
+		                 k->key_len, 0);
 	else
-		e = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
-	if (!e)
+		r = table_get(BE(be), (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
+	if (!r)
 		return NULL;
-	if (!e->map && create) {
-		e->map = xmalloc(sizeof *e->map);
-		table_init(e->map, MAP_INITIAL_CAP, BE(be)->moves);
+	if (!rec_map(r) && create) {
+		struct kv_ext *x = rec_to_ext(r);
+		x->map = xmalloc(sizeof *x->map);
+		table_init(x->map, MAP_INITIAL_CAP, 6, BE(be)->moves);
 	}
-	return e->map;
+	return rec_map(r);
 }
 
 static int heap_map_get(struct keyed_state_backend *be, const struct state_key *k, const void *uk,
@@ -403,11 +506,11 @@ static int heap_map_get(struct keyed_state_backend *be, const struct state_key *
 	struct kv_table *m = map_of(be, k, false);
 	if (!m)
 		return 0;
-	struct kv_entry *e = table_get(m, user_key_hash(uk, uklen), 0, uk, uklen);
-	if (!e)
+	struct kv_rec *r = table_get(m, (uint32_t)user_key_hash(uk, uklen), 0, uk, uklen);
+	if (!r)
 		return 0;
-	*val = rec_val(e);
-	*len = e->val_len;
+	*val = rec_val(r);
+	*len = rec_vlen(r);
 	return 1;
 }
 
@@ -416,14 +519,15 @@ static int heap_map_put(struct keyed_state_backend *be, const struct state_key *
 {
 	/* The user key and value may have been read from this backend (the state table or
 	 * this key's map): copy them out before an insert can move them. */
-	uint8_t ukbuf[INLINE_BYTES], vbuf[INLINE_BYTES];
+	uint8_t ukbuf[STRIDE_MAX], vbuf[STRIDE_MAX];
 	uk = unmoved(BE(be), uk, uklen, ukbuf);
 	val = unmoved(BE(be), val, len, vbuf);
 	struct kv_table *m = map_of(be, k, true);
 	uk = unmoved(m, uk, uklen, ukbuf);
 	val = unmoved(m, val, len, vbuf);
-	struct kv_entry *e = table_upsert(m, user_key_hash(uk, uklen), 0, k->key_group, uk, uklen);
-	entry_set_value(e, val, len);
+	struct kv_rec *r =
+	    table_upsert(m, user_key_hash(uk, uklen), 0, k->key_group, uk, uklen, len);
+	rec_set_value(m, r, val, len);
 	return 0;
 }
 
@@ -433,16 +537,16 @@ static int heap_map_remove(struct keyed_state_backend *be, const struct state_ke
 	struct kv_table *m = map_of(be, k, false);
 	if (!m)
 		return 0;
-	size_t i = table_find(m, user_key_hash(uk, uklen), 0, uk, uklen);
-	if (!(m->recs[i].flags & REC_USED))
+	size_t i = table_find(m, (uint32_t)user_key_hash(uk, uklen), 0, uk, uklen);
+	if (!(rec_at(m, i)->flags & REC_USED))
 		return 0;
 	table_remove_at(m, i);
 	/* An empty map is no state at all (as in Flink): drop the key's entry, so that
 	 * entry counts and snapshots do not depend on what was removed before. */
 	if (m->count == 0) {
 		struct kv_table *t = BE(be);
-		size_t j = table_find(t, skey_hash(k), k->state_id, k->key, k->key_len);
-		if ((t->recs[j].flags & REC_USED) && !(t->recs[j].flags & REC_VAL))
+		size_t j = table_find(t, (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
+		if ((rec_at(t, j)->flags & REC_USED) && !(rec_at(t, j)->flags & REC_VAL))
 			table_remove_at(t, j);
 	}
 	return 0;
@@ -456,9 +560,9 @@ static int heap_map_iterate(struct keyed_state_backend *be, const struct state_k
 	if (!m)
 		return 0;
 	for (size_t i = 0; i < m->cap; i++) {
-		struct kv_entry *e = &m->recs[i];
-		if (e->flags & REC_USED) {
-			int rc = fn(arg, rec_key(e), e->key_len, rec_val(e), e->val_len);
+		struct kv_rec *r = rec_at(m, i);
+		if (r->flags & REC_USED) {
+			int rc = fn(arg, rec_key(r), rec_klen(r), rec_val(r), rec_vlen(r));
 			if (rc)
 				return rc;
 		}
@@ -555,23 +659,24 @@ static bool snap_reserve(struct heap_snapshot *s, size_t n)
 	return true;
 }
 
-static bool put_record(struct heap_snapshot *s, int kind, const struct kv_entry *e, const void *uk,
+static bool put_record(struct heap_snapshot *s, int kind, const struct kv_rec *r, const void *uk,
                        uint32_t uk_len, const void *val, uint32_t val_len)
 {
-	if (!snap_reserve(s, 2 + HEAP_ENTRY_BYTES + (size_t)e->key_len + uk_len + val_len))
+	size_t klen = rec_klen(r);
+	if (!snap_reserve(s, 2 + HEAP_ENTRY_BYTES + klen + uk_len + val_len))
 		return false;
 	uint8_t *p = s->recs + s->len;
-	p[0] = (uint8_t)e->key_group;
-	p[1] = (uint8_t)(e->key_group >> 8);
+	p[0] = (uint8_t)r->key_group;
+	p[1] = (uint8_t)(r->key_group >> 8);
 	p += 2;
 	p[0] = (uint8_t)kind;
-	put_le32(p + 1, e->state_id);
-	put_le32(p + 5, e->key_len);
+	put_le32(p + 1, r->state_id);
+	put_le32(p + 5, (uint32_t)klen);
 	put_le32(p + 9, uk_len);
 	put_le32(p + 13, val_len);
 	p += HEAP_ENTRY_BYTES;
-	memcpy(p, rec_key(e), e->key_len);
-	p += e->key_len;
+	memcpy(p, rec_key(r), klen);
+	p += klen;
 	if (uk_len)
 		memcpy(p, uk, uk_len);
 	p += uk_len;
@@ -581,19 +686,19 @@ static bool put_record(struct heap_snapshot *s, int kind, const struct kv_entry 
 	return true;
 }
 
-static bool put_entry(struct heap_snapshot *s, struct kv_entry *e)
+static bool put_entry(struct heap_snapshot *s, struct kv_rec *r)
 {
-	if ((e->flags & REC_VAL) &&
-	    !put_record(s, HEAP_KIND_VALUE, e, NULL, 0, rec_val(e), e->val_len))
+	if ((r->flags & REC_VAL) &&
+	    !put_record(s, HEAP_KIND_VALUE, r, NULL, 0, rec_val(r), (uint32_t)rec_vlen(r)))
 		return false;
-	if (e->map)
-		for (size_t i = 0; i < e->map->cap; i++) {
-			struct kv_entry *m = &e->map->recs[i];
-			if ((m->flags & REC_USED) &&
-			    !put_record(s, HEAP_KIND_MAP, e, rec_key(m), m->key_len, rec_val(m),
-			                m->val_len))
-				return false;
-		}
+	struct kv_table *m = rec_map(r);
+	for (size_t i = 0; m && i < m->cap; i++) {
+		struct kv_rec *u = rec_at(m, i);
+		if ((u->flags & REC_USED) &&
+		    !put_record(s, HEAP_KIND_MAP, r, rec_key(u), (uint32_t)rec_klen(u), rec_val(u),
+		                (uint32_t)rec_vlen(u)))
+			return false;
+	}
 	return true;
 }
 
@@ -614,7 +719,7 @@ static int heap_snapshot(struct keyed_state_backend *be, struct keyed_snapshot *
 	if (!snap_reserve(s, t->count * (2 + HEAP_ENTRY_BYTES + 32)))
 		goto oom;
 	for (size_t i = 0; i < t->cap; i++) {
-		struct kv_entry *e = &t->recs[i];
+		struct kv_rec *e = rec_at(t, i);
 		if (!(e->flags & REC_USED))
 			continue;
 		if (e->key_group < be->key_group_first || e->key_group > be->key_group_last) {
@@ -1106,7 +1211,7 @@ struct keyed_state_backend *heap_state_backend_new(int key_group_first, int key_
 	h->base.key_group_first = key_group_first;
 	h->base.key_group_last = key_group_last;
 	h->base.value_mutable = true;
-	table_init(&h->table, 16, &h->base.moves);
+	table_init(&h->table, 16, 6, &h->base.moves);
 	return &h->base;
 }
 

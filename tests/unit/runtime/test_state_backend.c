@@ -2,7 +2,9 @@
  * test_state_backend.c - the heap keyed state backend against a plain second
  * implementation (arrays searched linearly), over a seeded random sequence of puts, gets and
  * removes for value and map state, including table growth and deletion in probe runs; and
- * appends (list state) and state_backend_new. Snapshots are in test_state_snapshot.c.
+ * appends (list state), keys and values of every size (stored inside the table's records and
+ * out of them, and read back from the backend itself as the input of a put), and
+ * state_backend_new. Snapshots are in test_state_snapshot.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -184,6 +186,134 @@ static void test_empty_map_is_no_entry(void **unused)
 	be->ops->free(be);
 }
 
+/*
+ * Keys of 1..300 bytes and values of 0..600 bytes, so that entries are stored inline at
+ * each record size the table takes and out of line, and change between the two as values
+ * grow and shrink; each put, append and map put sometimes takes its bytes from a value the
+ * backend just handed out (which the insert may move). Checked against arrays.
+ */
+#define VNKEYS 400
+#define VMAX 600
+static uint8_t vo_key[VNKEYS][300];
+static size_t vo_klen[VNKEYS];
+static uint8_t vo_val[VNKEYS][2 * VMAX];
+static size_t vo_vlen[VNKEYS];
+static int vo_has[VNKEYS];
+
+static struct state_key vo_make_key(int i)
+{
+	struct state_key k = {
+	    .state_id = 3, .key_group = i % 128, .key = vo_key[i], .key_len = vo_klen[i]};
+	return k;
+}
+
+static void fill(uint8_t *p, size_t n)
+{
+	for (size_t b = 0; b < n; b++)
+		p[b] = (uint8_t)next_rand();
+}
+
+static void test_sizes_and_aliasing_match_oracle(void **unused)
+{
+	struct keyed_state_backend *be = heap_state_backend_new(0, 127);
+	memset(vo_has, 0, sizeof vo_has);
+	for (int i = 0; i < VNKEYS; i++) {
+		/* mostly short keys (inline), some long (out of line); distinct by prefix */
+		vo_klen[i] = i % 10 == 0 ? 200 + (size_t)(next_rand() % 100) : 9 + (size_t)(i % 20);
+		fill(vo_key[i], vo_klen[i]);
+		memcpy(vo_key[i], &i, sizeof i);
+	}
+	uint8_t v[VMAX];
+	for (int step = 0; step < 60000; step++) {
+		int i = (int)(next_rand() % VNKEYS);
+		struct state_key k = vo_make_key(i);
+		int op = (int)(next_rand() % 12);
+		void *p;
+		size_t len;
+		if (op < 4) {
+			/* sizes chosen to cross each record size: mostly small, some large */
+			size_t n = next_rand() % 4 ? (size_t)(next_rand() % 120)
+			                           : (size_t)(next_rand() % VMAX);
+			const void *src = v;
+			int j = (int)(next_rand() % VNKEYS);
+			if (op == 3 && vo_has[j] && vo_vlen[j] <= VMAX) {
+				/* another key's value, straight from the backend */
+				struct state_key kj = vo_make_key(j);
+				assert_int_equal(be->ops->value_get(be, &kj, &p, &len), 1);
+				src = p;
+				n = len;
+				memcpy(v, vo_val[j], n);
+			} else {
+				fill(v, n);
+			}
+			assert_int_equal(be->ops->value_put(be, &k, src, n), 0);
+			memcpy(vo_val[i], v, n);
+			vo_vlen[i] = n;
+			vo_has[i] = 1;
+		} else if (op < 6) {
+			if (vo_has[i] && vo_vlen[i] + 64 > sizeof vo_val[i])
+				continue;
+			size_t n = (size_t)(next_rand() % 64);
+			fill(v, n);
+			assert_int_equal(be->ops->value_append(be, &k, v, n), 0);
+			if (!vo_has[i])
+				vo_vlen[i] = 0;
+			memcpy(vo_val[i] + vo_vlen[i], v, n);
+			vo_vlen[i] += n;
+			vo_has[i] = 1;
+		} else if (op < 10) {
+			int found = be->ops->value_get(be, &k, &p, &len);
+			assert_int_equal(found, vo_has[i]);
+			if (found) {
+				assert_int_equal(len, vo_vlen[i]);
+				assert_memory_equal(p, vo_val[i], len);
+			}
+		} else {
+			be->ops->value_remove(be, &k);
+			vo_has[i] = 0;
+		}
+	}
+	size_t expected = 0;
+	for (int i = 0; i < VNKEYS; i++) {
+		struct state_key k = vo_make_key(i);
+		void *p;
+		size_t len;
+		assert_int_equal(be->ops->value_get(be, &k, &p, &len), vo_has[i]);
+		if (vo_has[i]) {
+			assert_int_equal(len, vo_vlen[i]);
+			assert_memory_equal(p, vo_val[i], len);
+		}
+		expected += (size_t)vo_has[i];
+	}
+	assert_int_equal(be->ops->entry_count(be), expected);
+
+	/* Map state whose user keys and values are read from the backend itself: a map put
+	 * that grows the key's map (or the table) must not lose them. */
+	struct state_key mk = vo_make_key(0);
+	for (int64_t u = 0; u < 200; u++) {
+		uint8_t val[100];
+		fill(val, sizeof val);
+		assert_int_equal(be->ops->map_put(be, &mk, &u, sizeof u, val, sizeof val), 0);
+	}
+	for (int64_t u = 0; u < 200; u++) {
+		void *uv;
+		size_t uvlen;
+		assert_int_equal(be->ops->map_get(be, &mk, &u, sizeof u, &uv, &uvlen), 1);
+		uint8_t expect[100];
+		memcpy(expect, uv, sizeof expect);
+		int64_t nu = u + 1000;
+		/* value and user key both point into the backend's map */
+		assert_int_equal(be->ops->map_put(be, &mk, &nu, sizeof nu, uv, uvlen), 0);
+		void *got;
+		size_t glen;
+		assert_int_equal(be->ops->map_get(be, &mk, &nu, sizeof nu, &got, &glen), 1);
+		assert_int_equal(glen, sizeof expect);
+		assert_memory_equal(got, expect, sizeof expect);
+	}
+	assert_int_equal(be->ops->map_size(be, &mk), 400);
+	be->ops->free(be);
+}
+
 static void test_backend_new(void **unused)
 {
 	struct spate_error err = {0};
@@ -207,6 +337,7 @@ int main(void)
 	    cmocka_unit_test(test_map_state),
 	    cmocka_unit_test(test_value_append),
 	    cmocka_unit_test(test_empty_map_is_no_entry),
+	    cmocka_unit_test(test_sizes_and_aliasing_match_oracle),
 	    cmocka_unit_test(test_backend_new),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
