@@ -532,7 +532,8 @@ SPATE_EXPORT int spate_map_get(spate_map_state *s, const void *ukey, size_t ukle
 SPATE_EXPORT int spate_map_put(spate_map_state *s, const void *ukey, size_t uklen, const void *val,
                                size_t len);
 SPATE_EXPORT int spate_map_remove(spate_map_state *s, const void *ukey, size_t uklen);
-/* Calls fn for every entry of the current key's map; stops early if fn returns non-zero. */
+/* Calls fn for every entry of the current key's map; stops early if fn returns non-zero.
+ * ukey and val are borrowed until fn's next state call. */
 typedef int (*spate_map_visit_fn)(void *arg, const void *ukey, size_t uklen, const void *val,
                                   size_t len);
 SPATE_EXPORT int spate_map_iterate(spate_map_state *s, spate_map_visit_fn fn, void *arg);

@@ -6,12 +6,13 @@
  * (state id, key) to an entry. A value-state entry holds the value bytes; a map-state entry
  * holds a nested table of user key -> value.
  *
- * Per-record cost is dominated by cache misses, so the table is one array of 128-byte
- * records that hold their hash, key and value inline when they fit (a one-field key with a
- * small row as its value does): a lookup that hits reads two adjacent cache lines and
- * follows no pointer. Longer keys and values live in allocations of their own. Records
- * move when the table grows or a removal re-seats a probe run, so a value handed out is
- * valid until the next change to the backend (see state_backend.h).
+ * Per-record cost is dominated by cache misses, so the table is one array of records that
+ * hold their hash, key and value inline when they fit (64 bytes hold an int64 key with a
+ * three-field row as its value; a table takes 128- or 256-byte records when its entries
+ * need them): a lookup that hits reads one cache line and follows no pointer. Longer keys
+ * and values, and map state, live in allocations of their own. Records move when the table
+ * grows or a removal re-seats a probe run, so a value handed out is valid until the next
+ * change to the backend (see state_backend.h).
  *
  * Checkpoints. snapshot() runs on the task thread at the barrier: one pass over the table
  * copies every entry into one buffer (no allocation per entry). The task then goes on
