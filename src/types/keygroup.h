@@ -55,20 +55,27 @@ static inline int32_t murmur_hash_int(int32_t code)
 
 /* computeDefaultMaxParallelism(p) for 0 < p <= 32768. */
 int key_group_default_max_parallelism(int parallelism);
-/* murmur(hash) % max_parallelism */
+/* murmur(hash) % max_parallelism (a mask for the usual power of two: no division per
+ * record) */
 static inline int key_group_for_hash(int32_t hash, int max_parallelism)
 {
 	if (max_parallelism <= 0)
 		return 0;
-	return murmur_hash_int(hash) % max_parallelism;
+	int32_t m = murmur_hash_int(hash); /* non-negative */
+	if ((max_parallelism & (max_parallelism - 1)) == 0)
+		return m & (max_parallelism - 1);
+	return m % max_parallelism;
 }
 
-/* kg * parallelism / max_parallelism */
+/* kg * parallelism / max_parallelism (a shift for a power of two) */
 static inline int key_group_operator_index(int max_parallelism, int parallelism, int key_group)
 {
 	if (max_parallelism <= 0)
 		return 0;
-	return (int)((int64_t)key_group * parallelism / max_parallelism);
+	int64_t x = (int64_t)key_group * parallelism;
+	if ((max_parallelism & (max_parallelism - 1)) == 0)
+		return (int)(x >> __builtin_ctz((unsigned)max_parallelism));
+	return (int)(x / max_parallelism);
 }
 
 /* [first, last] key groups of subtask `index` */

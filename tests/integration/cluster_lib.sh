@@ -159,10 +159,14 @@ cluster_finish() {
 	TM_PIDS=()
 }
 
-# free_port: a TCP port nothing listens on now (a bounded random search).
+# free_port: a TCP port nothing listens on now (a bounded random search), below the
+# kernel's ephemeral range: a port in that range may be taken at any moment as the local
+# port of some other test's outgoing connection, and then cannot be listened on.
 free_port() {
-	local p
-	for p in $(seq 20000 37 60000 | shuf -n 40); do
+	local p lo
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+	((lo > 11000)) || lo=32768
+	for p in $(seq 10000 37 $((lo - 1)) | shuf -n 40); do
 		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
 	done
 	return 1
