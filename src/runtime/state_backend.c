@@ -280,11 +280,12 @@ static const void *unmoved(const struct kv_table *t, const void *p, size_t n, ui
 	return p;
 }
 
-/* Makes r an EXT record (its key and value move into a struct kv_ext). */
-static struct kv_ext *rec_to_ext(struct kv_rec *r)
+/* Makes r, a record of t, an EXT record: its key and value move into a struct kv_ext. */
+static struct kv_ext *rec_to_ext(const struct kv_table *t, struct kv_rec *r)
 {
 	if (r->flags & REC_EXT)
 		return rec_ext(r);
+	++*t->moves;
 	struct kv_ext *x = xcalloc(1, sizeof *x + r->key_len);
 	x->key_len = r->key_len;
 	memcpy(x->key, r->data, r->key_len);
@@ -301,7 +302,8 @@ static struct kv_ext *rec_to_ext(struct kv_rec *r)
 /*
  * The record of (state_id, key), created (without a value) if absent; vlen is the length of
  * the value about to be stored, so that a new record is made inline where it can be (the
- * table takes a larger stride for it when that suffices). key must not point into t.
+ * table takes a larger stride for it when that suffices; SIZE_MAX: the record will be EXT
+ * in any case, as a map's is, and needs no larger stride). key must not point into t.
  */
 static struct kv_rec *table_upsert(struct kv_table *t, uint64_t hash64, uint32_t state_id, int kg,
                                    const void *key, size_t klen, size_t vlen)
@@ -313,7 +315,7 @@ static struct kv_rec *table_upsert(struct kv_table *t, uint64_t hash64, uint32_t
 	size_t stride = (size_t)1 << t->shift;
 	bool grow = (t->count + 1) * 4 > t->cap * 3;
 	unsigned shift = t->shift;
-	while (!fits_inline(klen, vlen, (size_t)1 << shift) &&
+	while (vlen != SIZE_MAX && !fits_inline(klen, vlen, (size_t)1 << shift) &&
 	       fits_inline(klen, vlen, STRIDE_MAX) && ((size_t)1 << shift) < STRIDE_MAX)
 		shift++;
 	if (grow || shift != t->shift) {
@@ -345,7 +347,7 @@ static struct kv_rec *table_upsert(struct kv_table *t, uint64_t hash64, uint32_t
 static void table_remove_at(struct kv_table *t, size_t i)
 {
 	size_t mask = t->cap - 1, stride = (size_t)1 << t->shift;
-	uint8_t moved[STRIDE_MAX];
+	_Alignas(64) uint8_t moved[STRIDE_MAX];
 	rec_free(rec_at(t, i));
 	rec_at(t, i)->flags = 0;
 	t->count--;
@@ -372,7 +374,7 @@ static void rec_set_value(const struct kv_table *t, struct kv_rec *r, const void
 		r->flags |= REC_VAL;
 		return;
 	}
-	struct kv_ext *x = rec_to_ext(r);
+	struct kv_ext *x = rec_to_ext(t, r);
 	if (x->val && len <= x->val_cap) {
 		if (len)
 			memmove(x->val, val, len); /* val may be this very value */
@@ -383,6 +385,7 @@ static void rec_set_value(const struct kv_table *t, struct kv_rec *r, const void
 		xfree(x->val);
 		x->val = nv;
 		x->val_cap = (uint32_t)len;
+		++*t->moves;
 	}
 	x->val_len = (uint32_t)len;
 	r->flags |= REC_VAL;
@@ -442,9 +445,12 @@ static int heap_value_append(struct keyed_state_backend *be, const struct state_
 {
 	struct kv_table *t = BE(be);
 	uint8_t buf[STRIDE_MAX];
+	if (len > UINT32_MAX) /* checked before a new key is inserted */
+		return SPATE_ERANGE;
 	val = unmoved(t, val, len, buf);
+	/* a list's first element says little about its final size: no larger stride for it */
 	struct kv_rec *r =
-	    table_upsert(t, skey_hash(k), k->state_id, k->key_group, k->key, k->key_len, len);
+	    table_upsert(t, skey_hash(k), k->state_id, k->key_group, k->key, k->key_len, 0);
 	size_t old = r->flags & REC_VAL ? rec_vlen(r) : 0;
 	size_t need = old + len;
 	if (need > UINT32_MAX)
@@ -456,22 +462,24 @@ static int heap_value_append(struct keyed_state_backend *be, const struct state_
 		r->flags |= REC_VAL;
 		return 0;
 	}
-	struct kv_ext *x = rec_to_ext(r);
+	struct kv_ext *x = rec_to_ext(t, r);
 	r->flags |= REC_VAL;
-	if (need > x->val_cap) {
+	if (need > x->val_cap || !x->val) {
 		size_t cap = (size_t)x->val_cap * 2;
 		if (cap < need)
 			cap = need;
 		if (cap > UINT32_MAX)
 			cap = UINT32_MAX;
 		/* Copy the new bytes before freeing the old buffer: val may point into it. */
-		uint8_t *nv = xmalloc(cap);
+		uint8_t *nv = xmalloc(cap ? cap : 1);
 		if (old)
 			memcpy(nv, x->val, old);
-		memcpy(nv + old, val, len);
+		if (len)
+			memcpy(nv + old, val, len);
 		xfree(x->val);
 		x->val = nv;
 		x->val_cap = (uint32_t)cap;
+		++*t->moves;
 	} else if (len) {
 		memmove(x->val + old, val, len);
 	}
@@ -488,13 +496,13 @@ static struct kv_table *map_of(struct keyed_state_backend *be, const struct stat
 	struct kv_rec *r;
 	if (create)
 		r = table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key,
-		                 k->key_len, 0);
+		                 k->key_len, SIZE_MAX);
 	else
 		r = table_get(BE(be), (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
 	if (!r)
 		return NULL;
 	if (!rec_map(r) && create) {
-		struct kv_ext *x = rec_to_ext(r);
+		struct kv_ext *x = rec_to_ext(BE(be), r);
 		x->map = xmalloc(sizeof *x->map);
 		table_init(x->map, MAP_INITIAL_CAP, 6, BE(be)->moves);
 	}

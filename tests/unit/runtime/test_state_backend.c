@@ -8,6 +8,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -188,8 +189,8 @@ static void test_empty_map_is_no_entry(void **unused)
 
 /*
  * Keys of 1..300 bytes and values of 0..600 bytes, so that entries are stored inline at
- * each record size the table takes and out of line, and change between the two as values
- * grow and shrink; each put, append and map put sometimes takes its bytes from a value the
+ * each record size the table takes and out of line, and move out of line as values grow;
+ * each put, append and map put sometimes takes its bytes from a value the
  * backend just handed out (which the insert may move). Checked against arrays.
  */
 #define VNKEYS 400
@@ -302,7 +303,7 @@ static void test_sizes_and_aliasing_match_oracle(void **unused)
 		uint8_t expect[100];
 		memcpy(expect, uv, sizeof expect);
 		int64_t nu = u + 1000;
-		/* value and user key both point into the backend's map */
+		/* the value points into the backend's map (the user key is on the stack) */
 		assert_int_equal(be->ops->map_put(be, &mk, &nu, sizeof nu, uv, uvlen), 0);
 		void *got;
 		size_t glen;
@@ -312,6 +313,74 @@ static void test_sizes_and_aliasing_match_oracle(void **unused)
 	}
 	assert_int_equal(be->ops->map_size(be, &mk), 400);
 	be->ops->free(be);
+}
+
+/*
+ * One record size at a time (keys and values sized to stay inline at 64, 128 or 256 bytes,
+ * or out of line): every new key's value is put, or appended, straight from the previous
+ * key's value as the backend handed it out, so each insert that grows the table reads a
+ * value the growth moves. Then every third key is removed (re-seating probe runs) and all
+ * are checked. Under ASan a missing copy is a use after free.
+ */
+static void alias_phase(size_t klen, size_t vlen, bool append)
+{
+	struct keyed_state_backend *be = heap_state_backend_new(0, 127);
+	enum { N = 1500 };
+	static uint8_t keys[N][300];
+	uint8_t first[1000];
+	fill(first, vlen);
+	for (int i = 0; i < N; i++) {
+		fill(keys[i], klen);
+		memcpy(keys[i], &i, sizeof i); /* distinct in the first klen >= 2 bytes */
+		struct state_key k = {
+		    .state_id = 1, .key_group = i % 128, .key = keys[i], .key_len = klen};
+		const void *src = first;
+		if (i > 0) {
+			struct state_key prev = {.state_id = 1,
+			                         .key_group = (i - 1) % 128,
+			                         .key = keys[i - 1],
+			                         .key_len = klen};
+			void *p;
+			size_t len;
+			assert_int_equal(be->ops->value_get(be, &prev, &p, &len), 1);
+			assert_int_equal(len, vlen);
+			src = p;
+		}
+		if (append)
+			assert_int_equal(be->ops->value_append(be, &k, src, vlen), 0);
+		else
+			assert_int_equal(be->ops->value_put(be, &k, src, vlen), 0);
+	}
+	for (int i = 0; i < N; i += 3) {
+		struct state_key k = {
+		    .state_id = 1, .key_group = i % 128, .key = keys[i], .key_len = klen};
+		be->ops->value_remove(be, &k);
+	}
+	for (int i = 0; i < N; i++) {
+		struct state_key k = {
+		    .state_id = 1, .key_group = i % 128, .key = keys[i], .key_len = klen};
+		void *p;
+		size_t len;
+		assert_int_equal(be->ops->value_get(be, &k, &p, &len), i % 3 != 0);
+		if (i % 3) {
+			assert_int_equal(len, vlen);
+			assert_memory_equal(p, first, vlen);
+		}
+	}
+	assert_int_equal(be->ops->entry_count(be), N - (N + 2) / 3);
+	be->ops->free(be);
+}
+
+static void test_borrowed_inputs_at_every_record_size(void **unused)
+{
+	alias_phase(9, 40, false);   /* 64-byte records: the int64 key and a 3-field row */
+	alias_phase(9, 40, true);    /* the same, appended (a list's first element) */
+	alias_phase(9, 100, false);  /* 128 */
+	alias_phase(9, 200, false);  /* 256 */
+	alias_phase(2, 24, false);   /* a value at offset 16, where an EXT pointer would go */
+	alias_phase(280, 40, false); /* keys out of line */
+	alias_phase(9, 1000, false); /* values out of line */
+	alias_phase(9, 100, true);   /* appended past the 64-byte record: out of line */
 }
 
 static void test_backend_new(void **unused)
@@ -338,6 +407,7 @@ int main(void)
 	    cmocka_unit_test(test_value_append),
 	    cmocka_unit_test(test_empty_map_is_no_entry),
 	    cmocka_unit_test(test_sizes_and_aliasing_match_oracle),
+	    cmocka_unit_test(test_borrowed_inputs_at_every_record_size),
 	    cmocka_unit_test(test_backend_new),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
