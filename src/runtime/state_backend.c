@@ -64,7 +64,7 @@
  * so an int64 key (9 bytes) and a three-field row as its value (40) fill 64 bytes exactly,
  * and a lookup that hits reads one cache line and follows no pointer. An entry whose key or
  * value does not fit the largest stride, and every map-state entry, is an EXT record: the
- * same header, then at offset 16 a pointer to a struct kv_ext holding all of it.
+ * same header, then at REC_EXT_OFF (16) a pointer to a struct kv_ext holding all of it.
  */
 #define REC_HEADER 14
 #define REC_USED 1u /* the slot holds a record */
@@ -116,10 +116,24 @@ static inline struct kv_rec *rec_at(const struct kv_table *t, size_t i)
 	return (struct kv_rec *)(t->recs + (i << t->shift));
 }
 
+#define REC_EXT_OFF 16 /* where an EXT record keeps its struct kv_ext pointer */
+
 static inline struct kv_ext *rec_ext(const struct kv_rec *r)
 {
 	struct kv_ext *x;
-	memcpy(&x, (const uint8_t *)r + 16, sizeof x);
+	memcpy(&x, (const uint8_t *)r + REC_EXT_OFF, sizeof x);
+	return x;
+}
+
+/* Makes r an EXT record whose struct kv_ext holds key (no value, no map yet). */
+static struct kv_ext *rec_attach_ext(struct kv_rec *r, const void *key, size_t klen)
+{
+	struct kv_ext *x = xcalloc(1, sizeof *x + klen);
+	x->key_len = (uint32_t)klen;
+	if (klen)
+		memcpy(x->key, key, klen);
+	r->flags |= REC_EXT;
+	memcpy((uint8_t *)r + REC_EXT_OFF, &x, sizeof x);
 	return x;
 }
 
@@ -286,16 +300,18 @@ static struct kv_ext *rec_to_ext(const struct kv_table *t, struct kv_rec *r)
 	if (r->flags & REC_EXT)
 		return rec_ext(r);
 	++*t->moves;
-	struct kv_ext *x = xcalloc(1, sizeof *x + r->key_len);
-	x->key_len = r->key_len;
-	memcpy(x->key, r->data, r->key_len);
+	/* copied out before the pointer overwrites the inline bytes */
+	uint8_t key[UINT8_MAX];
+	size_t klen = r->key_len, vlen = r->val_len;
+	uint8_t *val = NULL;
+	memcpy(key, r->data, klen);
 	if (r->flags & REC_VAL) {
-		x->val_len = x->val_cap = r->val_len;
-		x->val = xmalloc(r->val_len ? r->val_len : 1);
-		memcpy(x->val, (uint8_t *)r + rec_val_off(r->key_len), r->val_len);
+		val = xmalloc(vlen ? vlen : 1);
+		memcpy(val, (uint8_t *)r + rec_val_off(klen), vlen);
 	}
-	r->flags |= REC_EXT;
-	memcpy((uint8_t *)r + 16, &x, sizeof x);
+	struct kv_ext *x = rec_attach_ext(r, key, klen);
+	x->val = val;
+	x->val_len = x->val_cap = val ? (uint32_t)vlen : 0;
 	return x;
 }
 
@@ -305,10 +321,9 @@ static struct kv_ext *rec_to_ext(const struct kv_table *t, struct kv_rec *r)
  * table takes a larger stride for it when that suffices; SIZE_MAX: the record will be EXT
  * in any case, as a map's is, and needs no larger stride). key must not point into t.
  */
-static struct kv_rec *table_upsert(struct kv_table *t, uint64_t hash64, uint32_t state_id, int kg,
+static struct kv_rec *table_upsert(struct kv_table *t, uint32_t hash, uint32_t state_id, int kg,
                                    const void *key, size_t klen, size_t vlen)
 {
-	uint32_t hash = (uint32_t)hash64;
 	size_t i = table_find(t, hash, state_id, key, klen);
 	if (rec_at(t, i)->flags & REC_USED)
 		return rec_at(t, i);
@@ -333,11 +348,7 @@ static struct kv_rec *table_upsert(struct kv_table *t, uint64_t hash64, uint32_t
 		r->key_len = (uint8_t)klen;
 		memcpy(r->data, key, klen);
 	} else {
-		struct kv_ext *x = xcalloc(1, sizeof *x + klen);
-		x->key_len = (uint32_t)klen;
-		memcpy(x->key, key, klen);
-		r->flags |= REC_EXT;
-		memcpy((uint8_t *)r + 16, &x, sizeof x);
+		rec_attach_ext(r, key, klen);
 	}
 	t->count++;
 	return r;
@@ -393,14 +404,14 @@ static void rec_set_value(const struct kv_table *t, struct kv_rec *r, const void
 
 /* The table hash of (state_id, key); computed here rather than by the caller, since only
  * this backend needs it (inline: it runs once per record and state access). */
-static inline uint64_t skey_hash(const struct state_key *k)
+static inline uint32_t skey_hash(const struct state_key *k)
 {
-	return XXH3_64bits_withSeed(k->key, k->key_len, k->state_id);
+	return (uint32_t)XXH3_64bits_withSeed(k->key, k->key_len, k->state_id);
 }
 
-static uint64_t user_key_hash(const void *uk, size_t uklen)
+static uint32_t user_key_hash(const void *uk, size_t uklen)
 {
-	return XXH3_64bits(uk, uklen);
+	return (uint32_t)XXH3_64bits(uk, uklen);
 }
 
 #define BE(be) (&((struct heap_backend *)(be))->table)
@@ -408,8 +419,7 @@ static uint64_t user_key_hash(const void *uk, size_t uklen)
 static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
                           size_t *len)
 {
-	struct kv_rec *r =
-	    table_get(BE(be), (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
+	struct kv_rec *r = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
 	if (!r || !(r->flags & REC_VAL))
 		return 0;
 	*val = rec_val(r);
@@ -432,7 +442,7 @@ static int heap_value_put(struct keyed_state_backend *be, const struct state_key
 static int heap_value_remove(struct keyed_state_backend *be, const struct state_key *k)
 {
 	struct kv_table *t = BE(be);
-	size_t i = table_find(t, (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
+	size_t i = table_find(t, skey_hash(k), k->state_id, k->key, k->key_len);
 	if (rec_at(t, i)->flags & REC_USED)
 		table_remove_at(t, i);
 	return 0;
@@ -498,7 +508,7 @@ static struct kv_table *map_of(struct keyed_state_backend *be, const struct stat
 		r = table_upsert(BE(be), skey_hash(k), k->state_id, k->key_group, k->key,
 		                 k->key_len, SIZE_MAX);
 	else
-		r = table_get(BE(be), (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
+		r = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
 	if (!r)
 		return NULL;
 	if (!rec_map(r) && create) {
@@ -515,7 +525,7 @@ static int heap_map_get(struct keyed_state_backend *be, const struct state_key *
 	struct kv_table *m = map_of(be, k, false);
 	if (!m)
 		return 0;
-	struct kv_rec *r = table_get(m, (uint32_t)user_key_hash(uk, uklen), 0, uk, uklen);
+	struct kv_rec *r = table_get(m, user_key_hash(uk, uklen), 0, uk, uklen);
 	if (!r)
 		return 0;
 	*val = rec_val(r);
@@ -546,7 +556,7 @@ static int heap_map_remove(struct keyed_state_backend *be, const struct state_ke
 	struct kv_table *m = map_of(be, k, false);
 	if (!m)
 		return 0;
-	size_t i = table_find(m, (uint32_t)user_key_hash(uk, uklen), 0, uk, uklen);
+	size_t i = table_find(m, user_key_hash(uk, uklen), 0, uk, uklen);
 	if (!(rec_at(m, i)->flags & REC_USED))
 		return 0;
 	table_remove_at(m, i);
@@ -554,7 +564,7 @@ static int heap_map_remove(struct keyed_state_backend *be, const struct state_ke
 	 * entry counts and snapshots do not depend on what was removed before. */
 	if (m->count == 0) {
 		struct kv_table *t = BE(be);
-		size_t j = table_find(t, (uint32_t)skey_hash(k), k->state_id, k->key, k->key_len);
+		size_t j = table_find(t, skey_hash(k), k->state_id, k->key, k->key_len);
 		if ((rec_at(t, j)->flags & REC_USED) && !(rec_at(t, j)->flags & REC_VAL))
 			table_remove_at(t, j);
 	}

@@ -8,7 +8,8 @@
  *
  * Values returned by get are borrowed. The heap backend's stay valid until the next
  * put/remove/append on the backend: its entries live inside its table, which moves them
- * when it grows or re-seats a probe run after a removal (`moves` counts those events).
+ * when it grows, re-seats a probe run after a removal or moves a grown entry out of line
+ * (`moves` counts every such event).
  * Operators may update a fixed-size value in place through the returned pointer
  * (value_mutable). RocksDB hands out a writable copy in a
  * buffer of its own that the next call on the backend reuses; an operator that changed it
