@@ -166,37 +166,39 @@ static size_t encode_key_fields(struct operator* op, const spate_row *row)
 
 /*
  * The common keys, one non-null int64 or string field: encode_key_fields's bytes (tag, then
- * the value, or a u32 length and the bytes) and the key's hash without the walks over
- * types. Returns false for any other key.
+ * the value, or a u32 length and the bytes) written to buf, and with hash the key's hash,
+ * without the walks over types. Returns the length, or 0 for any other key and for one
+ * longer than cap.
  */
-static bool encode_simple_key(struct operator* op, const spate_row *row, int f, int32_t *hash)
+static size_t encode_simple_key(const spate_row *row, int f, uint8_t *buf, size_t cap,
+                                int32_t *hash)
 {
 	const unsigned char *slot = spate__row_slot(row, f, SPATE_INT64);
 	if (slot) {
 		int64_t v;
 		memcpy(&v, slot, sizeof v);
-		if (op->key_cap < 9)
-			return false;
-		*hash = java_hash_i64(v);
-		op->key_buf[0] = SPATE_INT64;
-		memcpy(op->key_buf + 1, &v, sizeof v);
-		op->cur.key_len = 9;
-		return true;
+		if (cap < 9)
+			return 0;
+		if (hash)
+			*hash = java_hash_i64(v);
+		buf[0] = SPATE_INT64;
+		memcpy(buf + 1, &v, sizeof v);
+		return 9;
 	}
 	if ((slot = spate__row_slot(row, f, SPATE_STRING))) {
 		uint32_t off, len;
 		memcpy(&off, slot, sizeof off);
 		memcpy(&len, slot + 4, sizeof len);
-		if (op->key_cap < 5 + (size_t)len)
-			return false;
-		*hash = java_hash_string((const char *)row + off, len);
-		op->key_buf[0] = SPATE_STRING;
-		memcpy(op->key_buf + 1, &len, sizeof len);
-		memcpy(op->key_buf + 5, (const char *)row + off, len);
-		op->cur.key_len = 5 + (size_t)len;
-		return true;
+		if (cap < 5 + (size_t)len)
+			return 0;
+		if (hash)
+			*hash = java_hash_string((const char *)row + off, len);
+		buf[0] = SPATE_STRING;
+		memcpy(buf + 1, &len, sizeof len);
+		memcpy(buf + 5, (const char *)row + off, len);
+		return 5 + (size_t)len;
 	}
-	return false;
+	return 0;
 }
 
 /* Makes the key of `row` the current key: its key group (checked against this subtask's
@@ -221,7 +223,12 @@ static int set_current_key(struct operator* op, const spate_row *row)
 	} else {
 		const struct key_spec *k = &op->node->key;
 		op->cur_key = NULL; /* built on demand by spate_ctx_current_key */
-		if (k->nfields != 1 || !encode_simple_key(op, row, k->fields[0], &hash)) {
+		size_t len = k->nfields == 1 ? encode_simple_key(row, k->fields[0], op->key_buf,
+		                                                 op->key_cap, &hash)
+		                             : 0;
+		if (len) {
+			op->cur.key_len = len;
+		} else {
 			hash = key_hash_fields(row, k->fields, k->nfields);
 			op->cur.key_len = encode_key_fields(op, row);
 		}
@@ -376,6 +383,44 @@ static int process_reduce(struct operator* op, const spate_row *row)
 	else if ((rc = be->ops->value_put(be, &k, out, row_size_of(out))) < 0)
 		return state_failed(op, rc);
 	return op_emit(op, out);
+}
+
+/*
+ * Keyed reduce and aggregate take a batch with their state lookups overlapped: before the
+ * row PREFETCH_AHEAD places further on is processed, the backend starts loading its
+ * state (value state 0, the one both keep). Once the state outgrows a core's L2 cache,
+ * one lookup after another would each wait for its miss. Below PREFETCH_MIN_ENTRIES
+ * entries (a table of 1 MiB or less) the records mostly stay in the cache and the second
+ * hash of every key costs more than the prefetch saves (P1 with 10 k keys: 15 % slower;
+ * with 30 k keys 9 % faster, with 1 M keys 40 % faster). Only simple keys (one int64 or
+ * short string field) are prefetched: the others would need the whole key encoding twice.
+ */
+#define PREFETCH_AHEAD 8
+#define PREFETCH_MIN_ENTRIES 16384
+
+static void prefetch_state(struct operator* op, const spate_row *row)
+{
+	uint8_t buf[64];
+	struct state_key k = {.state_id = 0, .key = buf};
+	k.key_len = encode_simple_key(row, op->node->key.fields[0], buf, sizeof buf, NULL);
+	if (k.key_len)
+		op->state->ops->prefetch(op->state, &k);
+}
+
+static int process_keyed_batch(struct operator* op, const spate_row *const *rows, int n)
+{
+	if (op->state->ops->entry_count(op->state) < PREFETCH_MIN_ENTRIES)
+		return process_each(op, rows, n);
+	for (int r = 0; r < n && r < PREFETCH_AHEAD; r++)
+		prefetch_state(op, rows[r]);
+	for (int r = 0; r < n; r++) {
+		if (r + PREFETCH_AHEAD < n)
+			prefetch_state(op, rows[r + PREFETCH_AHEAD]);
+		int rc = op->process(op, rows[r]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 /* Slot of field i of a (mutable) row: see the layout in types/row.h. */
@@ -658,6 +703,9 @@ int task_setup_operators(struct task *t, void *lib)
 			task_fail(t, op, SPATE_EGRAPH, "operator needs a keyed input");
 			return SPATE_EGRAPH;
 		}
+		if ((n->kind == OP_REDUCE || n->kind == OP_AGGREGATE) && op->state->ops->prefetch &&
+		    !op->key_fn && n->key.nfields == 1)
+			op->process_batch = process_keyed_batch;
 		/* Outputs: chained successors are in this vertex; the rest are job edges. */
 		for (int e = 0; e < n->nout; e++) {
 			struct stream_edge *se = n->out_edges[e];

@@ -416,6 +416,12 @@ static uint32_t user_key_hash(const void *uk, size_t uklen)
 
 #define BE(be) (&((struct heap_backend *)(be))->table)
 
+static void heap_prefetch(struct keyed_state_backend *be, const struct state_key *k)
+{
+	const struct kv_table *t = BE(be);
+	__builtin_prefetch(rec_at(t, skey_hash(k) & (t->cap - 1)), 1);
+}
+
 static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
                           size_t *len)
 {
@@ -1217,6 +1223,7 @@ static const struct state_backend_ops heap_ops = {
     .map_remove = heap_map_remove,
     .map_iterate = heap_map_iterate,
     .map_size = heap_map_size,
+    .prefetch = heap_prefetch,
     .entry_count = heap_entry_count,
     .free = heap_free,
     .snapshot = heap_snapshot,

@@ -66,6 +66,10 @@ struct state_backend_ops {
 	                             size_t len),
 	                   void *arg);
 	size_t (*map_size)(struct keyed_state_backend *be, const struct state_key *k);
+	/* A hint that value state k is about to be read: starts loading where it lives, so
+	 * that the lookups of a batch of rows overlap instead of waiting one after another.
+	 * Reads nothing and changes nothing. NULL when a backend has no use for it. */
+	void (*prefetch)(struct keyed_state_backend *be, const struct state_key *k);
 	/* number of (state, key) entries, for tests and metrics */
 	size_t (*entry_count)(struct keyed_state_backend *be);
 	void (*free)(struct keyed_state_backend *be);

@@ -477,9 +477,11 @@ static void builder_put_var(struct spate_row_builder *b, int i, const void *p, s
 	}
 	need = pad8(len + 1);
 	builder_reserve(b, off + need);
+	/* The padding after the bytes (at least the NUL, at most 8 bytes) lies within the
+	 * last word: zero that word, then copy over its front. */
+	st64(b->buf + off + need - 8, 0);
 	if (len)
 		memcpy(b->buf + off, p, len);
-	memset(b->buf + off + len, 0, need - len);
 	b->var_used += need;
 	builder_put(b, i, (uint64_t)off | (uint64_t)len << 32);
 }
