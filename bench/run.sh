@@ -48,7 +48,7 @@ done
 if ((SMOKE)); then
 	# The correctness runs take more records than the timed ones (10 k): enough distinct
 	# keys (about 95 k with K = 1M, 31 k words in the 1 MB text) that the keyed operators
-	# leave their small-state path (16 k entries, see operator.c's PREFETCH_MIN_ENTRIES).
+	# leave their small-state path (4 k entries, see operator.c's PREFETCH_MIN_ENTRIES).
 	ROUNDS=1 N=10k CHECK_N=200k NX_N=10k TEXT_BYTES=1m LAT_SECONDS=0 TIMEOUT=120
 	WORK=$B/smoke
 else

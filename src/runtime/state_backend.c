@@ -406,6 +406,8 @@ static void rec_set_value(const struct kv_table *t, struct kv_rec *r, const void
  * this backend needs it (inline: it runs once per record and state access). */
 static inline uint32_t skey_hash(const struct state_key *k)
 {
+	if (k->has_hint) /* heap_prefetch's hash of the same key */
+		return k->hint;
 	return (uint32_t)XXH3_64bits_withSeed(k->key, k->key_len, k->state_id);
 }
 
@@ -416,10 +418,12 @@ static uint32_t user_key_hash(const void *uk, size_t uklen)
 
 #define BE(be) (&((struct heap_backend *)(be))->table)
 
-static void heap_prefetch(struct keyed_state_backend *be, const struct state_key *k)
+static uint32_t heap_prefetch(struct keyed_state_backend *be, const struct state_key *k)
 {
 	const struct kv_table *t = BE(be);
-	__builtin_prefetch(rec_at(t, skey_hash(k) & (t->cap - 1)), 1);
+	uint32_t h = skey_hash(k);
+	__builtin_prefetch(rec_at(t, h & (t->cap - 1)), 1);
+	return h;
 }
 
 static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,

@@ -36,6 +36,10 @@ struct state_key {
 	int key_group;
 	const void *key; /* serialized key */
 	size_t key_len;
+	/* With has_hint: what the backend's prefetch returned for this same (state_id, key),
+	 * which lets it skip work it already did (the heap backend: the table hash). */
+	bool has_hint;
+	uint32_t hint;
 };
 
 struct keyed_state_backend;
@@ -66,10 +70,11 @@ struct state_backend_ops {
 	                             size_t len),
 	                   void *arg);
 	size_t (*map_size)(struct keyed_state_backend *be, const struct state_key *k);
-	/* A hint that value state k is about to be read: starts loading where it lives, so
-	 * that the lookups of a batch of rows overlap instead of waiting one after another.
-	 * Reads nothing and changes nothing. NULL when a backend has no use for it. */
-	void (*prefetch)(struct keyed_state_backend *be, const struct state_key *k);
+	/* Value state k is about to be read: starts loading where it lives, so that the
+	 * lookups of a batch of rows overlap instead of waiting one after another. Changes
+	 * nothing. Returns the hint to pass back with the same key (struct state_key). NULL
+	 * when a backend has no use for it. */
+	uint32_t (*prefetch)(struct keyed_state_backend *be, const struct state_key *k);
 	/* number of (state, key) entries, for tests and metrics */
 	size_t (*entry_count)(struct keyed_state_backend *be);
 	void (*free)(struct keyed_state_backend *be);

@@ -131,7 +131,11 @@ struct operator
 	struct state_key cur;                 /* current key: key group and state key bytes */
 	const spate_row *cur_key;   /* key row (key_builder); field keys build it on demand */
 	const spate_row *cur_input; /* the input row the current key belongs to */
-	uint8_t *key_buf;           /* owned: the encoded field key of the current row */
+	/* While process_keyed_batch processes hint_row (else NULL): the state backend's hint
+	 * for value state 0 of its key (see prefetch in state_backend.h). */
+	const spate_row *hint_row;
+	uint32_t hint;
+	uint8_t *key_buf; /* owned: the encoded field key of the current row */
 	size_t key_cap;
 	uint8_t *acc_copy; /* owned: a reduce's accumulator, copied for the user */
 	size_t acc_cap;
