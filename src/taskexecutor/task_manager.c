@@ -25,6 +25,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1292,6 +1293,13 @@ int taskmanager_main(struct config *config)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_set_thread_name("taskmanager");
+	/* Blocks of 256 KiB and more (state tables, snapshot images) get their own mappings,
+	 * which go back to the system when a job frees them. Left to itself, glibc raises
+	 * this threshold to the largest block freed so far, so that the next job's tables come
+	 * from the task threads' arenas, which keep the pages: an idle TaskManager then held
+	 * 16 MiB per arena after a few jobs with keyed state (68 MiB after five P1 jobs with
+	 * 100 k keys, 3 MiB with this). */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
 	struct taskmanager *tm = xcalloc(1, sizeof *tm);
 	g_tm = tm;
