@@ -14,6 +14,13 @@ BASE=$SPATE_BUILD/bench/baseline_p1
 require_file "$P1"
 require_file "$BASE"
 case "$SPATE_BUILD" in
+*tsan*)
+	# TSan replaces malloc with its own allocator and keeps shadow memory for every page
+	# the jobs touched (the TaskManager's RssAnon goes 17 -> 33 MiB with the first job and
+	# stays): the check is about glibc's allocator, which the plain and ASan builds run.
+	note "skipped under TSan: its allocator replaces glibc's"
+	exit 0
+	;;
 *asan*)
 	# ASan keeps freed memory in a quarantine (256 MiB by default): turn it off for the
 	# daemons, as test_cluster_leak does.
