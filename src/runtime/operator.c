@@ -170,8 +170,8 @@ static size_t encode_key_fields(struct operator* op, const spate_row *row)
  * without the walks over types. Returns the length, or 0 for any other key and for one
  * longer than cap.
  */
-static size_t encode_simple_key(const spate_row *row, int f, uint8_t *buf, size_t cap,
-                                int32_t *hash)
+static inline __attribute__((always_inline)) size_t
+encode_simple_key(const spate_row *row, int f, uint8_t *buf, size_t cap, int32_t *hash)
 {
 	const unsigned char *slot = spate__row_slot(row, f, SPATE_INT64);
 	if (slot) {

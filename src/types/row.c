@@ -465,6 +465,31 @@ static inline void builder_put(struct spate_row_builder *b, int i, uint64_t slot
 	st64(b->buf + b->slots_off + 8 * (size_t)i, slot);
 }
 
+/* memcpy(dst, src, n), without a library call for the few bytes of most strings (a word,
+ * a name): two overlapping loads and stores cover 4..16 bytes. */
+static inline void copy_short(uint8_t *dst, const void *src, size_t n)
+{
+	const uint8_t *s = src;
+	uint64_t a, b;
+	uint32_t c, d;
+	if (n > 16) {
+		memcpy(dst, s, n);
+	} else if (n >= 8) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(dst, &a, 8);
+		memcpy(dst + n - 8, &b, 8);
+	} else if (n >= 4) {
+		memcpy(&c, s, 4);
+		memcpy(&d, s + n - 4, 4);
+		memcpy(dst, &c, 4);
+		memcpy(dst + n - 4, &d, 4);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = s[i];
+	}
+}
+
 /* Appends a string or bytes value (with its NUL) to the variable area and points field i
  * at it. Offsets, not pointers, are stored because the buffer may move when it grows. */
 static void builder_put_var(struct spate_row_builder *b, int i, const void *p, size_t len)
@@ -480,8 +505,7 @@ static void builder_put_var(struct spate_row_builder *b, int i, const void *p, s
 	/* The padding after the bytes (at least the NUL, at most 8 bytes) lies within the
 	 * last word: zero that word, then copy over its front. */
 	st64(b->buf + off + need - 8, 0);
-	if (len)
-		memcpy(b->buf + off, p, len);
+	copy_short(b->buf + off, p, len);
 	b->var_used += need;
 	builder_put(b, i, (uint64_t)off | (uint64_t)len << 32);
 }
