@@ -359,7 +359,7 @@ if [[ latency =~ $ONLY ]]; then
 				break
 			}
 			out=$(result "$l" out)
-			if [[ $CHECK_N == "$lat_n" && -f $WORK/check.p1.10k.base.out ]]; then
+			if [[ $(count "$CHECK_N") == "$(count "$lat_n")" && -f $WORK/check.p1.10k.base.out ]]; then
 				want=$(result check.p1.10k.base out)
 				[[ $out == "$want" ]] || fail "latency: out is $out, expected $want"
 			fi

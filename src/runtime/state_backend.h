@@ -72,8 +72,11 @@ struct state_backend_ops {
 	size_t (*map_size)(struct keyed_state_backend *be, const struct state_key *k);
 	/* Value state k is about to be read: starts loading where it lives, so that the
 	 * lookups of a batch of rows overlap instead of waiting one after another. Changes
-	 * nothing. Returns the hint to pass back with the same key (struct state_key). NULL
-	 * when a backend has no use for it. */
+	 * nothing. k's key_group is not set (the caller has not computed it yet), so a
+	 * backend whose keys begin with the key group cannot use this as it stands. Returns
+	 * the hint to pass back with the same key (struct state_key); it must stay valid
+	 * while the backend changes in between (the heap backend's hash does not depend on
+	 * the table's size). NULL when a backend has no use for it. */
 	uint32_t (*prefetch)(struct keyed_state_backend *be, const struct state_key *k);
 	/* number of (state, key) entries, for tests and metrics */
 	size_t (*entry_count)(struct keyed_state_backend *be);

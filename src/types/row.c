@@ -501,11 +501,21 @@ static void builder_put_var(struct spate_row_builder *b, int i, const void *p, s
 		return;
 	}
 	need = pad8(len + 1);
+	/* Bytes from this builder's own buffer (a field of the row it built last, say) would
+	 * move with the reserve, and the padding store below could overwrite their tail:
+	 * copy them out first. */
+	uint8_t *own = NULL;
+	if (len && (uintptr_t)p - (uintptr_t)b->buf < b->cap) {
+		own = xmalloc(len);
+		memcpy(own, p, len);
+		p = own;
+	}
 	builder_reserve(b, off + need);
 	/* The padding after the bytes (at least the NUL, at most 8 bytes) lies within the
 	 * last word: zero that word, then copy over its front. */
 	st64(b->buf + off + need - 8, 0);
 	copy_short(b->buf + off, p, len);
+	xfree(own);
 	b->var_used += need;
 	builder_put(b, i, (uint64_t)off | (uint64_t)len << 32);
 }
