@@ -17,6 +17,8 @@
  */
 #include <spate/spate.h>
 
+#include "count_keys_args.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +48,7 @@ int rprobe_add_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
 	return 0;
 }
 
-int rprobe_reduce(spate_ctx *ctx, const spate_row *acc, const spate_row *in,
-                  spate_row_builder *out)
+int rprobe_reduce(spate_ctx *ctx, const spate_row *acc, const spate_row *in, spate_row_builder *out)
 {
 	spate_value_state *calls = spate_ctx_value_state(ctx, "calls");
 	SPATE_ASSERT(ctx, calls != NULL);
@@ -76,30 +77,21 @@ int rprobe_project(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
 
 static int rprobe_main(spate_env *env, int argc, char **argv)
 {
-	long long n = 100, k = 7;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--count") == 0)
-			n = atoll(argv[i + 1]);
-		else if (strcmp(argv[i], "--keys") == 0)
-			k = atoll(argv[i + 1]);
-	}
-	if (n <= 0 || k <= 0) {
-		fprintf(stderr, "reduce_probe: --count and --keys must be positive\n");
-		return 2;
-	}
+	long long n, k;
 	char keys[32];
-	snprintf(keys, sizeof keys, "%lld", k);
+	int rc = parse_count_keys("reduce_probe", argc, argv, &n, &k, keys, sizeof keys);
+	if (rc)
+		return rc;
 	spate_stream *numbers = spate_stream_set_parallelism(spate_env_from_sequence(env, 1, n), 1);
 	spate_stream *keyed = spate_stream_set_parallelism(
 	    spate_stream_map(numbers, "key:string,id:int64,v:int64,sum:int64,calls:int64",
 	                     rprobe_add_key),
 	    1);
 	spate_stream_set_param(keyed, "keys", keys);
-	spate_stream *sums =
-	    spate_stream_reduce(spate_stream_key_by(keyed, "key"), rprobe_reduce);
-	spate_stream *rows = spate_stream_map(spate_stream_name(sums, "reduce"),
-	                                      "id:int64,v:int64,sum:int64,calls:int64",
-	                                      rprobe_project);
+	spate_stream *sums = spate_stream_reduce(spate_stream_key_by(keyed, "key"), rprobe_reduce);
+	spate_stream *rows =
+	    spate_stream_map(spate_stream_name(sums, "reduce"),
+	                     "id:int64,v:int64,sum:int64,calls:int64", rprobe_project);
 	spate_stream_print(rows);
 	return spate_env_execute(env, "ReduceProbe", NULL);
 }

@@ -19,6 +19,8 @@
  */
 #include <spate/spate.h>
 
+#include "count_keys_args.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,19 +79,11 @@ int probe_process(spate_ctx *ctx, const spate_row *in, spate_collector *out)
 
 static int probe_main(spate_env *env, int argc, char **argv)
 {
-	long long n = 100, k = 7;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--count") == 0)
-			n = atoll(argv[i + 1]);
-		else if (strcmp(argv[i], "--keys") == 0)
-			k = atoll(argv[i + 1]);
-	}
-	if (n <= 0 || k <= 0) {
-		fprintf(stderr, "state_backend_probe: --count and --keys must be positive\n");
-		return 2;
-	}
+	long long n, k;
 	char keys[32];
-	snprintf(keys, sizeof keys, "%lld", k);
+	int rc = parse_count_keys("state_backend_probe", argc, argv, &n, &k, keys, sizeof keys);
+	if (rc)
+		return rc;
 	spate_stream *numbers = spate_stream_set_parallelism(spate_env_from_sequence(env, 1, n), 1);
 	spate_stream *with_key = spate_stream_set_parallelism(
 	    spate_stream_map(numbers, "key:int64,value:int64", probe_add_key), 1);
