@@ -19,7 +19,7 @@ case "$SPATE_BUILD" in
 *tsan*)
 	# TSan replaces malloc with its own allocator and keeps shadow memory for every page
 	# the jobs touched (the TaskManager's RssAnon goes 17 -> 33 MiB with the first job and
-	# stays): the check is about glibc's allocator, which the plain and ASan builds run.
+	# stays): the check is about glibc's allocator, which only the plain build runs.
 	note "skipped under TSan: its allocator replaces glibc's"
 	exit 77
 	;;
