@@ -122,6 +122,11 @@ hwm_kb() {
 	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
 }
 
+# anon_kb PID: anonymous resident memory in KiB.
+anon_kb() {
+	awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"
+}
+
 # probe_oracle N K: the "<key> <final running sum>" lines cluster_probe must write for N rows
 # and K keys (key = i % K, value = i % 1000), sorted.
 probe_oracle() {
