@@ -33,7 +33,9 @@
 extern "C" {
 #endif
 
-#define SPATE_API_VERSION 2 /* 2: struct spate_row_builder_head gained view_tags */
+#define SPATE_API_VERSION                                                 \
+	3 /* 2: struct spate_row_builder_head gained view_tags; 3: struct \
+	   * spate_ctx_head (spate_ctx_user_data inline) */
 
 #if defined(__GNUC__)
 #define SPATE_EXPORT __attribute__((visibility("default")))
@@ -440,16 +442,33 @@ static inline void spate__row_set_double(spate_row_builder *b, int i, double v)
  * cast, a view does not tell int64 from double from timestamp: the struct must match the
  * schema. (In C++ the returned pointer needs a cast.)
  */
+/* The tag word of a row of n (1..8) non-null int64 fields: n bytes SPATE_INT64, then the
+ * zero padding (little-endian; elsewhere no word matches and the byte loop decides). */
+static inline uint64_t spate__i64_tag_word(int n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return n >= 1 && n <= 8 ? (0x0101010101010101ull * SPATE_INT64) >> (64 - 8 * n) : 0;
+#else
+	(void)n;
+	return 0;
+#endif
+}
+
 static inline const void *spate_row_view(const spate_row *r, int nfields)
 {
 	const unsigned char *p = (const unsigned char *)r;
 	uint16_t nf;
+	uint64_t tags;
 
 	if (!p)
 		return 0;
 	memcpy(&nf, p + 4, sizeof nf);
 	if ((int)nf != nfields || nfields < 1)
 		return 0;
+	/* the usual row, all int64: one compare of the tag word instead of a test per field */
+	memcpy(&tags, p + 8, sizeof tags);
+	if (nfields <= 8 && tags == spate__i64_tag_word(nfields))
+		return p + 16;
 	for (int i = 0; i < nfields; i++) {
 		unsigned t = p[8 + i]; /* a null's tag has 0x80 set: out of the set */
 		if (t != SPATE_INT64 && t != SPATE_DOUBLE && t != SPATE_TIMESTAMP)
@@ -500,6 +519,18 @@ SPATE_EXPORT const spate_row *spate_ctx_current_key(const spate_ctx *ctx);
  * keep per-subtask state there (e.g. counters); free it in the on_end function.
  */
 SPATE_EXPORT void **spate_ctx_user_data(spate_ctx *ctx);
+/* The start of every spate_ctx, part of the ABI: the inline spate_ctx_user_data below reads
+ * it, saving a call into the library per record for functions that keep state there. */
+struct spate_ctx_head {
+	void *user_data;
+};
+#ifndef SPATE_NO_INLINE_ROWS
+static inline void **spate__ctx_user_data(spate_ctx *ctx)
+{
+	return &((struct spate_ctx_head *)(void *)ctx)->user_data;
+}
+#define spate_ctx_user_data(ctx) spate__ctx_user_data(ctx)
+#endif
 /* Records the failure message for this subtask; returns SPATE_EUSER to return directly. */
 SPATE_EXPORT int spate_ctx_fail(spate_ctx *ctx, const char *fmt, ...) SPATE_PRINTF(2, 3);
 /* User logging through the engine's log (level: 0 debug, 1 info, 2 warn, 3 error). */

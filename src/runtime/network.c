@@ -296,12 +296,12 @@ static int write_spanning(struct result_partition *rp, struct subpartition *sp, 
 	return 0;
 }
 
-static int write_row(struct result_partition *rp, struct subpartition *sp, const uint8_t *row,
-                     uint32_t size)
+static int write_row_slow(struct result_partition *rp, struct subpartition *sp, const uint8_t *row,
+                          uint32_t size)
 {
 	struct buffer *b = sp->current;
 	if (b && b->size + size <= BUFFER_SIZE) {
-		memcpy(b->data + b->size, row, size);
+		row_copy_small(b->data + b->size, row, size);
 		b->size += size;
 	} else {
 		if (b)
@@ -334,6 +334,20 @@ static int write_row(struct result_partition *rp, struct subpartition *sp, const
 		}
 	}
 	return 0;
+}
+
+/* Appends a row to its channel's buffer: inline for the usual case, a row that fits the
+ * current buffer with the buffer timeout above 0; write_row_slow does the rest. */
+static inline int write_row(struct result_partition *rp, struct subpartition *sp,
+                            const uint8_t *row, uint32_t size)
+{
+	struct buffer *b = sp->current;
+	if (b && b->size + size <= BUFFER_SIZE && !rp->flush_always) {
+		row_copy_small(b->data + b->size, row, size);
+		b->size += size;
+		return 0;
+	}
+	return write_row_slow(rp, sp, row, size);
 }
 
 void result_partition_release_held(struct result_partition *rp)

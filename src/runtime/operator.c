@@ -202,6 +202,21 @@ encode_simple_key(const spate_row *row, int f, uint8_t *buf, size_t cap, int32_t
 	return 0;
 }
 
+/* The key group of a key's hash, or SPATE_ECORRUPT (failing the task) if this subtask does
+ * not own it (a partitioner sent the record to the wrong place). */
+static inline int key_group_checked(struct operator* op, int32_t hash)
+{
+	struct execution_vertex *ev = op->task->ev;
+	int kg = key_group_for_hash(hash, ev->job_vertex->max_parallelism);
+	if (kg < ev->key_group_first || kg > ev->key_group_last) {
+		task_fail(op->task, op, SPATE_ECORRUPT,
+		          "record with key group %d reached the subtask owning key groups %d-%d",
+		          kg, ev->key_group_first, ev->key_group_last);
+		return SPATE_ECORRUPT;
+	}
+	return kg;
+}
+
 /* Makes the key of `row` the current key: its key group (checked against this subtask's
  * range) and its state key bytes. */
 static int set_current_key(struct operator* op, const spate_row *row)
@@ -235,14 +250,9 @@ static int set_current_key(struct operator* op, const spate_row *row)
 		}
 		op->cur.key = op->key_buf;
 	}
-	struct execution_vertex *ev = op->task->ev;
-	int kg = key_group_for_hash(hash, ev->job_vertex->max_parallelism);
-	if (kg < ev->key_group_first || kg > ev->key_group_last) {
-		task_fail(op->task, op, SPATE_ECORRUPT,
-		          "record with key group %d reached the subtask owning key groups %d-%d",
-		          kg, ev->key_group_first, ev->key_group_last);
-		return SPATE_ECORRUPT;
-	}
+	int kg = key_group_checked(op, hash);
+	if (kg < 0)
+		return kg;
 	op->cur.key_group = kg;
 	return 0;
 }
@@ -284,10 +294,12 @@ static int process_map(struct operator* op, const spate_row *row)
  * output schema is fixed-width, so no row outgrows it), then the batch moves on. */
 static int process_map_batch(struct operator* op, const spate_row *const *rows, int n)
 {
-	uint8_t *scratch = op->out.buf;
-	for (int r = 0; r < n; r++) {
-		op_batch_begin(op, r);
-		int rc = ((spate_map_fn)op->fn)(&op->ctx, rows[r], &op->out);
+	uint8_t *scratch = op->out.buf, *at = op->batch_buf;
+	size_t size = op->out.fixed_size;
+	spate_map_fn fn = (spate_map_fn)op->fn;
+	for (int r = 0; r < n; r++, at += size) {
+		op_batch_begin(op, at);
+		int rc = fn(&op->ctx, rows[r], &op->out);
 		if ((rc = op_batch_end(op, r, rc, scratch, "map")) < 0)
 			return rc;
 	}
@@ -463,12 +475,14 @@ static int compare_field(const spate_row *a, const spate_row *b, int f)
 	}
 }
 
-static int process_aggregate(struct operator* op, const spate_row *row)
+/* Folds row into the accumulator of its key (whose state key is k); *out is the row to
+ * emit: the accumulator, or the row itself for a new key. Valid until the next state
+ * access. */
+static int aggregate_row(struct operator* op, const struct state_key *kp, const spate_row *row,
+                         const spate_row **out)
 {
-	int rc = set_current_key(op, row);
-	if (rc < 0)
-		return rc;
-	struct state_key k = key_for(op, 0);
+	int rc;
+	struct state_key k = *kp;
 	void *acc;
 	size_t len;
 	struct keyed_state_backend *be = op->state;
@@ -479,7 +493,8 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 	if (!found) {
 		if ((rc = be->ops->value_put(be, &k, row, row_size_of(row))) < 0)
 			return state_failed(op, rc);
-		return op_emit(op, row);
+		*out = row;
+		return 0;
 	}
 	const spate_row *accr = (const spate_row *)acc;
 	if (op->node->agg == AGG_SUM) {
@@ -495,11 +510,14 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 			if (!be->value_mutable &&
 			    (rc = be->ops->value_put(be, &k, acc, row_size_of(acc))) < 0)
 				return state_failed(op, rc);
-			return op_emit(op, accr);
+			*out = accr;
+			return 0;
 		}
 	}
-	if (spate_row_is_null(row, f))
-		return op_emit(op, accr);
+	if (spate_row_is_null(row, f)) {
+		*out = accr;
+		return 0;
+	}
 	/* only min/max need the comparison; sum runs once per record without it */
 	int cmp = op->node->agg == AGG_SUM     ? 0
 	          : spate_row_is_null(accr, f) ? 1
@@ -553,7 +571,85 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 	/* write back for backends that hand out copies */
 	if (!be->value_mutable && (rc = be->ops->value_put(be, &k, acc, row_size_of(acc))) < 0)
 		return state_failed(op, rc);
-	return op_emit(op, (const spate_row *)acc);
+	*out = (const spate_row *)acc;
+	return 0;
+}
+
+static int process_aggregate(struct operator* op, const spate_row *row)
+{
+	const spate_row *out;
+	int rc = set_current_key(op, row);
+	if (rc < 0)
+		return rc;
+	struct state_key k = key_for(op, 0);
+	if ((rc = aggregate_row(op, &k, row, &out)) < 0)
+		return rc;
+	return op_emit(op, out);
+}
+
+/*
+ * A batch through a built-in aggregation (sum, min, max, min_by, max_by) on a backend that
+ * prefetches: first every simple key (see encode_simple_key) is encoded once, its key group
+ * checked and its record's loading started, with the table hash kept as the lookup's hint;
+ * then each row is folded in and its result copied to agg_buf, and the results go on as a
+ * batch. They are copied because an accumulator changes with the next row of its key and
+ * may move when another key is inserted. No user function runs here, so nothing needs the
+ * current key set; rows with other keys take set_current_key's path in place.
+ */
+static int process_aggregate_batch(struct operator* op, const spate_row *const *rows, int n)
+{
+	uint8_t keys[OP_BATCH][64];
+	uint8_t klen[OP_BATCH];
+	int kgs[OP_BATCH];
+	uint32_t hints[OP_BATCH];
+	const spate_row *outs[OP_BATCH];
+	struct keyed_state_backend *be = op->state;
+	int f = op->node->key.fields[0], m = 0, rc;
+	size_t used = 0;
+	for (int r = 0; r < n; r++) {
+		int32_t hash;
+		klen[r] = (uint8_t)encode_simple_key(rows[r], f, keys[r], sizeof keys[r], &hash);
+		if (!klen[r])
+			continue;
+		if ((kgs[r] = key_group_checked(op, hash)) < 0)
+			return kgs[r];
+		struct state_key k = {.state_id = 0, .key = keys[r], .key_len = klen[r]};
+		hints[r] = be->ops->prefetch(be, &k);
+	}
+	for (int r = 0; r < n; r++) {
+		struct state_key k = {.state_id = 0,
+		                      .key = keys[r],
+		                      .key_len = klen[r],
+		                      .key_group = kgs[r],
+		                      .has_hint = true,
+		                      .hint = hints[r]};
+		if (!klen[r]) {
+			if ((rc = set_current_key(op, rows[r])) < 0)
+				return rc;
+			k = key_for(op, 0);
+		}
+		const spate_row *res;
+		if ((rc = aggregate_row(op, &k, rows[r], &res)) < 0)
+			return rc;
+		size_t size = row_size_of(res);
+		if (used + size > op->agg_cap) {
+			if ((rc = op_emit_batch(op, outs, m)) < 0)
+				return rc;
+			m = 0;
+			used = 0;
+			if (size > op->agg_cap) { /* first use, or a row larger than all before */
+				op->agg_cap = size > 2 * op->agg_cap ? size : 2 * op->agg_cap;
+				if (op->agg_cap < 8192)
+					op->agg_cap = 8192;
+				xfree(op->agg_buf);
+				op->agg_buf = xmalloc(op->agg_cap); /* malloc's alignment: 16 */
+			}
+		}
+		row_copy_small(op->agg_buf + used, (const uint8_t *)res, size);
+		outs[m++] = (const spate_row *)(op->agg_buf + used);
+		used += (size + 7) & ~(size_t)7;
+	}
+	return op_emit_batch(op, outs, m);
 }
 
 static int resolve(struct task *t, struct operator* op, void *lib, const char *name, void **out)
@@ -719,7 +815,8 @@ int task_setup_operators(struct task *t, void *lib)
 		}
 		if ((n->kind == OP_REDUCE || n->kind == OP_AGGREGATE) && op->state->ops->prefetch &&
 		    !op->key_fn && n->key.nfields == 1)
-			op->process_batch = process_keyed_batch;
+			op->process_batch =
+			    n->kind == OP_AGGREGATE ? process_aggregate_batch : process_keyed_batch;
 		/* Outputs: chained successors are in this vertex; the rest are job edges. */
 		for (int e = 0; e < n->nout; e++) {
 			struct stream_edge *se = n->out_edges[e];
@@ -759,8 +856,11 @@ void task_release_operators(struct task *t)
 			row_builder_release(&op->out);
 		xfree(op->batch_rows);
 		xfree(op->batch_buf);
+		xfree(op->agg_buf);
 		op->batch_rows = NULL;
 		op->batch_buf = NULL;
+		op->agg_buf = NULL;
+		op->agg_cap = 0;
 		if (op->node->keyed)
 			row_builder_release(&op->key_builder);
 		if (op->state)
@@ -853,10 +953,13 @@ const spate_row *spate_ctx_current_key(const spate_ctx *ctx)
 	return op->cur_key;
 }
 
-void **spate_ctx_user_data(spate_ctx *ctx)
+/* In parentheses: spate.h also defines the inline form as a macro of this name. */
+void **(spate_ctx_user_data)(spate_ctx *ctx)
 {
-	return &ctx->op->user_data;
+	return &ctx->user_data;
 }
+_Static_assert(offsetof(struct spate_ctx, user_data) == offsetof(struct spate_ctx_head, user_data),
+               "spate.h's struct spate_ctx_head must match struct spate_ctx");
 
 int spate_ctx_fail(spate_ctx *ctx, const char *fmt, ...)
 {

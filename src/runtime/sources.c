@@ -350,12 +350,14 @@ static int emit_generated(struct operator* op, void *arg, int64_t index)
  * passes the batch down the chain in one call. */
 static int emit_generated_batch(struct operator* op, void *arg, const int64_t *index, int n)
 {
-	uint8_t *scratch = op->out.buf;
+	uint8_t *scratch = op->out.buf, *at = op->batch_buf;
+	size_t size = op->out.fixed_size;
+	spate_gen_fn fn = (spate_gen_fn)op->fn;
 	struct gen_pace *pace = arg;
 	pace->emitted += n;
-	for (int r = 0; r < n; r++) {
-		op_batch_begin(op, r);
-		int rc = ((spate_gen_fn)op->fn)(&op->ctx, index[r], &op->out);
+	for (int r = 0; r < n; r++, at += size) {
+		op_batch_begin(op, at);
+		int rc = fn(&op->ctx, index[r], &op->out);
 		if ((rc = op_batch_end(op, r, rc, scratch, "generator")) < 0)
 			return rc;
 	}

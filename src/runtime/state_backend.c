@@ -214,6 +214,14 @@ static inline bool key_equal(const void *a, const void *b, size_t n)
 {
 	const unsigned char *x = a, *y = b;
 	uint64_t u, v;
+	if (n >= 8 && n <= 16) { /* two overlapping words (an int64 key: 9 bytes) */
+		uint64_t u2, v2;
+		memcpy(&u, x, 8);
+		memcpy(&v, y, 8);
+		memcpy(&u2, x + n - 8, 8);
+		memcpy(&v2, y + n - 8, 8);
+		return ((u ^ v) | (u2 ^ v2)) == 0;
+	}
 	while (n >= 8) {
 		memcpy(&u, x, 8);
 		memcpy(&v, y, 8);

@@ -89,6 +89,7 @@ struct source_split {
 };
 
 struct spate_ctx {
+	void *user_data; /* spate_ctx_user_data: first, as struct spate_ctx_head says */
 	struct operator* op;
 };
 
@@ -144,14 +145,15 @@ struct operator
 	struct state_handle **states; /* owned */
 	int nstates;
 
-	void *user_data; /* spate_ctx_user_data */
 	int (*process)(struct operator* op, const spate_row *row);
 	/* The same for n <= OP_BATCH rows at once (op_emit_batch); every kind has one. */
 	int (*process_batch)(struct operator* op, const spate_row *const *rows, int n);
 	const spate_row **batch_rows; /* owned, OP_BATCH entries: the rows it passes on */
 	uint8_t
-	    *batch_buf; /* owned: room for OP_BATCH output rows, if it builds fixed-width rows */
-	void *sink;     /* sink-specific state (owned) */
+	    *batch_buf;   /* owned: room for OP_BATCH output rows, if it builds fixed-width rows */
+	uint8_t *agg_buf; /* owned: a built-in aggregation's results of one batch */
+	size_t agg_cap;
+	void *sink; /* sink-specific state (owned) */
 	int64_t records_in;
 
 	/* checkpoints */
@@ -283,15 +285,14 @@ int op_user_failed(struct operator* op, int rc, const char *what, const char *fn
  * builder's message, prefixed by `what` when not NULL; returns SPATE_EUSER. */
 int op_builder_failed(struct operator* op, struct spate_row_builder *b, const char *what);
 
-/* Building a batch of fixed-width rows (maps, generators): op_batch_begin points the
- * builder at slot r of batch_buf and begins a row there; after the user function returned
- * rc, op_batch_end puts the row in batch_rows[r] and returns 0, or gives the builder its
- * own buffer back and fails the task ("<what> function ..."). Once the batch is built,
- * op_batch_restore gives the builder its buffer back. */
-static inline void op_batch_begin(struct operator* op, int r)
+/* Building a batch of fixed-width rows (maps, generators) in batch_buf: op_batch_begin
+ * points the builder at `at`, the next slot, and begins a row there; after the user function
+ * returned rc, op_batch_end puts the row in batch_rows[r] and returns 0, or gives the
+ * builder its own buffer back and fails the task ("<what> function ..."). Once the batch is
+ * built, op_batch_restore gives the builder its buffer back. */
+static inline void op_batch_begin(struct operator* op, uint8_t *at)
 {
-	op->out.buf = op->batch_buf + (size_t)r * op->out.fixed_size;
-	row_builder_begin(&op->out);
+	row_builder_begin_fixed(&op->out, at);
 }
 
 static inline void op_batch_restore(struct operator* op, uint8_t *scratch)
@@ -302,7 +303,7 @@ static inline void op_batch_restore(struct operator* op, uint8_t *scratch)
 static inline int op_batch_end(struct operator* op, int r, int rc, uint8_t *scratch,
                                const char *what)
 {
-	const spate_row *row = rc < 0 ? NULL : row_builder_done(&op->out);
+	const spate_row *row = rc < 0 ? NULL : row_builder_done_fixed(&op->out);
 	if (row) {
 		op->batch_rows[r] = row;
 		return 0;

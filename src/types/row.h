@@ -167,6 +167,46 @@ static inline const spate_row *row_builder_done(struct spate_row_builder *b)
 	return (const spate_row *)b->buf;
 }
 
+/*
+ * The same two for a fixed-width row (no string or bytes field, so no variable data) built
+ * in place at `at`, fixed_size bytes of the caller's (a batch's slot). The template's header
+ * already holds the row's size, so done only checks the setters.
+ */
+/* memcpy(dst, src, n) for the sizes of most rows, 16 to 64 bytes, in two or four
+ * (overlapping) 16-byte moves instead of a library call; the areas must not overlap. */
+static inline void row_copy_small(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	unsigned __int128 w0, w1, w2, w3;
+	if (n < 16 || n > 64) {
+		memcpy(dst, src, n);
+		return;
+	}
+	memcpy(&w0, src, 16);
+	memcpy(&w1, src + n - 16, 16);
+	if (n > 32) {
+		memcpy(&w2, src + 16, 16);
+		memcpy(&w3, src + n - 32, 16);
+		memcpy(dst + 16, &w2, 16);
+		memcpy(dst + n - 32, &w3, 16);
+	}
+	memcpy(dst, &w0, 16);
+	memcpy(dst + n - 16, &w1, 16);
+}
+
+static inline void row_builder_begin_fixed(struct spate_row_builder *b, uint8_t *at)
+{
+	const uint8_t *src = b->fixed_template;
+	size_t n = b->fixed_size;
+	b->buf = at;
+	b->bad_field = -1;
+	row_copy_small(at, src, n);
+}
+
+static inline const spate_row *row_builder_done_fixed(const struct spate_row_builder *b)
+{
+	return b->bad_field == -1 ? (const spate_row *)b->buf : NULL;
+}
+
 /* Hash of a row's fields as Flink's key hashCode (see keygroup.h: key_hash_row). */
 
 #endif

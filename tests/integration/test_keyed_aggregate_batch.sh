@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Built-in keyed aggregations (sum, max_by) over string keys, a third of them longer than
+# the engine encodes in its batch, with rows from a few bytes to 9 KB: the engine folds a
+# batch at a time and copies each result out (its buffer grows past 8 KiB for the large
+# rows and is passed on when full). Every result must come out as awk computes it, at
+# p = 1, 2 and 3: with 6000 keys (the table grows while a batch is in flight) and with 7
+# (every batch repeats its keys, so a result shared with a later row of the batch would
+# show that row's sum). See the header of tests/jobs/agg_probe.c.
+. "$(dirname "$0")/lib.sh"
+
+require_file "$JOBS/agg_probe.so"
+
+N=30000
+for K in 6000 7; do
+	awk -v n="$N" -v k="$K" 'function padlen(v) { return v % 499 == 0 ? 9000 : v % 50 }
+	BEGIN {
+		for (v = 1; v <= n; v++) {
+			id = v % k; w = (v * 7919) % 1000
+			if (!(id in f)) f[id] = v
+			s[id] += v
+			printf "(%d,%.0f,%d,%d)\n", id, s[id], (f[id] * 7919) % 1000, padlen(f[id])
+		}
+	}' | sort >"$TMP/expected_sum$K"
+	awk -v n="$N" -v k="$K" 'function padlen(v) { return v % 499 == 0 ? 9000 : v % 50 }
+	BEGIN {
+		for (v = 1; v <= n; v++) {
+			id = v % k; w = (v * 7919) % 1000
+			if (!(id in bw) || w > bw[id]) { bw[id] = w; bv[id] = v }
+			printf "(%d,%d,%d,%d)\n", id, bv[id], bw[id], padlen(bv[id])
+		}
+	}' | sort >"$TMP/expected_max_by$K"
+	[ "$(wc -l <"$TMP/expected_sum$K")" -eq "$N" ] || fail "the sum oracle printed the wrong number of lines"
+
+	for p in 1 2 3; do
+		run_spate "sum$K-$p" run -p "$p" "$JOBS/agg_probe.so" --count "$N" --keys "$K"
+		expect_rc "sum$K-$p" 0
+		check_run_frame "sum$K-$p"
+		sink_lines "sum$K-$p" | strip_subtask_prefix | sort >"$TMP/actual_sum$K-$p"
+		expect_same "$TMP/expected_sum$K" "$TMP/actual_sum$K-$p" "agg_probe sum with K=$K at p=$p"
+
+		run_spate "maxby$K-$p" run -p "$p" "$JOBS/agg_probe.so" --count "$N" --keys "$K" --max-by
+		expect_rc "maxby$K-$p" 0
+		check_run_frame "maxby$K-$p"
+		sink_lines "maxby$K-$p" | strip_subtask_prefix | sort >"$TMP/actual_maxby$K-$p"
+		expect_same "$TMP/expected_max_by$K" "$TMP/actual_maxby$K-$p" "agg_probe max_by with K=$K at p=$p"
+	done
+done

@@ -1,0 +1,96 @@
+/*
+ * agg_probe.c - built-in keyed aggregations (sum and max_by) over string keys of mixed
+ * length, with rows of mixed size: the engine folds a batch of rows at a time into their
+ * accumulators and copies the results out before passing them on (see
+ * process_aggregate_batch in src/runtime/operator.c).
+ *
+ * The numbers 1..N (one source subtask) get the key id = v % K and the string key
+ * "key-<id>" padded with 'x' to 70 bytes when id % 3 == 0 (longer than the engine encodes
+ * in its batch), else to 8 + id % 40 bytes, and a string "pad" of padlen(v) bytes:
+ * 9000 when v % 499 == 0 (a row larger than the results' first buffer), else v % 50.
+ *
+ * sum of v per key: a result keeps the other fields of its key's first row, so it prints
+ * (id, running sum, padlen of the key's first v). max_by of w = (v * 7919) % 1000 per key:
+ * the row with the largest w so far, the earliest on ties, printed as (id, v of that row,
+ * w, its padlen).
+ *
+ * Oracle (sum; max_by alike): awk -v n=N -v k=K 'BEGIN { for (v = 1; v <= n; v++) {
+ *     id = v % k; if (!(id in f)) f[id] = v; s[id] += v;
+ *     printf "(%d,%.0f,%d)\n", id, s[id], padlen(f[id]) } }'
+ *
+ * Usage: spate run [-p P] agg_probe.so [--count N] [--keys K] [--max-by]
+ */
+#include <spate/spate.h>
+
+#include "count_keys_args.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int aprobe_add_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+int aprobe_project(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+
+static size_t padlen(int64_t v)
+{
+	return v % 499 == 0 ? 9000 : (size_t)(v % 50);
+}
+
+int aprobe_add_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	static char pad[9000];
+	const char *keys = spate_ctx_param(ctx, "keys");
+	SPATE_ASSERT(ctx, keys != NULL);
+	int64_t k = strtoll(keys, NULL, 10);
+	SPATE_ASSERT(ctx, k > 0);
+	int64_t v = spate_row_i64(in, 0), id = v % k;
+	char key[80];
+	int n = snprintf(key, sizeof key, "key-%lld", (long long)id);
+	size_t len = id % 3 == 0 ? 70 : 8 + (size_t)(id % 40);
+	SPATE_ASSERT(ctx, n > 0 && (size_t)n <= len && len < sizeof key);
+	memset(key + n, 'x', len - (size_t)n);
+	if (!pad[0])
+		memset(pad, 'p', sizeof pad);
+	spate_row_set_str(out, 0, key, len);
+	spate_row_set_i64(out, 1, id);
+	spate_row_set_i64(out, 2, v);
+	spate_row_set_i64(out, 3, (v * 7919) % 1000);
+	spate_row_set_str(out, 4, pad, padlen(v));
+	return 0;
+}
+
+int aprobe_project(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	size_t len = 0;
+	SPATE_ASSERT(ctx, spate_row_str(in, 4, &len) != NULL);
+	spate_row_set_i64(out, 0, spate_row_i64(in, 1));
+	spate_row_set_i64(out, 1, spate_row_i64(in, 2));
+	spate_row_set_i64(out, 2, spate_row_i64(in, 3));
+	spate_row_set_i64(out, 3, (int64_t)len);
+	return 0;
+}
+
+static int aprobe_main(spate_env *env, int argc, char **argv)
+{
+	long long n, k;
+	char keys[32];
+	int max_by = argc > 1 && strcmp(argv[argc - 1], "--max-by") == 0;
+	int rc = parse_count_keys("agg_probe", argc - max_by, argv, &n, &k, keys, sizeof keys);
+	if (rc)
+		return rc;
+	spate_stream *numbers = spate_stream_set_parallelism(spate_env_from_sequence(env, 1, n), 1);
+	spate_stream *keyed = spate_stream_set_parallelism(
+	    spate_stream_map(numbers, "key:string,id:int64,v:int64,w:int64,pad:string",
+	                     aprobe_add_key),
+	    1);
+	spate_stream_set_param(keyed, "keys", keys);
+	keyed = spate_stream_key_by(keyed, "key");
+	spate_stream *agg = max_by ? spate_stream_max_by(keyed, "w") : spate_stream_sum(keyed, "v");
+	spate_stream *rows =
+	    spate_stream_map(spate_stream_name(agg, "aggregate"),
+	                     "id:int64,v:int64,w:int64,padlen:int64", aprobe_project);
+	spate_stream_print(rows);
+	return spate_env_execute(env, "AggProbe", NULL);
+}
+
+SPATE_JOB_ENTRY(aprobe_main)
