@@ -63,6 +63,8 @@ struct buffer_pool {
 	pthread_cond_t cond;         /* signalled when a buffer is recycled */
 	struct buffer *free;         /* guarded by: mu */
 	int nfree;                   /* guarded by: mu */
+	int nwaiting;                /* requesters waiting for low_water free buffers; mu */
+	int low_water;               /* free buffers that wake a waiting requester (>= 1) */
 	int capacity;                /* total buffers (fixed) */
 	struct buffer *all;          /* owned array of capacity buffers */
 	uint8_t *memory;             /* owned: capacity * BUFFER_SIZE bytes */

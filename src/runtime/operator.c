@@ -477,21 +477,21 @@ static int compare_field(const spate_row *a, const spate_row *b, int f)
 
 /* Folds row into the accumulator of its key (whose state key is k); *out is the row to
  * emit: the accumulator, or the row itself for a new key. Valid until the next state
- * access. */
-static int aggregate_row(struct operator* op, const struct state_key *kp, const spate_row *row,
+ * access. (k is read in place: a copy of the struct just built by the caller would load
+ * it in 16-byte pieces over its narrower stores, which stalls on every row.) */
+static int aggregate_row(struct operator* op, const struct state_key *k, const spate_row *row,
                          const spate_row **out)
 {
 	int rc;
-	struct state_key k = *kp;
 	void *acc;
 	size_t len;
 	struct keyed_state_backend *be = op->state;
 	int f = op->node->agg_field;
-	int found = be->ops->value_get(be, &k, &acc, &len);
+	int found = be->ops->value_get(be, k, &acc, &len);
 	if (found < 0)
 		return state_failed(op, found);
 	if (!found) {
-		if ((rc = be->ops->value_put(be, &k, row, row_size_of(row))) < 0)
+		if ((rc = be->ops->value_put(be, k, row, row_size_of(row))) < 0)
 			return state_failed(op, rc);
 		*out = row;
 		return 0;
@@ -508,7 +508,7 @@ static int aggregate_row(struct operator* op, const struct state_key *kp, const 
 			a += b; /* wraps as Java's long does */
 			memcpy(sum, &a, sizeof a);
 			if (!be->value_mutable &&
-			    (rc = be->ops->value_put(be, &k, acc, row_size_of(acc))) < 0)
+			    (rc = be->ops->value_put(be, k, acc, row_size_of(acc))) < 0)
 				return state_failed(op, rc);
 			*out = accr;
 			return 0;
@@ -562,14 +562,14 @@ static int aggregate_row(struct operator* op, const struct state_key *kp, const 
 		/* The earliest row wins ties, as Flink's default (first = true). */
 		if ((op->node->agg == AGG_MIN_BY && cmp < 0) ||
 		    (op->node->agg == AGG_MAX_BY && cmp > 0)) {
-			if ((rc = be->ops->value_put(be, &k, row, row_size_of(row))) < 0 ||
-			    (rc = be->ops->value_get(be, &k, &acc, &len)) < 0)
+			if ((rc = be->ops->value_put(be, k, row, row_size_of(row))) < 0 ||
+			    (rc = be->ops->value_get(be, k, &acc, &len)) < 0)
 				return state_failed(op, rc);
 		}
 		break;
 	}
 	/* write back for backends that hand out copies */
-	if (!be->value_mutable && (rc = be->ops->value_put(be, &k, acc, row_size_of(acc))) < 0)
+	if (!be->value_mutable && (rc = be->ops->value_put(be, k, acc, row_size_of(acc))) < 0)
 		return state_failed(op, rc);
 	*out = (const spate_row *)acc;
 	return 0;
@@ -606,17 +606,24 @@ static int process_aggregate_batch(struct operator* op, const spate_row *const *
 	struct keyed_state_backend *be = op->state;
 	int f = op->node->key.fields[0], m = 0, rc;
 	size_t used = 0;
-	for (int r = 0; r < n; r++) {
-		int32_t hash;
-		klen[r] = (uint8_t)encode_simple_key(rows[r], f, keys[r], sizeof keys[r], &hash);
-		if (!klen[r])
+	/* row a's key is prepared PREFETCH_AHEAD rows before row r = a - PREFETCH_AHEAD is
+	 * folded in */
+	for (int a = 0; a < n + PREFETCH_AHEAD; a++) {
+		if (a < n) {
+			int32_t hash;
+			klen[a] =
+			    (uint8_t)encode_simple_key(rows[a], f, keys[a], sizeof keys[a], &hash);
+			if (klen[a]) {
+				if ((kgs[a] = key_group_checked(op, hash)) < 0)
+					return kgs[a];
+				struct state_key k = {
+				    .state_id = 0, .key = keys[a], .key_len = klen[a]};
+				hints[a] = be->ops->prefetch(be, &k);
+			}
+		}
+		int r = a - PREFETCH_AHEAD;
+		if (r < 0)
 			continue;
-		if ((kgs[r] = key_group_checked(op, hash)) < 0)
-			return kgs[r];
-		struct state_key k = {.state_id = 0, .key = keys[r], .key_len = klen[r]};
-		hints[r] = be->ops->prefetch(be, &k);
-	}
-	for (int r = 0; r < n; r++) {
 		struct state_key k = {.state_id = 0,
 		                      .key = keys[r],
 		                      .key_len = klen[r],
@@ -645,7 +652,7 @@ static int process_aggregate_batch(struct operator* op, const spate_row *const *
 				op->agg_buf = xmalloc(op->agg_cap); /* malloc's alignment: 16 */
 			}
 		}
-		row_copy_small(op->agg_buf + used, (const uint8_t *)res, size);
+		row_copy_words(op->agg_buf + used, (const uint8_t *)res, size);
 		outs[m++] = (const spate_row *)(op->agg_buf + used);
 		used += (size + 7) & ~(size_t)7;
 	}

@@ -193,6 +193,45 @@ static inline void row_copy_small(uint8_t *dst, const uint8_t *src, size_t n)
 	memcpy(dst + n - 16, &w1, 16);
 }
 
+/* The same in 8-byte moves, for a row some of whose words were just stored (an
+ * accumulator): a 16-byte load over an 8-byte store still in flight cannot take the stored
+ * value directly and waits for it to reach the cache. Rows are whole words, 8-aligned. */
+static inline void row_copy_words(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	uint64_t *d = (uint64_t *)(void *)dst;
+	const uint64_t *s = (const uint64_t *)(const void *)src;
+	switch (n / 8) {
+	case 8:
+		d[7] = s[7];
+		/* fall through */
+	case 7:
+		d[6] = s[6];
+		/* fall through */
+	case 6:
+		d[5] = s[5];
+		/* fall through */
+	case 5:
+		d[4] = s[4];
+		/* fall through */
+	case 4:
+		d[3] = s[3];
+		/* fall through */
+	case 3:
+		d[2] = s[2];
+		/* fall through */
+	case 2:
+		d[1] = s[1];
+		/* fall through */
+	case 1:
+		d[0] = s[0];
+		/* fall through */
+	case 0:
+		break;
+	default:
+		memcpy(dst, src, n);
+	}
+}
+
 static inline void row_builder_begin_fixed(struct spate_row_builder *b, uint8_t *at)
 {
 	const uint8_t *src = b->fixed_template;

@@ -193,12 +193,64 @@ static void test_producer_blocks_when_pool_is_exhausted(void **unused)
 	result_partition_release(&p.rp);
 }
 
+/* A producer that found its pool empty sleeps until low_water buffers are back: fewer do
+ * not wake it, the low_water-th does. 16 buffers on one channel: low_water is 4. */
+static void test_blocked_producer_wakes_at_low_water(void **unused)
+{
+	struct input_gate gate;
+	input_gate_init(&gate, 1, &canceled);
+	struct producer p = {.id = 0, .nrows = 1000000, .str_len = 100};
+	assert_int_equal(result_partition_init(&p.rp, PART_FORWARD, 1, 16, &canceled), 0);
+	assert_int_equal(p.rp.pool.low_water, 4);
+	p.rp.subs[0].gate = &gate;
+	pthread_t th;
+	pthread_create(&th, NULL, produce, &p);
+	int waiting = 0, nfree = -1;
+	for (int spin = 0; spin < 2000000 && !waiting; spin++) {
+		pthread_mutex_lock(&p.rp.pool.mu);
+		waiting = p.rp.pool.nwaiting;
+		pthread_mutex_unlock(&p.rp.pool.mu);
+		if (!waiting)
+			sched_yield();
+	}
+	assert_int_equal(waiting, 1);
+	/* Three buffers back: it stays asleep with them in the pool, having emitted nothing. */
+	long long before = atomic_load(&p.emitted);
+	bool woken;
+	for (int i = 0; i < 3; i++) {
+		struct buffer *b = input_gate_take(&gate, &woken);
+		assert_non_null(b);
+		buffer_recycle(b);
+	}
+	pthread_mutex_lock(&p.rp.pool.mu);
+	waiting = p.rp.pool.nwaiting;
+	nfree = p.rp.pool.nfree;
+	pthread_mutex_unlock(&p.rp.pool.mu);
+	assert_int_equal(waiting, 1);
+	assert_int_equal(nfree, 3);
+	assert_int_equal(atomic_load(&p.emitted), before);
+	/* The fourth wakes it: it takes a buffer and emits rows into it. */
+	struct buffer *b = input_gate_take(&gate, &woken);
+	assert_non_null(b);
+	buffer_recycle(b);
+	for (int spin = 0; spin < 2000000 && atomic_load(&p.emitted) == before; spin++)
+		sched_yield();
+	assert_true(atomic_load(&p.emitted) > before);
+	atomic_store(&canceled, true);
+	buffer_pool_wake(&p.rp.pool);
+	pthread_join(th, NULL);
+	atomic_store(&canceled, false);
+	input_gate_release(&gate);
+	result_partition_release(&p.rp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rows_arrive_in_channel_order),
 	    cmocka_unit_test(test_rows_larger_than_a_buffer_are_reassembled),
 	    cmocka_unit_test(test_producer_blocks_when_pool_is_exhausted),
+	    cmocka_unit_test(test_blocked_producer_wakes_at_low_water),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
