@@ -606,20 +606,19 @@ static int process_aggregate_batch(struct operator* op, const spate_row *const *
 	struct keyed_state_backend *be = op->state;
 	int f = op->node->key.fields[0], m = 0, rc;
 	size_t used = 0;
-	/* row a's key is prepared PREFETCH_AHEAD rows before row r = a - PREFETCH_AHEAD is
-	 * folded in */
+	for (int r = 0; r < n; r++) {
+		int32_t hash;
+		klen[r] = (uint8_t)encode_simple_key(rows[r], f, keys[r], sizeof keys[r], &hash);
+		if (klen[r] && (kgs[r] = key_group_checked(op, hash)) < 0)
+			return kgs[r];
+	}
+	/* Row a's record is prefetched PREFETCH_AHEAD rows before row r = a - PREFETCH_AHEAD
+	 * is folded in. The keys were all encoded first: the backend's hash reads them in
+	 * words, which would wait for the narrower stores of an encoding just done. */
 	for (int a = 0; a < n + PREFETCH_AHEAD; a++) {
-		if (a < n) {
-			int32_t hash;
-			klen[a] =
-			    (uint8_t)encode_simple_key(rows[a], f, keys[a], sizeof keys[a], &hash);
-			if (klen[a]) {
-				if ((kgs[a] = key_group_checked(op, hash)) < 0)
-					return kgs[a];
-				struct state_key k = {
-				    .state_id = 0, .key = keys[a], .key_len = klen[a]};
-				hints[a] = be->ops->prefetch(be, &k);
-			}
+		if (a < n && klen[a]) {
+			struct state_key k = {.state_id = 0, .key = keys[a], .key_len = klen[a]};
+			hints[a] = be->ops->prefetch(be, &k);
 		}
 		int r = a - PREFETCH_AHEAD;
 		if (r < 0)
