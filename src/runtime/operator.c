@@ -609,6 +609,8 @@ static int process_aggregate_batch(struct operator* op, const spate_row *const *
 	for (int r = 0; r < n; r++) {
 		int32_t hash;
 		klen[r] = (uint8_t)encode_simple_key(rows[r], f, keys[r], sizeof keys[r], &hash);
+		kgs[r] = 0;
+		hints[r] = 0; /* both unused for the rows with other keys (klen 0) */
 		if (klen[r] && (kgs[r] = key_group_checked(op, hash)) < 0)
 			return kgs[r];
 	}
