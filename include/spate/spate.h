@@ -33,9 +33,12 @@
 extern "C" {
 #endif
 
-#define SPATE_API_VERSION                                                 \
-	3 /* 2: struct spate_row_builder_head gained view_tags; 3: struct \
-	   * spate_ctx_head (spate_ctx_user_data inline) */
+/* The API version job libraries are built for. 2: struct spate_row_builder_head gained
+ * view_tags; 3: struct spate_ctx_head (spate_ctx_user_data inline). */
+#define SPATE_API_VERSION 3
+/* The oldest version whose job libraries this one still runs: a version 2 library calls
+ * spate_ctx_user_data, which is still exported. */
+#define SPATE_API_VERSION_MIN 2
 
 #if defined(__GNUC__)
 #define SPATE_EXPORT __attribute__((visibility("default")))
@@ -442,16 +445,11 @@ static inline void spate__row_set_double(spate_row_builder *b, int i, double v)
  * cast, a view does not tell int64 from double from timestamp: the struct must match the
  * schema. (In C++ the returned pointer needs a cast.)
  */
-/* The tag word of a row of n (1..8) non-null int64 fields: n bytes SPATE_INT64, then the
- * zero padding (little-endian; elsewhere no word matches and the byte loop decides). */
+/* The tag word, read little-endian, of a row of n (1..8) non-null int64 fields: n bytes
+ * SPATE_INT64, then the zero padding. */
 static inline uint64_t spate__i64_tag_word(int n)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return n >= 1 && n <= 8 ? (0x0101010101010101ull * SPATE_INT64) >> (64 - 8 * n) : 0;
-#else
-	(void)n;
-	return 0;
-#endif
+	return (0x0101010101010101ull * SPATE_INT64) >> (64 - 8 * n);
 }
 
 static inline const void *spate_row_view(const spate_row *r, int nfields)
@@ -465,10 +463,14 @@ static inline const void *spate_row_view(const spate_row *r, int nfields)
 	memcpy(&nf, p + 4, sizeof nf);
 	if ((int)nf != nfields || nfields < 1)
 		return 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/* the usual row, all int64: one compare of the tag word instead of a test per field */
 	memcpy(&tags, p + 8, sizeof tags);
 	if (nfields <= 8 && tags == spate__i64_tag_word(nfields))
 		return p + 16;
+#else
+	(void)tags;
+#endif
 	for (int i = 0; i < nfields; i++) {
 		unsigned t = p[8 + i]; /* a null's tag has 0x80 set: out of the set */
 		if (t != SPATE_INT64 && t != SPATE_DOUBLE && t != SPATE_TIMESTAMP)

@@ -63,7 +63,7 @@ int job_library_open(const char *path, struct job_library *lib, struct spate_err
 		xfree(p);
 		return SPATE_ELOAD;
 	}
-	if (*version != SPATE_API_VERSION) {
+	if (*version < SPATE_API_VERSION_MIN || *version > SPATE_API_VERSION) {
 		error_set(err, SPATE_EVERSION,
 		          "job library '%s' was built for API version %d, but this spate provides "
 		          "API version %d: rebuild the job against this spate",
@@ -267,7 +267,7 @@ int job_library_check_image(const uint8_t *p, size_t n, const char *name, struct
 			                 name, want[w]);
 	int version;
 	if (read_symbol_int(p, n, &eh, shnum, &found[1].sym, &version) &&
-	    version != SPATE_API_VERSION)
+	    (version < SPATE_API_VERSION_MIN || version > SPATE_API_VERSION))
 		return error_set(err, SPATE_EVERSION,
 		                 "job library '%s' was built for API version %d, but this spate "
 		                 "provides API version %d: rebuild the job against this spate",

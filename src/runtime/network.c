@@ -19,7 +19,7 @@ int buffer_pool_init(struct buffer_pool *p, int capacity, const atomic_bool *can
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->capacity = capacity;
-	p->low_water = 1; /* see buffer_pool_set_low_water */
+	p->low_water = 1; /* result_partition_init raises it */
 	p->canceled = canceled;
 	p->all = xcalloc((size_t)capacity, sizeof *p->all);
 	if (posix_memalign((void **)&p->memory, 64, (size_t)capacity * BUFFER_SIZE) != 0)
@@ -89,8 +89,10 @@ void buffer_recycle(struct buffer *b)
 	b->next = p->free;
 	p->free = b;
 	p->nfree++;
-	if (p->nwaiting && p->nfree >= p->low_water)
+	if (p->nwaiting && p->nfree >= p->low_water) {
+		p->wakeups++;
 		pthread_cond_broadcast(&p->cond);
+	}
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -261,7 +263,9 @@ int result_partition_init(struct result_partition *rp, enum partitioner p, int n
 	 * the consumers then wake it once per few buffers. A wake-up is a futex call by a
 	 * consumer that, when this happens, is the bottleneck; one per buffer cost a keyed
 	 * task about 5 % of its time. The producer holds at most one partly filled buffer per
-	 * subpartition, so up to pool_buffers - nsubs can come back: the mark stays below. */
+	 * subpartition, and none for the subpartition it is asking for (it has just handed
+	 * that one over), so at least pool_buffers - nsubs + 1 come back: the mark stays at
+	 * half of pool_buffers - nsubs at most. */
 	int spare = pool_buffers - nsubs;
 	rp->pool.low_water = spare >= 8 ? 4 : spare >= 2 ? spare / 2 : 1;
 	return rc;

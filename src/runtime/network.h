@@ -65,6 +65,7 @@ struct buffer_pool {
 	int nfree;                   /* guarded by: mu */
 	int nwaiting;                /* requesters waiting for low_water free buffers; mu */
 	int low_water;               /* free buffers that wake a waiting requester (>= 1) */
+	int64_t wakeups;             /* how often recycling woke waiting requesters; mu */
 	int capacity;                /* total buffers (fixed) */
 	struct buffer *all;          /* owned array of capacity buffers */
 	uint8_t *memory;             /* owned: capacity * BUFFER_SIZE bytes */
@@ -81,7 +82,10 @@ struct buffer_pool {
 
 int buffer_pool_init(struct buffer_pool *p, int capacity, const atomic_bool *canceled);
 void buffer_pool_release(struct buffer_pool *p);
-/* Blocks until a buffer is free; returns NULL only when the job is canceled. */
+/* Returns a free buffer. If there is none, blocks until low_water buffers are free (not
+ * one: see result_partition_init), so the caller must hold fewer than capacity - low_water
+ * buffers that no consumer will give back (a result partition holds at most one partly
+ * filled buffer per subpartition). Returns NULL only when the job is canceled. */
 struct buffer *buffer_pool_request(struct buffer_pool *p);
 void buffer_recycle(struct buffer *b);
 /* Wakes every waiter (used on cancel). */

@@ -361,9 +361,9 @@ static int process_buffer(struct task *t, const struct buffer *b)
 	while (off < b->size) {
 		const spate_row *row = (const spate_row *)(b->data + off);
 		/* The producer's core wrote the buffer: each line comes from its cache, slowly
-		 * unless asked for ahead (reading past the end of the data is harmless, the
-		 * buffer is BUFFER_SIZE bytes and a prefetch never faults). */
-		__builtin_prefetch(b->data + off + 512);
+		 * unless asked for ahead. */
+		if (off + 512 < b->size)
+			__builtin_prefetch(b->data + off + 512);
 		uint32_t size = row_size_of(row);
 		if (size < ROW_HEADER_BYTES || size > b->size - off || size % 8) {
 			/* the rows before it are processed first, as one at a time would */

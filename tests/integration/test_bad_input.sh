@@ -4,7 +4,7 @@
 # names the problem.
 . "$(dirname "$0")/lib.sh"
 
-require_file "$EXAMPLES/wordcount.so" "$JOBS/no_entry.so" "$JOBS/version_mismatch.so" \
+require_file "$EXAMPLES/wordcount.so" "$JOBS/no_entry.so" "$JOBS/version_mismatch.so" "$JOBS/version_two.so" \
 	"$JOBS/static_fn.so" "$JOBS/forward_change.so" "$JOBS/parallelism.so"
 
 # bad NAME PATTERN SPATE-ARGS...: runs spate and checks for a clean one-line failure.
@@ -32,6 +32,13 @@ bad version_mismatch "version.*999|999.*version" run "$JOBS/version_mismatch.so"
 ! grep -q 'the entry point ran' "$TMP/version_mismatch.err" ||
 	fail "version_mismatch: the entry point ran despite the version mismatch"
 bad info_no_entry_point "spate_job_main|entry point" info "$JOBS/no_entry.so"
+
+# A library built for API version 2 (SPATE_API_VERSION_MIN) still runs: its user data is
+# reached through the exported spate_ctx_user_data, calls counted from 0.
+run_spate version_two run "$JOBS/version_two.so"
+expect_rc version_two 0
+[ "$(sink_lines version_two | strip_subtask_prefix | tr '\n' ' ')" = "10 21 32 " ] ||
+	fail "version_two: expected 10 21 32, got: $(sink_lines version_two | tr '\n' ' ')"
 
 # Graph errors found while the entry point builds the graph.
 bad static_function "static|export|cannot (be )?name" run "$JOBS/static_fn.so"

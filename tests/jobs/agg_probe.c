@@ -10,13 +10,13 @@
  * 9000 when v % 499 == 0 (a row larger than the results' first buffer), else v % 50.
  *
  * sum of v per key: a result keeps the other fields of its key's first row, so it prints
- * (id, running sum, padlen of the key's first v). max_by of w = (v * 7919) % 1000 per key:
+ * (id, running sum, w and padlen of the key's first v). max_by of w = (v * 7919) % 1000 per key:
  * the row with the largest w so far, the earliest on ties, printed as (id, v of that row,
  * w, its padlen).
  *
- * Oracle (sum; max_by alike): awk -v n=N -v k=K 'BEGIN { for (v = 1; v <= n; v++) {
- *     id = v % k; if (!(id in f)) f[id] = v; s[id] += v;
- *     printf "(%d,%.0f,%d)\n", id, s[id], padlen(f[id]) } }'
+ * Oracle (sum; max_by alike, see the test): awk -v n=N -v k=K 'BEGIN { for (v = 1; v <= n;
+ *     v++) { id = v % k; if (!(id in f)) f[id] = v; s[id] += v; printf "(%d,%.0f,%d,%d)\n",
+ *     id, s[id], (f[id] * 7919) % 1000, padlen(f[id]) } }'
  *
  * Usage: spate run [-p P] agg_probe.so [--count N] [--keys K] [--max-by]
  */

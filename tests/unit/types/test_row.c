@@ -1059,6 +1059,44 @@ static void test_string_from_own_buffer(void **state)
 	schema_free(s);
 }
 
+/* spate_row_view's tag-word shortcut against the rule it shortcuts: for 1..9 fields, rows
+ * laid out by hand (all int64; one null; one double; one string; non-zero tag padding) are
+ * viewable exactly when every field is a non-null int64, double or timestamp, always at
+ * the slots' offset, and never for another field count. */
+static void test_view_tag_word(void **unused)
+{
+	enum { ALL_INT64, ONE_NULL, ONE_DOUBLE, ONE_STRING, DIRTY_PADDING, VARIANTS };
+	for (int nf = 1; nf <= 9; nf++) {
+		size_t tags = ((size_t)nf + 7) & ~(size_t)7, size = 8 + tags + 8 * (size_t)nf;
+		for (int v = 0; v < VARIANTS; v++) {
+			uint64_t words[16] = {0};
+			uint8_t *r = (uint8_t *)words;
+			uint32_t sz = (uint32_t)size;
+			uint16_t n16 = (uint16_t)nf;
+			memcpy(r, &sz, 4);
+			memcpy(r + 4, &n16, 2);
+			memset(r + 8, SPATE_INT64, (size_t)nf);
+			int odd = nf / 2; /* the field that differs */
+			if (v == ONE_NULL)
+				r[8 + odd] |= 0x80;
+			else if (v == ONE_DOUBLE)
+				r[8 + odd] = SPATE_DOUBLE;
+			else if (v == ONE_STRING)
+				r[8 + odd] = SPATE_STRING;
+			else if (v == DIRTY_PADDING && (size_t)nf < tags)
+				r[8 + tags - 1] = 0x5a;
+			bool viewable = v != ONE_NULL && v != ONE_STRING;
+			const void *got = spate_row_view((const spate_row *)r, nf);
+			if (viewable)
+				assert_ptr_equal(got, r + 8 + tags);
+			else
+				assert_null(got);
+			assert_null(spate_row_view((const spate_row *)r, nf + 1));
+			assert_null(spate_row_view((const spate_row *)r, nf - 1));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1070,6 +1108,7 @@ int main(void)
 	    cmocka_unit_test(test_builder_errors),
 	    cmocka_unit_test(test_accessor_mismatch),
 	    cmocka_unit_test(test_views),
+	    cmocka_unit_test(test_view_tag_word),
 	    cmocka_unit_test(test_buffer_growth),
 	    cmocka_unit_test(test_row_copy),
 	    cmocka_unit_test(test_random_rows),
