@@ -39,16 +39,12 @@ static size_t padlen(int64_t v)
 int aprobe_add_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
 {
 	static char pad[9000];
-	const char *keys = spate_ctx_param(ctx, "keys");
-	SPATE_ASSERT(ctx, keys != NULL);
-	int64_t k = strtoll(keys, NULL, 10);
-	SPATE_ASSERT(ctx, k > 0);
-	int64_t v = spate_row_i64(in, 0), id = v % k;
+	int64_t v = 0, id = 0;
 	char key[80];
-	int n = snprintf(key, sizeof key, "key-%lld", (long long)id);
-	size_t len = id % 3 == 0 ? 70 : 8 + (size_t)(id % 40);
-	SPATE_ASSERT(ctx, n > 0 && (size_t)n <= len && len < sizeof key);
-	memset(key + n, 'x', len - (size_t)n);
+	size_t len = 0;
+	int rc = probe_string_key(ctx, in, &v, &id, key, &len);
+	if (rc < 0)
+		return rc;
 	if (!pad[0])
 		memset(pad, 'p', sizeof pad);
 	spate_row_set_str(out, 0, key, len);
@@ -78,13 +74,8 @@ static int aprobe_main(spate_env *env, int argc, char **argv)
 	int rc = parse_count_keys("agg_probe", argc - max_by, argv, &n, &k, keys, sizeof keys);
 	if (rc)
 		return rc;
-	spate_stream *numbers = spate_stream_set_parallelism(spate_env_from_sequence(env, 1, n), 1);
-	spate_stream *keyed = spate_stream_set_parallelism(
-	    spate_stream_map(numbers, "key:string,id:int64,v:int64,w:int64,pad:string",
-	                     aprobe_add_key),
-	    1);
-	spate_stream_set_param(keyed, "keys", keys);
-	keyed = spate_stream_key_by(keyed, "key");
+	spate_stream *keyed = probe_keyed_rows(
+	    env, n, keys, "key:string,id:int64,v:int64,w:int64,pad:string", aprobe_add_key);
 	spate_stream *agg = max_by ? spate_stream_max_by(keyed, "w") : spate_stream_sum(keyed, "v");
 	spate_stream *rows =
 	    spate_stream_map(spate_stream_name(agg, "aggregate"),
