@@ -417,33 +417,34 @@ static int process_reduce(struct operator* op, const spate_row *row)
 #define PREFETCH_AHEAD 8
 #define PREFETCH_MIN_ENTRIES 4096
 
-/* Starts loading the state of row's key; returns whether it did (and sets *hint). The key
- * group is left unset: see the prefetch contract in state_backend.h. */
-static bool prefetch_state(struct operator* op, const spate_row *row, uint32_t *hint)
+/* Starts loading the state of the encoded key (see the prefetch contract in
+ * state_backend.h: the key group is left unset) and returns its hint. */
+static uint32_t prefetch_key(struct operator* op, const uint8_t *key, size_t len)
 {
-	uint8_t buf[64];
-	struct state_key k = {.state_id = 0, .key = buf};
-	k.key_len = encode_simple_key(row, op->node->key.fields[0], buf, sizeof buf, NULL);
-	if (!k.key_len)
-		return false;
-	*hint = op->state->ops->prefetch(op->state, &k);
-	return true;
+	struct state_key k = {.state_id = 0, .key = key, .key_len = len};
+	return op->state->ops->prefetch(op->state, &k);
 }
 
 static int process_keyed_batch(struct operator* op, const spate_row *const *rows, int n)
 {
+	uint8_t keys[OP_BATCH][64];
+	uint8_t klen[OP_BATCH];
 	uint32_t hints[OP_BATCH];
-	bool hinted[OP_BATCH];
 	if (op->state->ops->entry_count(op->state) < PREFETCH_MIN_ENTRIES)
 		return process_each(op, rows, n);
-	for (int r = 0; r < n && r < PREFETCH_AHEAD; r++)
-		hinted[r] = prefetch_state(op, rows[r], &hints[r]);
-	for (int r = 0; r < n; r++) {
-		if (r + PREFETCH_AHEAD < n)
-			hinted[r + PREFETCH_AHEAD] = prefetch_state(op, rows[r + PREFETCH_AHEAD],
-			                                            &hints[r + PREFETCH_AHEAD]);
-		op->hint_row = hinted[r] ? rows[r] : NULL;
-		op->hint = hinted[r] ? hints[r] : 0;
+	/* All keys first: the backend's hash reads them in words, which would wait for the
+	 * narrower stores of an encoding just done (see process_aggregate_batch). */
+	for (int r = 0; r < n; r++)
+		klen[r] = (uint8_t)encode_simple_key(rows[r], op->node->key.fields[0], keys[r],
+		                                     sizeof keys[r], NULL);
+	for (int a = 0; a < n + PREFETCH_AHEAD; a++) {
+		if (a < n && klen[a])
+			hints[a] = prefetch_key(op, keys[a], klen[a]);
+		int r = a - PREFETCH_AHEAD;
+		if (r < 0)
+			continue;
+		op->hint_row = klen[r] ? rows[r] : NULL;
+		op->hint = klen[r] ? hints[r] : 0;
 		int rc = op->process(op, rows[r]);
 		op->hint_row = NULL;
 		if (rc < 0)
@@ -606,7 +607,6 @@ static int process_aggregate_batch(struct operator* op, const spate_row *const *
 	int kgs[OP_BATCH];
 	uint32_t hints[OP_BATCH];
 	const spate_row *outs[OP_BATCH];
-	struct keyed_state_backend *be = op->state;
 	int f = op->node->key.fields[0], m = 0, rc;
 	size_t used = 0;
 	for (int r = 0; r < n; r++) {
@@ -621,10 +621,8 @@ static int process_aggregate_batch(struct operator* op, const spate_row *const *
 	 * is folded in. The keys were all encoded first: the backend's hash reads them in
 	 * words, which would wait for the narrower stores of an encoding just done. */
 	for (int a = 0; a < n + PREFETCH_AHEAD; a++) {
-		if (a < n && klen[a]) {
-			struct state_key k = {.state_id = 0, .key = keys[a], .key_len = klen[a]};
-			hints[a] = be->ops->prefetch(be, &k);
-		}
+		if (a < n && klen[a])
+			hints[a] = prefetch_key(op, keys[a], klen[a]);
 		int r = a - PREFETCH_AHEAD;
 		if (r < 0)
 			continue;
