@@ -417,34 +417,55 @@ static int process_reduce(struct operator* op, const spate_row *row)
 #define PREFETCH_AHEAD 8
 #define PREFETCH_MIN_ENTRIES 4096
 
-/* Starts loading the state of the encoded key (see the prefetch contract in
- * state_backend.h: the key group is left unset) and returns its hint. */
-static uint32_t prefetch_key(struct operator* op, const uint8_t *key, size_t len)
+/* The simple keys of a batch's rows (len 0: a key of another kind), and the hints their
+ * prefetches returned. */
+struct batch_keys {
+	uint8_t key[OP_BATCH][64];
+	uint8_t len[OP_BATCH];
+	uint32_t hint[OP_BATCH];
+};
+
+/* Encodes the keys of all n rows (with their Java hashes in hash[], if not NULL) before any
+ * is hashed by the backend: its hash reads them in words, which would wait for the narrower
+ * stores of an encoding just done. Forced inline, so that each caller's copy knows whether
+ * it wants the hashes (out of line it cost 15 instructions a row more). */
+static inline __attribute__((always_inline)) void encode_batch_keys(struct operator* op,
+                                                                    const spate_row *const *rows,
+                                                                    int n, struct batch_keys *bk,
+                                                                    int32_t *hash)
 {
-	struct state_key k = {.state_id = 0, .key = key, .key_len = len};
-	return op->state->ops->prefetch(op->state, &k);
+	for (int r = 0; r < n; r++) {
+		bk->len[r] =
+		    (uint8_t)encode_simple_key(rows[r], op->node->key.fields[0], bk->key[r],
+		                               sizeof bk->key[r], hash ? &hash[r] : NULL);
+		bk->hint[r] = 0;
+	}
+}
+
+/* Step a of a batch's pass (a = 0 .. n + PREFETCH_AHEAD - 1): starts loading the record of
+ * row a (see the prefetch contract in state_backend.h: the key group is left unset) and
+ * returns the row to process now, PREFETCH_AHEAD rows behind, or -1 for none yet. */
+static inline int batch_prefetch_step(struct operator* op, struct batch_keys *bk, int a, int n)
+{
+	if (a < n && bk->len[a]) {
+		struct state_key k = {.state_id = 0, .key = bk->key[a], .key_len = bk->len[a]};
+		bk->hint[a] = op->state->ops->prefetch(op->state, &k);
+	}
+	return a - PREFETCH_AHEAD;
 }
 
 static int process_keyed_batch(struct operator* op, const spate_row *const *rows, int n)
 {
-	uint8_t keys[OP_BATCH][64];
-	uint8_t klen[OP_BATCH];
-	uint32_t hints[OP_BATCH];
+	struct batch_keys bk;
 	if (op->state->ops->entry_count(op->state) < PREFETCH_MIN_ENTRIES)
 		return process_each(op, rows, n);
-	/* All keys first: the backend's hash reads them in words, which would wait for the
-	 * narrower stores of an encoding just done (see process_aggregate_batch). */
-	for (int r = 0; r < n; r++)
-		klen[r] = (uint8_t)encode_simple_key(rows[r], op->node->key.fields[0], keys[r],
-		                                     sizeof keys[r], NULL);
+	encode_batch_keys(op, rows, n, &bk, NULL);
 	for (int a = 0; a < n + PREFETCH_AHEAD; a++) {
-		if (a < n && klen[a])
-			hints[a] = prefetch_key(op, keys[a], klen[a]);
-		int r = a - PREFETCH_AHEAD;
+		int r = batch_prefetch_step(op, &bk, a, n);
 		if (r < 0)
 			continue;
-		op->hint_row = klen[r] ? rows[r] : NULL;
-		op->hint = klen[r] ? hints[r] : 0;
+		op->hint_row = bk.len[r] ? rows[r] : NULL;
+		op->hint = bk.hint[r];
 		int rc = op->process(op, rows[r]);
 		op->hint_row = NULL;
 		if (rc < 0)
@@ -593,46 +614,36 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 
 /*
  * A batch through a built-in aggregation (sum, min, max, min_by, max_by) on a backend that
- * prefetches: first every simple key (see encode_simple_key) is encoded once, its key group
- * checked and its record's loading started, with the table hash kept as the lookup's hint;
- * then each row is folded in and its result copied to agg_buf, and the results go on as a
- * batch. They are copied because an accumulator changes with the next row of its key and
- * may move when another key is inserted. No user function runs here, so nothing needs the
- * current key set; rows with other keys take set_current_key's path in place.
+ * prefetches: first every simple key (see encode_simple_key) is encoded once and its key
+ * group checked; then each row's record is prefetched PREFETCH_AHEAD rows before the row
+ * is folded in, with the table hash kept as the lookup's hint, and its result copied to agg_buf,
+ * and the results go on as a batch. They are copied because an accumulator changes with the next
+ * row of its key and may move when another key is inserted. No user function runs here, so nothing
+ * needs the current key set; rows with other keys take set_current_key's path in place.
  */
 static int process_aggregate_batch(struct operator* op, const spate_row *const *rows, int n)
 {
-	uint8_t keys[OP_BATCH][64];
-	uint8_t klen[OP_BATCH];
+	struct batch_keys bk;
+	int32_t hash[OP_BATCH];
 	int kgs[OP_BATCH];
-	uint32_t hints[OP_BATCH];
 	const spate_row *outs[OP_BATCH];
-	int f = op->node->key.fields[0], m = 0, rc;
+	int m = 0, rc;
 	size_t used = 0;
-	for (int r = 0; r < n; r++) {
-		int32_t hash;
-		klen[r] = (uint8_t)encode_simple_key(rows[r], f, keys[r], sizeof keys[r], &hash);
-		kgs[r] = 0;
-		hints[r] = 0; /* both unused for the rows with other keys (klen 0) */
-		if (klen[r] && (kgs[r] = key_group_checked(op, hash)) < 0)
+	encode_batch_keys(op, rows, n, &bk, hash);
+	for (int r = 0; r < n; r++) /* unused for rows with other keys (len 0) */
+		if ((kgs[r] = bk.len[r] ? key_group_checked(op, hash[r]) : 0) < 0)
 			return kgs[r];
-	}
-	/* Row a's record is prefetched PREFETCH_AHEAD rows before row r = a - PREFETCH_AHEAD
-	 * is folded in. The keys were all encoded first: the backend's hash reads them in
-	 * words, which would wait for the narrower stores of an encoding just done. */
 	for (int a = 0; a < n + PREFETCH_AHEAD; a++) {
-		if (a < n && klen[a])
-			hints[a] = prefetch_key(op, keys[a], klen[a]);
-		int r = a - PREFETCH_AHEAD;
+		int r = batch_prefetch_step(op, &bk, a, n);
 		if (r < 0)
 			continue;
 		struct state_key k = {.state_id = 0,
-		                      .key = keys[r],
-		                      .key_len = klen[r],
+		                      .key = bk.key[r],
+		                      .key_len = bk.len[r],
 		                      .key_group = kgs[r],
 		                      .has_hint = true,
-		                      .hint = hints[r]};
-		if (!klen[r]) {
+		                      .hint = bk.hint[r]};
+		if (!bk.len[r]) {
 			if ((rc = set_current_key(op, rows[r])) < 0)
 				return rc;
 			k = key_for(op, 0);

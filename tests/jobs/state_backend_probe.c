@@ -84,13 +84,10 @@ static int probe_main(spate_env *env, int argc, char **argv)
 	int rc = parse_count_keys("state_backend_probe", argc, argv, &n, &k, keys, sizeof keys);
 	if (rc)
 		return rc;
-	spate_stream *numbers = spate_stream_set_parallelism(spate_env_from_sequence(env, 1, n), 1);
-	spate_stream *with_key = spate_stream_set_parallelism(
-	    spate_stream_map(numbers, "key:int64,value:int64", probe_add_key), 1);
-	spate_stream_set_param(with_key, "keys", keys);
-	spate_stream *probe =
-	    spate_stream_process(spate_stream_key_by(with_key, "key"),
-	                         "key:int64,value:int64,sum:int64,rocksdb:int64", probe_process);
+	spate_stream *keyed =
+	    probe_keyed_rows(env, n, keys, "key:int64,value:int64", probe_add_key);
+	spate_stream *probe = spate_stream_process(
+	    keyed, "key:int64,value:int64,sum:int64,rocksdb:int64", probe_process);
 	spate_stream_print(spate_stream_name(probe, "probe"));
 	return spate_env_execute(env, "StateBackendProbe", NULL);
 }
