@@ -103,48 +103,59 @@ struct spate_row_builder {
 
 void row_builder_init(struct spate_row_builder *b, const struct schema *schema);
 void row_builder_release(struct spate_row_builder *b);
+/* memcpy(dst, src, n) of whole 8-aligned words, unrolled for rows of up to 8 words. Also
+ * for a row some of whose words were just stored (an accumulator): a 16-byte load over an
+ * 8-byte store still in flight cannot take the stored value directly and waits for it to
+ * reach the cache. */
+static inline void row_copy_words(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	uint64_t *d = (uint64_t *)(void *)dst;
+	const uint64_t *s = (const uint64_t *)(const void *)src;
+	switch (n / 8) {
+	case 8:
+		d[7] = s[7];
+		/* fall through */
+	case 7:
+		d[6] = s[6];
+		/* fall through */
+	case 6:
+		d[5] = s[5];
+		/* fall through */
+	case 5:
+		d[4] = s[4];
+		/* fall through */
+	case 4:
+		d[3] = s[3];
+		/* fall through */
+	case 3:
+		d[2] = s[2];
+		/* fall through */
+	case 2:
+		d[1] = s[1];
+		/* fall through */
+	case 1:
+		d[0] = s[0];
+		/* fall through */
+	case 0:
+		break;
+	default:
+		memcpy(dst, src, n);
+	}
+}
+
 /* Starts a new row with every field null (inline: it runs once per output row). */
 static inline void row_builder_begin(struct spate_row_builder *b)
 {
 	/* One copy of the precomputed all-null fixed part (header, tags, zero slots) instead of
-	 * laying it out field by field. fixed_size is a multiple of 8 and both areas are 8-byte
-	 * aligned: word copies, unrolled for the usual few words (the stores could alias *b,
-	 * so everything is read from b first). */
-	uint64_t *dst = (uint64_t *)(void *)b->buf;
-	const uint64_t *src = (const uint64_t *)(const void *)b->fixed_template;
-	size_t words = b->fixed_size / 8;
+	 * laying it out field by field; fixed_size is a multiple of 8 and both areas are 8-byte
+	 * aligned. The stores could alias *b, so everything is read from b first. */
+	uint8_t *dst = b->buf;
+	const uint8_t *src = b->fixed_template;
+	size_t size = b->fixed_size;
 	b->var_used = 0;
 	b->bad_field = -1;
 	b->bad_type = 0;
-	switch (words) {
-	case 8:
-		dst[7] = src[7];
-		/* fall through */
-	case 7:
-		dst[6] = src[6];
-		/* fall through */
-	case 6:
-		dst[5] = src[5];
-		/* fall through */
-	case 5:
-		dst[4] = src[4];
-		/* fall through */
-	case 4:
-		dst[3] = src[3];
-		/* fall through */
-	case 3:
-		dst[2] = src[2];
-		/* fall through */
-	case 2:
-		dst[1] = src[1];
-		/* fall through */
-	case 1:
-		dst[0] = src[0];
-		break;
-	default:
-		for (size_t w = 0; w < words; w++)
-			dst[w] = src[w];
-	}
+	row_copy_words(dst, src, size);
 }
 /*
  * Finishes the row. Returns the row (borrowed from b) or NULL with `err` filled, e.g.
@@ -191,45 +202,6 @@ static inline void row_copy_small(uint8_t *dst, const uint8_t *src, size_t n)
 	}
 	memcpy(dst, &w0, 16);
 	memcpy(dst + n - 16, &w1, 16);
-}
-
-/* The same in 8-byte moves, for a row some of whose words were just stored (an
- * accumulator): a 16-byte load over an 8-byte store still in flight cannot take the stored
- * value directly and waits for it to reach the cache. Rows are whole words, 8-aligned. */
-static inline void row_copy_words(uint8_t *dst, const uint8_t *src, size_t n)
-{
-	uint64_t *d = (uint64_t *)(void *)dst;
-	const uint64_t *s = (const uint64_t *)(const void *)src;
-	switch (n / 8) {
-	case 8:
-		d[7] = s[7];
-		/* fall through */
-	case 7:
-		d[6] = s[6];
-		/* fall through */
-	case 6:
-		d[5] = s[5];
-		/* fall through */
-	case 5:
-		d[4] = s[4];
-		/* fall through */
-	case 4:
-		d[3] = s[3];
-		/* fall through */
-	case 3:
-		d[2] = s[2];
-		/* fall through */
-	case 2:
-		d[1] = s[1];
-		/* fall through */
-	case 1:
-		d[0] = s[0];
-		/* fall through */
-	case 0:
-		break;
-	default:
-		memcpy(dst, src, n);
-	}
 }
 
 static inline void row_builder_begin_fixed(struct spate_row_builder *b, uint8_t *at)
