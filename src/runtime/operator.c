@@ -325,15 +325,20 @@ static int process_filter(struct operator* op, const spate_row *row)
 
 static int process_filter_batch(struct operator* op, const spate_row *const *rows, int n)
 {
+	const spate_row **kept_rows = op->batch_rows;
+	spate_filter_fn fn = (spate_filter_fn)op->fn;
 	int kept = 0;
+	/* Branch-free keeping: a filter's verdicts are often as good as random (P0 keeps the
+	 * even values), and a branch on each cost a misprediction on every other row, a
+	 * quarter of P0's time. The row is stored either way and counted only if kept. */
 	for (int r = 0; r < n; r++) {
-		int rc = ((spate_filter_fn)op->fn)(&op->ctx, rows[r]);
+		int rc = fn(&op->ctx, rows[r]);
 		if (rc < 0)
 			return user_failed(op, rc, "filter");
-		if (rc > 0)
-			op->batch_rows[kept++] = rows[r];
+		kept_rows[kept] = rows[r];
+		kept += rc > 0;
 	}
-	return op_emit_batch(op, op->batch_rows, kept);
+	return op_emit_batch(op, kept_rows, kept);
 }
 
 /* Every other kind takes a batch one row at a time. */
