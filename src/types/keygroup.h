@@ -45,12 +45,12 @@ static inline int32_t murmur_hash_int(int32_t code)
 	h ^= h >> 13;
 	h *= 0xc2b2ae35u;
 	h ^= h >> 16;
-	/* Flink makes it non-negative; Math.abs(INT_MIN) would stay negative, so that is 0. */
-	if (h < 0x80000000u)
-		return (int32_t)h;
-	if (h != 0x80000000u)
-		return (int32_t)(0u - h);
-	return 0;
+	/* Flink makes it non-negative; Math.abs(INT_MIN) would stay negative, so that is 0.
+	 * Without a branch: the sign is as good as random, and a branch on it mispredicted on
+	 * every other record. The mask negates negative values; INT_MIN negates to itself,
+	 * and the top bit cleared makes it 0. */
+	uint32_t neg = 0u - (h >> 31);
+	return (int32_t)(((h ^ neg) - neg) & 0x7fffffffu);
 }
 
 /* computeDefaultMaxParallelism(p) for 0 < p <= 32768. */
