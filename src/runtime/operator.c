@@ -509,8 +509,10 @@ static int compare_field(const spate_row *a, const spate_row *b, int f)
  * emit: the accumulator, or the row itself for a new key. Valid until the next state
  * access. (k is read in place: a copy of the struct just built by the caller would load
  * it in 16-byte pieces over its narrower stores, which stalls on every row.) */
-static int aggregate_row(struct operator* op, const struct state_key *k, const spate_row *row,
-                         const spate_row **out)
+static inline __attribute__((always_inline)) int aggregate_row(struct operator* op,
+                                                               const struct state_key *k,
+                                                               const spate_row *row,
+                                                               const spate_row **out)
 {
 	int rc;
 	void *acc;

@@ -200,10 +200,12 @@ int sink_function_process(struct operator* op, const spate_row *row)
 
 int sink_function_batch(struct operator* op, const spate_row *const *rows, int n)
 {
+	spate_process_fn fn =
+	    (spate_process_fn)op->fn; /* the call of sink_function_process, inlined */
 	for (int r = 0; r < n; r++) {
-		int rc = sink_function_process(op, rows[r]);
+		int rc = fn(&op->ctx, rows[r], NULL);
 		if (rc < 0)
-			return rc;
+			return op_user_failed(op, rc, "sink", op->node->fn_name);
 	}
 	return 0;
 }

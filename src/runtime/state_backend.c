@@ -238,8 +238,8 @@ static inline bool key_equal(const void *a, const void *b, size_t n)
 }
 
 /* The slot of (state_id, key): its record, or the empty slot where it would go. */
-static inline size_t table_find(const struct kv_table *t, uint32_t hash, uint32_t state_id,
-                                const void *key, size_t klen)
+static inline __attribute__((always_inline)) size_t
+table_find(const struct kv_table *t, uint32_t hash, uint32_t state_id, const void *key, size_t klen)
 {
 	size_t mask = t->cap - 1;
 	size_t i = hash & mask;
