@@ -447,8 +447,8 @@ static uint32_t heap_prefetch(struct keyed_state_backend *be, const struct state
 	return h;
 }
 
-static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
-                          size_t *len)
+static __attribute__((noinline)) int
+heap_value_probe(struct keyed_state_backend *be, const struct state_key *k, void **val, size_t *len)
 {
 	struct kv_rec *r = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
 	if (!r || !(r->flags & REC_VAL))
@@ -456,6 +456,26 @@ static int heap_value_get(struct keyed_state_backend *be, const struct state_key
 	*val = rec_val(r);
 	*len = rec_vlen(r);
 	return 1;
+}
+
+/* The usual hit, a prefetched (hinted) short key whose inline record sits in its home slot,
+ * is checked here in a few loads without the probe loop's saved registers; anything else
+ * takes the full probe, which gives the same answer. */
+static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
+                          size_t *len)
+{
+	const struct kv_table *t = BE(be);
+	if (k->has_hint && k->key_len >= 8 && k->key_len <= 16) {
+		struct kv_rec *r = rec_at(t, k->hint & (t->cap - 1));
+		if ((r->flags & (REC_USED | REC_VAL | REC_EXT)) == (REC_USED | REC_VAL) &&
+		    r->hash == k->hint && r->state_id == k->state_id && r->key_len == k->key_len &&
+		    key_equal(r->data, k->key, k->key_len)) {
+			*val = (uint8_t *)r + rec_val_off(r->key_len);
+			*len = r->val_len;
+			return 1;
+		}
+	}
+	return heap_value_probe(be, k, val, len);
 }
 
 static int heap_value_put(struct keyed_state_backend *be, const struct state_key *k,
