@@ -458,21 +458,30 @@ heap_value_probe(struct keyed_state_backend *be, const struct state_key *k, void
 	return 1;
 }
 
-/* The usual hit, a prefetched (hinted) short key whose inline record sits in its home slot,
- * is checked here in a few loads without the probe loop's saved registers; anything else
- * takes the full probe, which gives the same answer. */
+/* The usual lookup, a prefetched (hinted) short key among inline records, is walked here
+ * without the probe loop's saved registers and rarely used paths: the same probe sequence
+ * as table_find (the hint is the key's hash), so an empty slot means not found. A record
+ * of the same hash and state id that is not an inline value record goes to the full probe,
+ * which gives the answer. */
 static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
                           size_t *len)
 {
 	const struct kv_table *t = BE(be);
 	if (k->has_hint && k->key_len >= 8 && k->key_len <= 16) {
-		struct kv_rec *r = rec_at(t, k->hint & (t->cap - 1));
-		if ((r->flags & (REC_USED | REC_VAL | REC_EXT)) == (REC_USED | REC_VAL) &&
-		    r->hash == k->hint && r->state_id == k->state_id && r->key_len == k->key_len &&
-		    key_equal(r->data, k->key, k->key_len)) {
-			*val = (uint8_t *)r + rec_val_off(r->key_len);
-			*len = r->val_len;
-			return 1;
+		size_t mask = t->cap - 1;
+		for (size_t i = k->hint & mask;; i = (i + 1) & mask) {
+			struct kv_rec *r = rec_at(t, i);
+			if (!(r->flags & REC_USED))
+				return 0;
+			if (r->hash != k->hint || r->state_id != k->state_id)
+				continue;
+			if ((r->flags & (REC_VAL | REC_EXT)) != REC_VAL)
+				break;
+			if (r->key_len == k->key_len && key_equal(r->data, k->key, k->key_len)) {
+				*val = (uint8_t *)r + rec_val_off(r->key_len);
+				*len = r->val_len;
+				return 1;
+			}
 		}
 	}
 	return heap_value_probe(be, k, val, len);
