@@ -60,7 +60,8 @@ struct remote_gate {
 	struct buffer_pool floating; /* free list guarded by ne->mu (recycle_hook set) */
 	struct remote_channel **chans;
 	int nchans, cap;
-	int rr; /* where the next floating buffer offer starts */
+	struct remote_channel **by_channel; /* gate channel index -> its remote channel or NULL */
+	int rr;                             /* where the next floating buffer offer starts */
 };
 
 /* Consumer side: one remote input channel. Owned by its connection (it outlives its gate as
@@ -77,6 +78,8 @@ struct remote_channel {
 	int nfloating;
 	int backlog;     /* the producer's last announced backlog */
 	int unannounced; /* credit not yet sent */
+	int credit_out;  /* credit sent and not yet used by an arriving buffer */
+	int held;        /* buffers pushed into the gate and not yet recycled */
 	bool need_request, need_cancel;
 	bool ended, released, failed;
 	bool pending; /* in conn's pending list */
@@ -325,13 +328,27 @@ static void pending_append(struct conn *c, struct remote_channel *rc)
 	pthread_cond_signal(&c->wcond);
 }
 
+/*
+ * Queues rc's unannounced credit for the writer once it is at least the work the consumer
+ * still has coming on this channel: the producer's credit plus the buffers the task has not
+ * recycled yet. In a steady stream that is about half of the channel's buffers per credit
+ * frame, not one frame (and one wake-up on each side) per buffer; when the producer has no
+ * credit left and the task holds nothing, any credit goes at once, so flow never stops.
+ */
+static void maybe_announce(struct remote_channel *rc)
+{
+	if (rc->unannounced > 0 && rc->unannounced >= rc->credit_out + rc->held && !rc->ended &&
+	    !rc->released && !rc->failed)
+		pending_append(rc->conn, rc);
+}
+
 static void lend_floating(struct remote_channel *rc, struct buffer *b)
 {
 	b->next = rc->floating;
 	rc->floating = b;
 	rc->nfloating++;
 	rc->unannounced++;
-	pending_append(rc->conn, rc);
+	maybe_announce(rc);
 }
 
 /* A floating buffer is free again: lend it to a channel of its gate that wants one, or put
@@ -372,6 +389,7 @@ static void exclusive_recycled(struct buffer_pool *p, struct buffer *b)
 	b->next = p->free;
 	p->free = b;
 	p->nfree++;
+	rc->held--;
 	if (!rc->ended && !rc->released && !rc->failed) {
 		if (rc->nfloating > 0 &&
 		    channel_free_buffers(rc) > rc->backlog + ne->buffers_per_channel) {
@@ -383,8 +401,8 @@ static void exclusive_recycled(struct buffer_pool *p, struct buffer *b)
 			floating_returned(rc->rg, f);
 		} else {
 			rc->unannounced++;
-			pending_append(rc->conn, rc);
 		}
+		maybe_announce(rc);
 	}
 	pthread_mutex_unlock(&ne->mu);
 }
@@ -395,7 +413,12 @@ static void floating_recycled(struct buffer_pool *p, struct buffer *b)
 	struct remote_gate *rg = p->hook_arg;
 	struct netenv *ne = rg->ne;
 	pthread_mutex_lock(&ne->mu);
+	struct remote_channel *from = rg->by_channel[b->channel]; /* set by input_gate_push */
 	floating_returned(rg, b);
+	if (from) {
+		from->held--;
+		maybe_announce(from);
+	}
 	pthread_mutex_unlock(&ne->mu);
 }
 
@@ -537,6 +560,8 @@ static const char *handle_frame(struct conn *c, const struct data_frame *f, char
 		b->size = f->payload_len;
 		b->kind = f->kind;
 		b->next = NULL;
+		rc->credit_out--;
+		rc->held++;
 		rc->backlog = f->backlog > INT32_MAX / 2 ? INT32_MAX / 2 : (int)f->backlog;
 		if (f->kind == BUF_END_OF_PARTITION) {
 			rc->ended = true;
@@ -645,6 +670,7 @@ static void *reader_main(void *arg)
 	char name[128];
 	snprintf(name, sizeof name, "data-in %s", c->peer);
 	log_set_thread_name(name);
+	pthread_setname_np(pthread_self(), c->client ? "data-in-cons" : "data-in-prod");
 
 	uint8_t *buf = xmalloc(READ_BUFFER_BYTES);
 	size_t have = 0;
@@ -836,6 +862,7 @@ static void client_writer(struct conn *c)
 				f.type = DATA_PARTITION_REQUEST;
 				f.partition = rc->id;
 				f.credit = (uint32_t)rc->unannounced;
+				rc->credit_out += rc->unannounced;
 				rc->need_request = false;
 				rc->unannounced = 0;
 			} else if (rc->need_cancel) {
@@ -844,6 +871,7 @@ static void client_writer(struct conn *c)
 			} else if (rc->unannounced > 0 && !rc->released) {
 				f.type = DATA_ADD_CREDIT;
 				f.credit = (uint32_t)rc->unannounced;
+				rc->credit_out += rc->unannounced;
 				rc->unannounced = 0;
 			} else {
 				continue;
@@ -869,6 +897,7 @@ static void *writer_main(void *arg)
 	char name[128];
 	snprintf(name, sizeof name, "data-out %s", c->peer);
 	log_set_thread_name(name);
+	pthread_setname_np(pthread_self(), c->client ? "data-out-cons" : "data-out-prod");
 	if (c->client)
 		client_writer(c);
 	else
@@ -1351,8 +1380,10 @@ int netenv_connect_channel(struct netenv *ne, const char *host, int port,
 		rg = xcalloc(1, sizeof *rg);
 		rg->ne = ne;
 		rg->gate = g;
+		rg->by_channel = xcalloc((size_t)g->nchannels, sizeof *rg->by_channel);
 		if (buffer_pool_init(&rg->floating, ne->floating_per_gate, g->canceled) < 0) {
 			buffer_pool_release(&rg->floating);
+			xfree(rg->by_channel);
 			xfree(rg);
 			rc = error_set(err, SPATE_ENOMEM, "cannot allocate %d floating buffers",
 			               ne->floating_per_gate);
@@ -1391,6 +1422,7 @@ int netenv_connect_channel(struct netenv *ne, const char *host, int port,
 		rg->chans = xrealloc(rg->chans, (size_t)rg->cap * sizeof *rg->chans);
 	}
 	rg->chans[rg->nchans++] = ch;
+	rg->by_channel[channel] = ch;
 	pending_append(c, ch);
 out:
 	pthread_mutex_unlock(&ne->mu);
@@ -1436,6 +1468,7 @@ static void gate_release_locked(struct netenv *ne, struct remote_gate *rg)
 	}
 	buffer_pool_release(&rg->floating);
 	xfree(rg->chans);
+	xfree(rg->by_channel);
 	xfree(rg);
 }
 

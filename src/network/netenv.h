@@ -26,6 +26,11 @@
  *   channel holds more than it needs, it replaces a lent floating buffer, which goes back
  *   to the gate); a floating buffer goes to a channel of the gate that wants one (credit)
  *   or back to the gate.
+ * - Credit is announced in batches: a channel's unannounced credit goes out once it is at
+ *   least the producer's remaining credit plus the buffers the consuming task still holds
+ *   (about half of the channel's buffers in a steady stream), and at once when both are
+ *   zero. Flink announces on the first unannounced credit; one frame per buffer cost a
+ *   wake-up of the consumer's writer, the producer's reader and its writer each.
  * So a consumer that stops reading stops its channels' credit only: its producer queues
  * until its bounded pool is empty and blocks in buffer_pool_request, while every other
  * channel on the same connection keeps flowing.

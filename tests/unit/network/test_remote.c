@@ -830,6 +830,154 @@ static void test_garbage_is_rejected(void **unused)
 	xfree(c);
 }
 
+/* ---- 6. credit goes out in batches, and never stalls ----------------------------------- */
+
+/* A producer played by the test over a raw socket, so it sees every frame the consumer's
+ * netenv writes. */
+struct raw_producer {
+	int listen_fd, fd;
+	uint8_t in[4096];
+	size_t have;
+	pthread_t thread;
+	char problem[128];
+};
+
+static void *raw_accept(void *arg)
+{
+	struct raw_producer *rp = arg;
+	rp->fd = accept(rp->listen_fd, NULL, NULL);
+	if (rp->fd < 0) {
+		snprintf(rp->problem, sizeof rp->problem, "accept: %s", strerror(errno));
+		return NULL;
+	}
+	struct timeval tv = {WAIT_S, 0};
+	setsockopt(rp->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	uint8_t hello[DATA_FRAME_CONTROL_MAX];
+	size_t n = put_hello(hello, DATA_PROTOCOL_MAGIC, DATA_PROTOCOL_VERSION);
+	if (send(rp->fd, hello, n, MSG_NOSIGNAL) != (ssize_t)n)
+		snprintf(rp->problem, sizeof rp->problem, "cannot send HELLO");
+	return NULL;
+}
+
+/* The next frame from the consumer (its HELLO included), or a test failure after WAIT_S. */
+static struct data_frame raw_next_frame(struct raw_producer *rp)
+{
+	for (;;) {
+		struct data_frame f;
+		size_t used;
+		int rc = data_frame_parse(rp->in, rp->have, &f, &used);
+		if (rc == 0) {
+			assert_true(f.type != DATA_BUFFER);
+			memmove(rp->in, rp->in + used, rp->have - used);
+			rp->have -= used;
+			return f;
+		}
+		if (rc != SPATE_EAGAIN)
+			fail_msg("bad frame from the consumer: %s", f.error);
+		ssize_t n = recv(rp->fd, rp->in + rp->have, sizeof rp->in - rp->have, 0);
+		if (n <= 0)
+			fail_msg("no frame from the consumer within %d s", WAIT_S);
+		rp->have += (size_t)n;
+	}
+}
+
+static void raw_send_buffer(struct raw_producer *rp, uint32_t backlog)
+{
+	uint8_t frame[DATA_FRAME_CONTROL_MAX + 64];
+	struct data_frame f = {.type = DATA_BUFFER,
+	                       .receiver = 0,
+	                       .kind = BUF_DATA,
+	                       .backlog = backlog,
+	                       .payload_len = 64};
+	size_t n = data_frame_encode(&f, frame);
+	memset(frame + n, 0x5a, 64);
+	n += 64;
+	assert_int_equal(send(rp->fd, frame, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static void take_and_recycle(struct input_gate *g)
+{
+	double deadline = now_s() + WAIT_S;
+	while (gate_queued(g) == 0) {
+		if (now_s() > deadline)
+			fail_msg("no buffer in the gate within %d s", WAIT_S);
+		tick();
+	}
+	bool woken;
+	struct buffer *b = input_gate_take(g, &woken);
+	assert_non_null(b);
+	buffer_recycle(b);
+}
+
+/* The consumer announces credit when what it has unannounced reaches the work it still has
+ * coming (the producer's credit plus the buffers its task holds): with BPC + FLOATING = 10
+ * buffers all full, the first credit frame comes after 5 are recycled and carries 5; the
+ * rest come back as another 5 once the task holds nothing. One frame per recycled buffer
+ * (the old way) would carry 1. */
+static void test_credit_batches(void **unused)
+{
+	static atomic_bool canceled;
+	struct spate_error err = {0};
+	struct netenv *cons = netenv_start("127.0.0.1", 0, BPC, FLOATING, &err);
+	if (!cons)
+		fail_msg("%s", err.msg);
+	struct raw_producer rp = {.fd = -1};
+	rp.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(rp.listen_fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(rp.listen_fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(rp.listen_fd, 4), 0);
+	socklen_t salen = sizeof sa;
+	assert_int_equal(getsockname(rp.listen_fd, (struct sockaddr *)&sa, &salen), 0);
+	assert_int_equal(pthread_create(&rp.thread, NULL, raw_accept, &rp), 0);
+
+	struct input_gate gate;
+	input_gate_init(&gate, 1, &canceled);
+	struct partition_id id = pid(6, 0);
+	if (netenv_connect_channel(cons, "127.0.0.1", ntohs(sa.sin_port), &id, &gate, 0, &err) != 0)
+		fail_msg("connect: %s", err.msg);
+	join_within(rp.thread);
+	if (rp.problem[0])
+		fail_msg("%s", rp.problem);
+
+	struct data_frame f = raw_next_frame(&rp);
+	assert_int_equal(f.type, DATA_HELLO);
+	f = raw_next_frame(&rp);
+	assert_int_equal(f.type, DATA_PARTITION_REQUEST);
+	assert_int_equal(f.credit, BPC); /* the exclusive buffers */
+
+	/* A backlog of 50 makes the channel borrow every floating buffer: 8 more credit. */
+	raw_send_buffer(&rp, 50);
+	f = raw_next_frame(&rp);
+	assert_int_equal(f.type, DATA_ADD_CREDIT);
+	assert_int_equal(f.credit, FLOATING);
+	for (int i = 1; i < BPC + FLOATING; i++)
+		raw_send_buffer(&rp, 50);
+
+	/* All 10 in the gate, no credit left at the producer. */
+	for (int i = 0; i < (BPC + FLOATING) / 2; i++)
+		take_and_recycle(&gate);
+	f = raw_next_frame(&rp);
+	assert_int_equal(f.type, DATA_ADD_CREDIT);
+	assert_int_equal(f.credit, (BPC + FLOATING) / 2);
+
+	/* The producer holds 5 again, the task 5: the other 5 go once it holds none. */
+	for (int i = 0; i < (BPC + FLOATING) / 2; i++)
+		take_and_recycle(&gate);
+	f = raw_next_frame(&rp);
+	assert_int_equal(f.type, DATA_ADD_CREDIT);
+	assert_int_equal(f.credit, (BPC + FLOATING) / 2);
+
+	netenv_release_gate(cons, &gate);
+	f = raw_next_frame(&rp);
+	assert_int_equal(f.type, DATA_CANCEL_PARTITION);
+	input_gate_release(&gate);
+	netenv_stop(cons);
+	close(rp.fd);
+	close(rp.listen_fd);
+}
+
 /* ---- stored fuzz corpus of the frame parser -------------------------------------------- */
 
 static void check_frame_seed(const char *name, enum corpus_kind kind, const uint8_t *data,
@@ -868,6 +1016,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_unblocks),
 	    cmocka_unit_test(test_lost_producer_fails_channel),
 	    cmocka_unit_test(test_garbage_is_rejected),
+	    cmocka_unit_test(test_credit_batches),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	if (rc == 0)
