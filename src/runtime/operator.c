@@ -509,25 +509,15 @@ static int compare_field(const spate_row *a, const spate_row *b, int f)
  * emit: the accumulator, or the row itself for a new key. Valid until the next state
  * access. (k is read in place: a copy of the struct just built by the caller would load
  * it in 16-byte pieces over its narrower stores, which stalls on every row.) */
-static inline __attribute__((always_inline)) int aggregate_row(struct operator* op,
-                                                               const struct state_key *k,
-                                                               const spate_row *row,
-                                                               const spate_row **out)
+static inline __attribute__((always_inline)) int aggregate_fold(struct operator* op,
+                                                                const struct state_key *k,
+                                                                void *acc, const spate_row *row,
+                                                                const spate_row **out)
 {
 	int rc;
-	void *acc;
 	size_t len;
 	struct keyed_state_backend *be = op->state;
 	int f = op->node->agg_field;
-	int found = be->ops->value_get(be, k, &acc, &len);
-	if (found < 0)
-		return state_failed(op, found);
-	if (!found) {
-		if ((rc = be->ops->value_put(be, k, row, row_size_of(row))) < 0)
-			return state_failed(op, rc);
-		*out = row;
-		return 0;
-	}
 	const spate_row *accr = (const spate_row *)acc;
 	if (op->node->agg == AGG_SUM) {
 		/* the common case, an int64 sum with neither side null, in two loads and a store */
@@ -607,6 +597,27 @@ static inline __attribute__((always_inline)) int aggregate_row(struct operator* 
 	return 0;
 }
 
+static inline __attribute__((always_inline)) int aggregate_row(struct operator* op,
+                                                               const struct state_key *k,
+                                                               const spate_row *row,
+                                                               const spate_row **out)
+{
+	int rc;
+	void *acc;
+	size_t len;
+	struct keyed_state_backend *be = op->state;
+	int found = be->ops->value_get(be, k, &acc, &len);
+	if (found < 0)
+		return state_failed(op, found);
+	if (!found) {
+		if ((rc = be->ops->value_put(be, k, row, row_size_of(row))) < 0)
+			return state_failed(op, rc);
+		*out = row;
+		return 0;
+	}
+	return aggregate_fold(op, k, acc, row, out);
+}
+
 static int process_aggregate(struct operator* op, const spate_row *row)
 {
 	const spate_row *out;
@@ -628,6 +639,81 @@ static int process_aggregate(struct operator* op, const spate_row *row)
  * row of its key and may move when another key is inserted. No user function runs here, so nothing
  * needs the current key set; rows with other keys take set_current_key's path in place.
  */
+/* Copies res, a result of the batch, to agg_buf and adds it to outs (*m of them, *used bytes
+ * of agg_buf); emits the results gathered so far first when agg_buf is full. */
+static inline __attribute__((always_inline)) int
+agg_collect(struct operator* op, const spate_row *res, const spate_row **outs, int *m, size_t *used)
+{
+	int rc;
+	size_t size = row_size_of(res);
+	if (*used + size > op->agg_cap) {
+		if ((rc = op_emit_batch(op, outs, *m)) < 0)
+			return rc;
+		*m = 0;
+		*used = 0;
+		if (size > op->agg_cap) { /* first use, or a row larger than all before */
+			op->agg_cap = size > 2 * op->agg_cap ? size : 2 * op->agg_cap;
+			if (op->agg_cap < 8192)
+				op->agg_cap = 8192;
+			xfree(op->agg_buf);
+			op->agg_buf = xmalloc(op->agg_cap); /* malloc's alignment: 16 */
+		}
+	}
+	row_copy_words(op->agg_buf + *used, (const uint8_t *)res, size);
+	outs[(*m)++] = (const spate_row *)(op->agg_buf + *used);
+	*used += (size + 7) & ~(size_t)7;
+	return 0;
+}
+
+/*
+ * The batch of process_aggregate_batch when every key is simple, the backend has a batch
+ * lookup and values are updated in place, and the aggregation folds without writing state
+ * (sum, min, max): one value_get_batch call finds every accumulator. A key that was absent
+ * takes aggregate_row (its insert, or a fold into what an earlier row of the batch
+ * inserted); an insert that moved records has the rest of the batch looked up again.
+ *
+ * Only an absent key's key group is computed (and checked against the subtask's range):
+ * the state holds no key outside the range (every insert was checked, a restore loads the
+ * range only), so a key found there is in range, and a found key needs no key group. That
+ * is the murmur hash off the path of every row but a key's first.
+ */
+static int aggregate_batch_direct(struct operator* op, const spate_row *const *rows, int n,
+                                  const struct batch_keys *bk, const int32_t *hash)
+{
+	struct keyed_state_backend *be = op->state;
+	struct state_key keys[OP_BATCH];
+	void *accs[OP_BATCH];
+	size_t lens[OP_BATCH];
+	const spate_row *outs[OP_BATCH];
+	int m = 0, rc;
+	size_t used = 0;
+	for (int r = 0; r < n; r++)
+		keys[r] =
+		    (struct state_key){.state_id = 0, .key = bk->key[r], .key_len = bk->len[r]};
+	if ((rc = be->ops->value_get_batch(be, keys, n, accs, lens)) < 0)
+		return state_failed(op, rc);
+	uint64_t moves = be->moves;
+	for (int r = 0; r < n; r++) {
+		if (be->moves != moves) {
+			rc = be->ops->value_get_batch(be, keys + r, n - r, accs + r, lens + r);
+			if (rc < 0)
+				return state_failed(op, rc);
+			moves = be->moves;
+		}
+		const spate_row *res;
+		if (accs[r]) {
+			rc = aggregate_fold(op, &keys[r], accs[r], rows[r], &res);
+		} else {
+			if ((rc = keys[r].key_group = key_group_checked(op, hash[r])) < 0)
+				return rc;
+			rc = aggregate_row(op, &keys[r], rows[r], &res);
+		}
+		if (rc < 0 || (rc = agg_collect(op, res, outs, &m, &used)) < 0)
+			return rc;
+	}
+	return op_emit_batch(op, outs, m);
+}
+
 static int process_aggregate_batch(struct operator* op, const spate_row *const *rows, int n)
 {
 	struct batch_keys bk;
@@ -636,7 +722,14 @@ static int process_aggregate_batch(struct operator* op, const spate_row *const *
 	const spate_row *outs[OP_BATCH];
 	int m = 0, rc;
 	size_t used = 0;
+	bool all_simple = true;
 	encode_batch_keys(op, rows, n, &bk, hash);
+	for (int r = 0; r < n; r++)
+		all_simple &= bk.len[r] != 0;
+	enum agg_kind agg = op->node->agg;
+	if (all_simple && op->state->value_mutable && op->state->ops->value_get_batch &&
+	    (agg == AGG_SUM || agg == AGG_MIN || agg == AGG_MAX))
+		return aggregate_batch_direct(op, rows, n, &bk, hash);
 	for (int r = 0; r < n; r++) /* unused for rows with other keys (len 0) */
 		if ((kgs[r] = bk.len[r] ? key_group_checked(op, hash[r]) : 0) < 0)
 			return kgs[r];
@@ -656,25 +749,9 @@ static int process_aggregate_batch(struct operator* op, const spate_row *const *
 			k = key_for(op, 0);
 		}
 		const spate_row *res;
-		if ((rc = aggregate_row(op, &k, rows[r], &res)) < 0)
+		if ((rc = aggregate_row(op, &k, rows[r], &res)) < 0 ||
+		    (rc = agg_collect(op, res, outs, &m, &used)) < 0)
 			return rc;
-		size_t size = row_size_of(res);
-		if (used + size > op->agg_cap) {
-			if ((rc = op_emit_batch(op, outs, m)) < 0)
-				return rc;
-			m = 0;
-			used = 0;
-			if (size > op->agg_cap) { /* first use, or a row larger than all before */
-				op->agg_cap = size > 2 * op->agg_cap ? size : 2 * op->agg_cap;
-				if (op->agg_cap < 8192)
-					op->agg_cap = 8192;
-				xfree(op->agg_buf);
-				op->agg_buf = xmalloc(op->agg_cap); /* malloc's alignment: 16 */
-			}
-		}
-		row_copy_words(op->agg_buf + used, (const uint8_t *)res, size);
-		outs[m++] = (const spate_row *)(op->agg_buf + used);
-		used += (size + 7) & ~(size_t)7;
 	}
 	return op_emit_batch(op, outs, m);
 }

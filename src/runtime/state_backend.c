@@ -458,33 +458,72 @@ heap_value_probe(struct keyed_state_backend *be, const struct state_key *k, void
 	return 1;
 }
 
-/* The usual lookup, a prefetched (hinted) short key among inline records, is walked here
+/* The usual lookup, a short key among inline records whose table hash is known, walked
  * without the probe loop's saved registers and rarely used paths: the same probe sequence
- * as table_find (the hint is the key's hash), so an empty slot means not found. A record
- * of the same hash and state id that is not an inline value record goes to the full probe,
- * which gives the answer. */
+ * as table_find, so an empty slot means not found (0); 1 with *val and *len set when found.
+ * A record of the same hash and state id that is not an inline value record returns -1:
+ * the full probe gives the answer. */
+static inline __attribute__((always_inline)) int heap_walk(const struct kv_table *t,
+                                                           const struct state_key *k, uint32_t hash,
+                                                           void **val, size_t *len)
+{
+	size_t mask = t->cap - 1;
+	for (size_t i = hash & mask;; i = (i + 1) & mask) {
+		struct kv_rec *r = rec_at(t, i);
+		if (!(r->flags & REC_USED))
+			return 0;
+		if (r->hash != hash || r->state_id != k->state_id)
+			continue;
+		if ((r->flags & (REC_VAL | REC_EXT)) != REC_VAL)
+			return -1;
+		if (r->key_len == k->key_len && key_equal(r->data, k->key, k->key_len)) {
+			*val = (uint8_t *)r + rec_val_off(r->key_len);
+			*len = r->val_len;
+			return 1;
+		}
+	}
+}
+
+/* A prefetched (hinted) short key takes heap_walk (the hint is the key's hash). */
 static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
                           size_t *len)
 {
-	const struct kv_table *t = BE(be);
 	if (k->has_hint && k->key_len >= 8 && k->key_len <= 16) {
-		size_t mask = t->cap - 1;
-		for (size_t i = k->hint & mask;; i = (i + 1) & mask) {
-			struct kv_rec *r = rec_at(t, i);
-			if (!(r->flags & REC_USED))
-				return 0;
-			if (r->hash != k->hint || r->state_id != k->state_id)
-				continue;
-			if ((r->flags & (REC_VAL | REC_EXT)) != REC_VAL)
-				break;
-			if (r->key_len == k->key_len && key_equal(r->data, k->key, k->key_len)) {
-				*val = (uint8_t *)r + rec_val_off(r->key_len);
-				*len = r->val_len;
-				return 1;
-			}
-		}
+		int found = heap_walk(BE(be), k, k->hint, val, len);
+		if (found >= 0)
+			return found;
 	}
 	return heap_value_probe(be, k, val, len);
+}
+
+/* Looks a batch up with each record loaded BATCH_AHEAD keys before it is walked: one call
+ * for the batch instead of a prefetch and a lookup call per key. */
+#define BATCH_AHEAD 8
+static int heap_value_get_batch(struct keyed_state_backend *be, const struct state_key *keys, int n,
+                                void **vals, size_t *lens)
+{
+	const struct kv_table *t = BE(be);
+	uint32_t hash[BATCH_AHEAD];
+	for (int a = 0; a < n + BATCH_AHEAD; a++) {
+		uint32_t h = 0;
+		if (a < n) {
+			h = skey_hash(&keys[a]);
+			__builtin_prefetch(rec_at(t, h & (t->cap - 1)), 1);
+		}
+		int r = a - BATCH_AHEAD; /* its hash is in the slot a's goes to next */
+		if (r >= 0) {
+			const struct state_key *k = &keys[r];
+			int found = -1;
+			if (k->key_len >= 8 && k->key_len <= 16)
+				found = heap_walk(t, k, hash[r % BATCH_AHEAD], &vals[r], &lens[r]);
+			if (found < 0)
+				found = heap_value_probe(be, k, &vals[r], &lens[r]);
+			if (!found)
+				vals[r] = NULL;
+		}
+		hash[a % BATCH_AHEAD] = h;
+	}
+	return 0;
 }
 
 static int heap_value_put(struct keyed_state_backend *be, const struct state_key *k,
@@ -1278,6 +1317,7 @@ static const struct state_backend_ops heap_ops = {
     .map_iterate = heap_map_iterate,
     .map_size = heap_map_size,
     .prefetch = heap_prefetch,
+    .value_get_batch = heap_value_get_batch,
     .entry_count = heap_entry_count,
     .free = heap_free,
     .snapshot = heap_snapshot,

@@ -78,6 +78,13 @@ struct state_backend_ops {
 	 * while the backend changes in between (the heap backend's hash does not depend on
 	 * the table's size). NULL when a backend has no use for it. */
 	uint32_t (*prefetch)(struct keyed_state_backend *be, const struct state_key *k);
+	/* Value states of n keys at once, for a backend whose values are mutable in place
+	 * (value_mutable): vals[i] is the value of keys[i] (lens[i] its length), or NULL when
+	 * absent. The lookups overlap, as with prefetch. Hints are not used. The pointers stay
+	 * valid until `moves` changes. Returns 0 or a negative SPATE_E* code. NULL when a
+	 * backend has no such path. */
+	int (*value_get_batch)(struct keyed_state_backend *be, const struct state_key *keys, int n,
+	                       void **vals, size_t *lens);
 	/* number of (state, key) entries, for tests and metrics */
 	size_t (*entry_count)(struct keyed_state_backend *be);
 	void (*free)(struct keyed_state_backend *be);

@@ -5,7 +5,8 @@
 # rows and is passed on when full). Every result must come out as awk computes it, at
 # p = 1, 2 and 3: with 6000 keys (the table grows while a batch is in flight) and with 7
 # (every batch repeats its keys, so a result shared with a later row of the batch would
-# show that row's sum). See the header of tests/jobs/agg_probe.c.
+# show that row's sum). The sum runs again with short keys only, so that every batch is
+# looked up at once (aggregate_batch_direct). See the header of tests/jobs/agg_probe.c.
 . "$(dirname "$0")/lib.sh"
 
 require_file "$JOBS/agg_probe.so"
@@ -37,6 +38,12 @@ for K in 6000 7; do
 		check_run_frame "sum$K-$p"
 		sink_lines "sum$K-$p" | strip_subtask_prefix | sort >"$TMP/actual_sum$K-$p"
 		expect_same "$TMP/expected_sum$K" "$TMP/actual_sum$K-$p" "agg_probe sum with K=$K at p=$p"
+		# every key short: whole batches through one batch lookup (aggregate_batch_direct)
+		run_spate "ssum$K-$p" run -p "$p" "$JOBS/agg_probe.so" --count "$N" --keys "$K" --short-keys
+		expect_rc "ssum$K-$p" 0
+		check_run_frame "ssum$K-$p"
+		sink_lines "ssum$K-$p" | strip_subtask_prefix | sort >"$TMP/actual_ssum$K-$p"
+		expect_same "$TMP/expected_sum$K" "$TMP/actual_ssum$K-$p" "agg_probe sum, short keys, with K=$K at p=$p"
 
 		run_spate "maxby$K-$p" run -p "$p" "$JOBS/agg_probe.so" --count "$N" --keys "$K" --max-by
 		expect_rc "maxby$K-$p" 0

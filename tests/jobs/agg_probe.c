@@ -18,7 +18,10 @@
  *     v++) { id = v % k; if (!(id in f)) f[id] = v; s[id] += v; printf "(%d,%.0f,%d,%d)\n",
  *     id, s[id], (f[id] * 7919) % 1000, padlen(f[id]) } }'
  *
- * Usage: spate run [-p P] agg_probe.so [--count N] [--keys K] [--max-by]
+ * --short-keys: no key is padded to 70 bytes, so every batch takes the engine's path for
+ * batches whose keys it all encodes (aggregate_batch_direct).
+ *
+ * Usage: spate run [-p P] agg_probe.so [--count N] [--keys K] [--max-by] [--short-keys]
  */
 #include <spate/spate.h>
 
@@ -70,12 +73,22 @@ static int aprobe_main(spate_env *env, int argc, char **argv)
 {
 	long long n, k;
 	char keys[32];
-	int max_by = argc > 1 && strcmp(argv[argc - 1], "--max-by") == 0;
-	int rc = parse_count_keys("agg_probe", argc - max_by, argv, &n, &k, keys, sizeof keys);
+	int max_by = 0, short_keys = 0;
+	while (argc > 1) { /* trailing flags, in any order */
+		if (strcmp(argv[argc - 1], "--max-by") == 0 && !max_by)
+			max_by = 1;
+		else if (strcmp(argv[argc - 1], "--short-keys") == 0 && !short_keys)
+			short_keys = 1;
+		else
+			break;
+		argc--;
+	}
+	int rc = parse_count_keys("agg_probe", argc, argv, &n, &k, keys, sizeof keys);
 	if (rc)
 		return rc;
-	spate_stream *keyed = probe_keyed_rows(
-	    env, n, keys, "key:string,id:int64,v:int64,w:int64,pad:string", aprobe_add_key);
+	spate_stream *keyed =
+	    probe_keyed_rows(env, n, keys, short_keys,
+	                     "key:string,id:int64,v:int64,w:int64,pad:string", aprobe_add_key);
 	spate_stream *agg = max_by ? spate_stream_max_by(keyed, "w") : spate_stream_sum(keyed, "v");
 	spate_stream *rows =
 	    spate_stream_map(spate_stream_name(agg, "aggregate"),

@@ -9,6 +9,7 @@
 #include <spate/spate.h>
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,9 @@ static inline int probe_string_key(spate_ctx *ctx, const spate_row *in, int64_t 
 	*v = spate_row_i64(in, 0);
 	*id = *v % k;
 	int n = snprintf(key, 80, "key-%lld", (long long)*id);
-	*len = *id % 3 == 0 ? 70 : 8 + (size_t)(*id % 40);
+	/* parameter "short": no 70-byte keys, so every key of a batch is one the engine encodes */
+	bool all_short = spate_ctx_param(ctx, "short") != NULL;
+	*len = *id % 3 == 0 && !all_short ? 70 : 8 + (size_t)(*id % 40);
 	if (n <= 0 || (size_t)n > *len || *len >= 80)
 		return spate_ctx_fail(ctx, "cannot make the key of %lld", (long long)*id);
 	memset(key + n, 'x', *len - (size_t)n);
@@ -58,14 +61,18 @@ static inline int probe_string_key(spate_ctx *ctx, const spate_row *in, int64_t 
 }
 
 /* The probes' input: the numbers 1..n from one source subtask, mapped by add_key (one
- * subtask, its "keys" parameter set to keys) to rows of `schema`, keyed by their "key". */
+ * subtask, its "keys" parameter set to keys, "short" when short_keys) to rows of `schema`,
+ * keyed by their "key". */
 static inline spate_stream *probe_keyed_rows(spate_env *env, long long n, const char *keys,
-                                             const char *schema, spate_map_fn add_key)
+                                             bool short_keys, const char *schema,
+                                             spate_map_fn add_key)
 {
 	spate_stream *numbers = spate_stream_set_parallelism(spate_env_from_sequence(env, 1, n), 1);
 	spate_stream *rows =
 	    spate_stream_set_parallelism(spate_stream_map(numbers, schema, add_key), 1);
 	spate_stream_set_param(rows, "keys", keys);
+	if (short_keys)
+		spate_stream_set_param(rows, "short", "1");
 	return spate_stream_key_by(rows, "key");
 }
 

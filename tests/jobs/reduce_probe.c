@@ -78,8 +78,9 @@ static int rprobe_main(spate_env *env, int argc, char **argv)
 	int rc = parse_count_keys("reduce_probe", argc, argv, &n, &k, keys, sizeof keys);
 	if (rc)
 		return rc;
-	spate_stream *keyed = probe_keyed_rows(
-	    env, n, keys, "key:string,id:int64,v:int64,sum:int64,calls:int64", rprobe_add_key);
+	spate_stream *keyed =
+	    probe_keyed_rows(env, n, keys, false,
+	                     "key:string,id:int64,v:int64,sum:int64,calls:int64", rprobe_add_key);
 	spate_stream *sums = spate_stream_reduce(keyed, rprobe_reduce);
 	spate_stream *rows =
 	    spate_stream_map(spate_stream_name(sums, "reduce"),

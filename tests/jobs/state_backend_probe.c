@@ -85,7 +85,7 @@ static int probe_main(spate_env *env, int argc, char **argv)
 	if (rc)
 		return rc;
 	spate_stream *keyed =
-	    probe_keyed_rows(env, n, keys, "key:int64,value:int64", probe_add_key);
+	    probe_keyed_rows(env, n, keys, false, "key:int64,value:int64", probe_add_key);
 	spate_stream *probe = spate_stream_process(
 	    keyed, "key:int64,value:int64,sum:int64,rocksdb:int64", probe_process);
 	spate_stream_print(spate_stream_name(probe, "probe"));

@@ -4,7 +4,8 @@
  * removes for value and map state, including table growth and deletion in probe runs; and
  * appends (list state), keys and values of every size (stored inside the table's records and
  * out of them, and read back from the backend itself as the input of a put), and
- * state_backend_new. Snapshots are in test_state_snapshot.c.
+ * state_backend_new; batch lookups (value_get_batch) against the same oracle. Snapshots are in
+ * test_state_snapshot.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +43,34 @@ static struct state_key make_key(uint32_t state, int key, char *buf)
 	return k;
 }
 
+/* value_get_batch of 1..70 random keys (repeats included) against the oracle. */
+static void check_batch_get(struct keyed_state_backend *be)
+{
+	enum { MAX = 70 };
+	char bufs[MAX][32];
+	struct state_key keys[MAX];
+	uint32_t st[MAX];
+	int key[MAX];
+	void *vals[MAX];
+	size_t lens[MAX];
+	int n = 1 + (int)(next_rand() % MAX);
+	for (int i = 0; i < n; i++) {
+		st[i] = (uint32_t)(next_rand() % 2);
+		key[i] = i > 0 && next_rand() % 8 == 0 ? key[i - 1] : (int)(next_rand() % NKEYS);
+		keys[i] = make_key(st[i], key[i], bufs[i]);
+	}
+	assert_int_equal(be->ops->value_get_batch(be, keys, n, vals, lens), 0);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(vals[i] != NULL, oracle_has[st[i]][key[i]]);
+		if (vals[i]) {
+			int64_t v;
+			assert_int_equal(lens[i], sizeof v);
+			memcpy(&v, vals[i], sizeof v);
+			assert_true(v == oracle_val[st[i]][key[i]]);
+		}
+	}
+}
+
 static void test_value_state_matches_oracle(void **unused)
 {
 	struct keyed_state_backend *be = heap_state_backend_new(0, 127);
@@ -57,6 +86,8 @@ static void test_value_state_matches_oracle(void **unused)
 			assert_int_equal(be->ops->value_put(be, &k, &v, sizeof v), 0);
 			oracle_val[st][key] = v;
 			oracle_has[st][key] = 1;
+		} else if (op == 7 && step % 4 == 0) {
+			check_batch_get(be);
 		} else if (op < 8) {
 			void *p;
 			size_t len;
