@@ -630,15 +630,6 @@ static int process_aggregate(struct operator* op, const spate_row *row)
 	return op_emit(op, out);
 }
 
-/*
- * A batch through a built-in aggregation (sum, min, max, min_by, max_by) on a backend that
- * prefetches: first every simple key (see encode_simple_key) is encoded once and its key
- * group checked; then each row's record is prefetched PREFETCH_AHEAD rows before the row
- * is folded in, with the table hash kept as the lookup's hint, and its result copied to agg_buf,
- * and the results go on as a batch. They are copied because an accumulator changes with the next
- * row of its key and may move when another key is inserted. No user function runs here, so nothing
- * needs the current key set; rows with other keys take set_current_key's path in place.
- */
 /* Copies res, a result of the batch, to agg_buf and adds it to outs (*m of them, *used bytes
  * of agg_buf); emits the results gathered so far first when agg_buf is full. */
 static inline __attribute__((always_inline)) int
@@ -714,6 +705,17 @@ static int aggregate_batch_direct(struct operator* op, const spate_row *const *r
 	return op_emit_batch(op, outs, m);
 }
 
+/*
+ * A batch through a built-in aggregation (sum, min, max, min_by, max_by) on a backend that
+ * prefetches: first every simple key (see encode_simple_key) is encoded once and its key
+ * group checked; then each row's record is prefetched PREFETCH_AHEAD rows before the row
+ * is folded in, with the table hash kept as the lookup's hint, and its result copied to agg_buf,
+ * and the results go on as a batch. They are copied because an accumulator changes with the next
+ * row of its key and may move when another key is inserted. No user function runs here, so nothing
+ * needs the current key set; rows with other keys take set_current_key's path in place.
+ * A batch of simple keys only, on a backend with value_get_batch, goes to
+ * aggregate_batch_direct instead.
+ */
 static int process_aggregate_batch(struct operator* op, const spate_row *const *rows, int n)
 {
 	struct batch_keys bk;

@@ -447,15 +447,23 @@ static uint32_t heap_prefetch(struct keyed_state_backend *be, const struct state
 	return h;
 }
 
-static __attribute__((noinline)) int
-heap_value_probe(struct keyed_state_backend *be, const struct state_key *k, void **val, size_t *len)
+/* The full probe for k, whose table hash is `hash`. */
+static __attribute__((noinline)) int heap_probe_hashed(struct keyed_state_backend *be,
+                                                       const struct state_key *k, uint32_t hash,
+                                                       void **val, size_t *len)
 {
-	struct kv_rec *r = table_get(BE(be), skey_hash(k), k->state_id, k->key, k->key_len);
+	struct kv_rec *r = table_get(BE(be), hash, k->state_id, k->key, k->key_len);
 	if (!r || !(r->flags & REC_VAL))
 		return 0;
 	*val = rec_val(r);
 	*len = rec_vlen(r);
 	return 1;
+}
+
+static __attribute__((noinline)) int
+heap_value_probe(struct keyed_state_backend *be, const struct state_key *k, void **val, size_t *len)
+{
+	return heap_probe_hashed(be, k, skey_hash(k), val, len);
 }
 
 /* The usual lookup, a short key among inline records whose table hash is known, walked
@@ -513,11 +521,12 @@ static int heap_value_get_batch(struct keyed_state_backend *be, const struct sta
 		int r = a - BATCH_AHEAD; /* its hash is in the slot a's goes to next */
 		if (r >= 0) {
 			const struct state_key *k = &keys[r];
+			uint32_t hr = hash[r % BATCH_AHEAD];
 			int found = -1;
 			if (k->key_len >= 8 && k->key_len <= 16)
-				found = heap_walk(t, k, hash[r % BATCH_AHEAD], &vals[r], &lens[r]);
+				found = heap_walk(t, k, hr, &vals[r], &lens[r]);
 			if (found < 0)
-				found = heap_value_probe(be, k, &vals[r], &lens[r]);
+				found = heap_probe_hashed(be, k, hr, &vals[r], &lens[r]);
 			if (!found)
 				vals[r] = NULL;
 		}
