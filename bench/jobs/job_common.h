@@ -25,18 +25,25 @@
  * means parsed) rather than in an allocation, because a source has no end-of-input hook
  * where it could be freed. Returns 0 if the parameter is missing or bad.
  */
+static __attribute__((noinline, cold)) uint64_t job_param_k_parse(spate_ctx *ctx, void **ud)
+{
+	const char *s = spate_ctx_param(ctx, "k");
+	int64_t k = s ? bench_parse_count(s) : -1;
+
+	if (k < 1)
+		return 0;
+	*ud = (void *)(uintptr_t)k;
+	return (uint64_t)k;
+}
+
+/* (The parse is out of line, so that the per-record path saves no registers for it.) */
 static inline uint64_t job_param_k(spate_ctx *ctx)
 {
 	void **ud = spate_ctx_user_data(ctx);
 
-	if (!*ud) {
-		const char *s = spate_ctx_param(ctx, "k");
-		int64_t k = s ? bench_parse_count(s) : -1;
-		if (k < 1)
-			return 0;
-		*ud = (void *)(uintptr_t)k;
-	}
-	return (uint64_t)(uintptr_t)*ud;
+	if (__builtin_expect(*ud != NULL, 1))
+		return (uint64_t)(uintptr_t)*ud;
+	return job_param_k_parse(ctx, ud);
 }
 
 /*
@@ -59,11 +66,12 @@ static inline int job_bad_row(spate_ctx *ctx, const char *fn)
 /* Record `index` of the workloads' source: {key, value, ts} by bench_record_make. */
 int bench_record_gen(spate_ctx *ctx, int64_t index, spate_row_builder *out)
 {
-	struct bench_record *r = spate_row_builder_view(out, 3);
 	uint64_t k = job_param_k(ctx);
+	struct bench_record *r;
 
 	if (!k)
 		return spate_ctx_fail(ctx, "generator: missing or bad parameter 'k'");
+	r = spate_row_builder_view(out, 3);
 	if (!r)
 		return job_bad_row(ctx, "generator");
 	bench_record_make((uint64_t)index, k, r);
