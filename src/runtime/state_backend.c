@@ -504,33 +504,33 @@ static int heap_value_get(struct keyed_state_backend *be, const struct state_key
 	return heap_value_probe(be, k, val, len);
 }
 
-/* Looks a batch up with each record loaded BATCH_AHEAD keys before it is walked: one call
- * for the batch instead of a prefetch and a lookup call per key. */
-#define BATCH_AHEAD 8
+/* Looks a batch up in two passes: every key's record is asked for first, then each is
+ * walked, so that the loads overlap. */
+#define BATCH_MAX 256
 static int heap_value_get_batch(struct keyed_state_backend *be, const struct state_key *keys, int n,
                                 void **vals, size_t *lens)
 {
 	const struct kv_table *t = BE(be);
-	uint32_t hash[BATCH_AHEAD];
-	for (int a = 0; a < n + BATCH_AHEAD; a++) {
-		uint32_t h = 0;
-		if (a < n) {
-			h = skey_hash(&keys[a]);
-			__builtin_prefetch(rec_at(t, h & (t->cap - 1)), 1);
+	uint32_t hash[BATCH_MAX];
+	for (int base = 0; base < n; base += BATCH_MAX) {
+		int m = n - base < BATCH_MAX ? n - base : BATCH_MAX;
+		const struct state_key *ks = keys + base;
+		for (int a = 0; a < m; a++) {
+			hash[a] = skey_hash(&ks[a]);
+			__builtin_prefetch(rec_at(t, hash[a] & (t->cap - 1)), 1);
 		}
-		int r = a - BATCH_AHEAD; /* its hash is in the slot a's goes to next */
-		if (r >= 0) {
-			const struct state_key *k = &keys[r];
-			uint32_t hr = hash[r % BATCH_AHEAD];
+		for (int r = 0; r < m; r++) {
+			const struct state_key *k = &ks[r];
+			void **val = &vals[base + r];
+			size_t *len = &lens[base + r];
 			int found = -1;
 			if (k->key_len >= 8 && k->key_len <= 16)
-				found = heap_walk(t, k, hr, &vals[r], &lens[r]);
+				found = heap_walk(t, k, hash[r], val, len);
 			if (found < 0)
-				found = heap_probe_hashed(be, k, hr, &vals[r], &lens[r]);
+				found = heap_probe_hashed(be, k, hash[r], val, len);
 			if (!found)
-				vals[r] = NULL;
+				*val = NULL;
 		}
-		hash[a % BATCH_AHEAD] = h;
 	}
 	return 0;
 }
