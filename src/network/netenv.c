@@ -334,6 +334,8 @@ static void pending_append(struct conn *c, struct remote_channel *rc)
  * recycled yet. In a steady stream that is about half of the channel's buffers per credit
  * frame, not one frame (and one wake-up on each side) per buffer; when the producer has no
  * credit left and the task holds nothing, any credit goes at once, so flow never stops.
+ * (Floating buffers a channel takes for its producer's backlog go out at once instead: see
+ * request_floating.)
  */
 static void maybe_announce(struct remote_channel *rc)
 {
@@ -342,13 +344,16 @@ static void maybe_announce(struct remote_channel *rc)
 		pending_append(rc->conn, rc);
 }
 
-static void lend_floating(struct remote_channel *rc, struct buffer *b)
+static void lend_floating(struct remote_channel *rc, struct buffer *b, bool now)
 {
 	b->next = rc->floating;
 	rc->floating = b;
 	rc->nfloating++;
 	rc->unannounced++;
-	maybe_announce(rc);
+	if (now)
+		pending_append(rc->conn, rc);
+	else
+		maybe_announce(rc);
 }
 
 /* A floating buffer is free again: lend it to a channel of its gate that wants one, or put
@@ -359,7 +364,7 @@ static void floating_returned(struct remote_gate *rg, struct buffer *b)
 		struct remote_channel *rc = rg->chans[(rg->rr + i) % rg->nchans];
 		if (channel_wants_floating(rg->ne, rc)) {
 			rg->rr = (rg->rr + i + 1) % rg->nchans;
-			lend_floating(rc, b);
+			lend_floating(rc, b, false);
 			return;
 		}
 	}
@@ -368,7 +373,10 @@ static void floating_returned(struct remote_gate *rg, struct buffer *b)
 	rg->floating.nfree++;
 }
 
-/* Lends floating buffers to rc while it wants them and the gate has some. */
+/* Lends floating buffers to rc while it wants them and the gate has some, and announces
+ * them at once: they are more buffers for a backlog the producer has now. Waiting for the
+ * task to hold fewer (maybe_announce) would leave them unannounced for as long as it holds
+ * its buffers, while no other channel of the gate can have them. */
 static void request_floating(struct remote_channel *rc)
 {
 	struct remote_gate *rg = rc->rg;
@@ -376,7 +384,7 @@ static void request_floating(struct remote_channel *rc)
 		struct buffer *b = rg->floating.free;
 		rg->floating.free = b->next;
 		rg->floating.nfree--;
-		lend_floating(rc, b);
+		lend_floating(rc, b, true);
 	}
 }
 

@@ -29,8 +29,11 @@
  * - Credit is announced in batches: a channel's unannounced credit goes out once it is at
  *   least the producer's remaining credit plus the buffers the consuming task still holds
  *   (about half of the channel's buffers in a steady stream), and at once when both are
- *   zero. Flink announces on the first unannounced credit; one frame per buffer cost a
- *   wake-up of the consumer's writer, the producer's reader and its writer each.
+ *   zero. Floating buffers a channel takes from the gate for its producer's backlog are
+ *   announced at once (held back, they would sit unannounced while the task holds its
+ *   buffers, and no other channel could have them). Flink announces on the first
+ *   unannounced credit; one frame per buffer cost a wake-up of the consumer's writer, the
+ *   producer's reader and its writer each.
  * So a consumer that stops reading stops its channels' credit only: its producer queues
  * until its bounded pool is empty and blocks in buffer_pool_request, while every other
  * channel on the same connection keeps flowing.
