@@ -11,6 +11,18 @@
 
 require_file "$JOBS/agg_probe.so"
 
+# probe_matches LABEL EXPECTED WHAT P ARGS...: runs agg_probe ARGS at parallelism P; its sink
+# lines, sorted, must equal EXPECTED (the awk oracle's).
+probe_matches() {
+	local label=$1 expected=$2 what=$3 par=$4
+	shift 4
+	run_spate "$label" run -p "$par" "$JOBS/agg_probe.so" "$@"
+	expect_rc "$label" 0
+	check_run_frame "$label"
+	sink_lines "$label" | strip_subtask_prefix | sort >"$TMP/actual_$label"
+	expect_same "$expected" "$TMP/actual_$label" "agg_probe $what"
+}
+
 N=30000
 for K in 6000 7; do
 	awk -v n="$N" -v k="$K" 'function padlen(v) { return v % 499 == 0 ? 9000 : v % 50 }
@@ -33,22 +45,11 @@ for K in 6000 7; do
 	[ "$(wc -l <"$TMP/expected_sum$K")" -eq "$N" ] || fail "the sum oracle printed the wrong number of lines"
 
 	for p in 1 2 3; do
-		run_spate "sum$K-$p" run -p "$p" "$JOBS/agg_probe.so" --count "$N" --keys "$K"
-		expect_rc "sum$K-$p" 0
-		check_run_frame "sum$K-$p"
-		sink_lines "sum$K-$p" | strip_subtask_prefix | sort >"$TMP/actual_sum$K-$p"
-		expect_same "$TMP/expected_sum$K" "$TMP/actual_sum$K-$p" "agg_probe sum with K=$K at p=$p"
+		probe_matches "sum$K-$p" "$TMP/expected_sum$K" "sum with K=$K at p=$p" "$p" --count "$N" --keys "$K"
 		# every key short: whole batches through one batch lookup (aggregate_batch_direct)
-		run_spate "ssum$K-$p" run -p "$p" "$JOBS/agg_probe.so" --count "$N" --keys "$K" --short-keys
-		expect_rc "ssum$K-$p" 0
-		check_run_frame "ssum$K-$p"
-		sink_lines "ssum$K-$p" | strip_subtask_prefix | sort >"$TMP/actual_ssum$K-$p"
-		expect_same "$TMP/expected_sum$K" "$TMP/actual_ssum$K-$p" "agg_probe sum, short keys, with K=$K at p=$p"
-
-		run_spate "maxby$K-$p" run -p "$p" "$JOBS/agg_probe.so" --count "$N" --keys "$K" --max-by
-		expect_rc "maxby$K-$p" 0
-		check_run_frame "maxby$K-$p"
-		sink_lines "maxby$K-$p" | strip_subtask_prefix | sort >"$TMP/actual_maxby$K-$p"
-		expect_same "$TMP/expected_max_by$K" "$TMP/actual_maxby$K-$p" "agg_probe max_by with K=$K at p=$p"
+		probe_matches "ssum$K-$p" "$TMP/expected_sum$K" "sum, short keys, with K=$K at p=$p" \
+			"$p" --count "$N" --keys "$K" --short-keys
+		probe_matches "maxby$K-$p" "$TMP/expected_max_by$K" "max_by with K=$K at p=$p" \
+			"$p" --count "$N" --keys "$K" --max-by
 	done
 done
