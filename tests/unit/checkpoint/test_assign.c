@@ -66,6 +66,7 @@ static void program_free(struct program *pr)
 static int vertex_base(const struct program *pr, const char *op_name, int *vertex)
 {
 	int base = 0;
+	*vertex = -1;
 	for (int v = 0; v < pr->jg->nvertices; v++) {
 		const struct job_vertex *jv = pr->jg->vertices[v];
 		for (int n = 0; n < jv->noperators; n++)
