@@ -410,9 +410,16 @@ static void rec_set_value(const struct kv_table *t, struct kv_rec *r, const void
 	r->flags |= REC_VAL;
 }
 
+/* skey_hash's other lengths, out of line: with XXH3 inlined into it, -O3 called the whole
+ * hash out of line (a partial inline), short keys included. */
+static __attribute__((noinline)) uint32_t skey_hash_xxh3(const struct state_key *k)
+{
+	return (uint32_t)XXH3_64bits_withSeed(k->key, k->key_len, k->state_id);
+}
+
 /* The table hash of (state_id, key); computed here rather than by the caller, since only
  * this backend needs it (inline: it runs once per record and state access). */
-static inline uint32_t skey_hash(const struct state_key *k)
+static inline __attribute__((always_inline)) uint32_t skey_hash(const struct state_key *k)
 {
 	if (k->has_hint) /* heap_prefetch's hash of the same key */
 		return k->hint;
@@ -429,7 +436,7 @@ static inline uint32_t skey_hash(const struct state_key *k)
 		x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
 		return (uint32_t)(x ^ (x >> 31));
 	}
-	return (uint32_t)XXH3_64bits_withSeed(k->key, k->key_len, k->state_id);
+	return skey_hash_xxh3(k);
 }
 
 static uint32_t user_key_hash(const void *uk, size_t uklen)
