@@ -430,6 +430,56 @@ static void test_backend_new(void **unused)
 	assert_int_equal(err.code, SPATE_EINVAL);
 }
 
+/* A table of 65,536 records (4 MiB, grown four times past the random test's size): 40,000
+ * int64 keys whose values are a function of the key, then every third removed (backward
+ * shifts in long probe runs), and every key looked up one by one and in batches against
+ * that function; the two lookups must hand out the same record. */
+static int64_t large_value(uint64_t key)
+{
+	return (int64_t)(key * 2654435761u) ^ 77;
+}
+
+static void test_large_table(void **unused)
+{
+	enum { N = 40000 };
+	struct keyed_state_backend *be = heap_state_backend_new(0, 127);
+	static uint64_t keys[N];
+	struct state_key sk[64];
+	void *vals[64];
+	size_t lens[64];
+	for (uint64_t i = 0; i < N; i++) {
+		keys[i] = i * 1000003u;
+		struct state_key k = {.key = &keys[i], .key_len = 8, .key_group = (int)(i % 128)};
+		int64_t v = large_value(keys[i]);
+		assert_int_equal(be->ops->value_put(be, &k, &v, sizeof v), 0);
+	}
+	for (uint64_t i = 0; i < N; i += 3) {
+		struct state_key k = {.key = &keys[i], .key_len = 8, .key_group = (int)(i % 128)};
+		assert_int_equal(be->ops->value_remove(be, &k), 0);
+	}
+	assert_int_equal(be->ops->entry_count(be), N - (N + 2) / 3);
+	for (int base = 0; base < N; base += 64) {
+		int n = N - base < 64 ? N - base : 64;
+		for (int r = 0; r < n; r++)
+			sk[r] = (struct state_key){.key = &keys[base + r], .key_len = 8};
+		assert_int_equal(be->ops->value_get_batch(be, sk, n, vals, lens), 0);
+		for (int r = 0; r < n; r++) {
+			void *p;
+			size_t len;
+			int present = (base + r) % 3 != 0;
+			assert_int_equal(be->ops->value_get(be, &sk[r], &p, &len), present);
+			assert_int_equal(vals[r] != NULL, present);
+			if (present) {
+				int64_t v;
+				memcpy(&v, vals[r], sizeof v);
+				assert_true(v == large_value(keys[base + r]));
+				assert_ptr_equal(p, vals[r]);
+			}
+		}
+	}
+	be->ops->free(be);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +490,7 @@ int main(void)
 	    cmocka_unit_test(test_sizes_and_aliasing_match_oracle),
 	    cmocka_unit_test(test_borrowed_inputs_at_every_record_size),
 	    cmocka_unit_test(test_backend_new),
+	    cmocka_unit_test(test_large_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
