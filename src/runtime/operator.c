@@ -656,6 +656,30 @@ agg_collect(struct operator* op, const spate_row *res, const spate_row **outs, i
 	return 0;
 }
 
+/* Whether row p has the header word (size, field count) `head` and a non-null int64 at f. */
+static inline bool row_is_i64_shape(const uint8_t *p, uint64_t head, int f)
+{
+	uint64_t h;
+	memcpy(&h, p, sizeof h);
+	return h == head && p[ROW_HEADER_BYTES + f] == SPATE_INT64;
+}
+
+/* Where field f's slot lies in every row of the batch, if the rows share the first row's
+ * header word and all hold a non-null int64 at f; else 0. *head is that header word. */
+static inline size_t uniform_i64_slot(const spate_row *const *rows, int n, int f, uint64_t *head)
+{
+	const uint8_t *p0 = (const uint8_t *)rows[0];
+	uint16_t nf;
+	memcpy(head, p0, sizeof *head);
+	memcpy(&nf, p0 + 4, sizeof nf);
+	if ((unsigned)f >= nf)
+		return 0;
+	for (int r = 0; r < n; r++)
+		if (!row_is_i64_shape((const uint8_t *)rows[r], *head, f))
+			return 0;
+	return ROW_HEADER_BYTES + (((size_t)nf + 7) & ~(size_t)7) + 8 * (size_t)f;
+}
+
 /*
  * The batch of process_aggregate_batch when every key is simple, the backend has a batch
  * lookup and values are updated in place, and the aggregation folds without writing state
@@ -667,6 +691,11 @@ agg_collect(struct operator* op, const spate_row *res, const spate_row **outs, i
  * the state holds no key outside the range (every insert was checked, a restore loads the
  * range only), so a key found there is in range, and a found key needs no key group. That
  * is the murmur hash off the path of every row but a key's first.
+ *
+ * An int64 sum whose batch rows all have one shape (uniform_i64_slot) adds each row into an
+ * accumulator of the same header at the slot found once for the batch, without
+ * aggregate_fold's checks of both rows per row; any other accumulator (a null sum, another
+ * shape) takes aggregate_fold.
  */
 static int aggregate_batch_direct(struct operator* op, const spate_row *const *rows, int n,
                                   const struct batch_keys *bk, const int32_t *hash)
@@ -683,7 +712,9 @@ static int aggregate_batch_direct(struct operator* op, const spate_row *const *r
 		    (struct state_key){.state_id = 0, .key = bk->key[r], .key_len = bk->len[r]};
 	if ((rc = be->ops->value_get_batch(be, keys, n, accs, lens)) < 0)
 		return state_failed(op, rc);
-	uint64_t moves = be->moves;
+	uint64_t moves = be->moves, head = 0;
+	int f = op->node->agg_field;
+	size_t slot = op->node->agg == AGG_SUM ? uniform_i64_slot(rows, n, f, &head) : 0;
 	for (int r = 0; r < n; r++) {
 		if (be->moves != moves) {
 			rc = be->ops->value_get_batch(be, keys + r, n - r, accs + r, lens + r);
@@ -692,8 +723,17 @@ static int aggregate_batch_direct(struct operator* op, const spate_row *const *r
 			moves = be->moves;
 		}
 		const spate_row *res;
-		if (accs[r]) {
-			rc = aggregate_fold(op, &keys[r], accs[r], rows[r], &res);
+		uint8_t *acc = accs[r];
+		if (acc && slot && row_is_i64_shape(acc, head, f)) {
+			uint64_t a, b; /* wraps as Java's long does */
+			memcpy(&a, acc + slot, sizeof a);
+			memcpy(&b, (const uint8_t *)rows[r] + slot, sizeof b);
+			a += b;
+			memcpy(acc + slot, &a, sizeof a);
+			res = (const spate_row *)acc;
+			rc = 0;
+		} else if (acc) {
+			rc = aggregate_fold(op, &keys[r], acc, rows[r], &res);
 		} else {
 			if ((rc = keys[r].key_group = key_group_checked(op, hash[r])) < 0)
 				return rc;

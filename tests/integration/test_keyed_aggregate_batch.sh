@@ -6,7 +6,9 @@
 # p = 1, 2 and 3: with 6000 keys (the table grows while a batch is in flight) and with 7
 # (every batch repeats its keys, so a result shared with a later row of the batch would
 # show that row's sum). The sum runs again with short keys only, so that every batch is
-# looked up at once (aggregate_batch_direct). See the header of tests/jobs/agg_probe.c.
+# looked up at once (aggregate_batch_direct), and with int64 keys over rows of one shape
+# whose summed field is sometimes null (the sum at a slot found once per batch, and the
+# batches and accumulators that must not take it). See the header of tests/jobs/agg_probe.c.
 . "$(dirname "$0")/lib.sh"
 
 require_file "$JOBS/agg_probe.so"
@@ -42,6 +44,14 @@ for K in 6000 7; do
 			printf "(%d,%d,%d,%d)\n", id, bv[id], bw[id], padlen(bv[id])
 		}
 	}' | sort >"$TMP/expected_max_by$K"
+	awk -v n="$N" -v k="$K" 'BEGIN {
+		for (v = 1; v <= n; v++) {
+			id = v % k
+			if (!(id in f)) f[id] = v
+			if (v % 101) s[id] += v
+			printf "(%d,%.0f,%d,0)\n", id, s[id], (f[id] * 7919) % 1000
+		}
+	}' | sort >"$TMP/expected_isum$K"
 	[ "$(wc -l <"$TMP/expected_sum$K")" -eq "$N" ] || fail "the sum oracle printed the wrong number of lines"
 
 	for p in 1 2 3; do
@@ -51,5 +61,8 @@ for K in 6000 7; do
 			"$p" --count "$N" --keys "$K" --short-keys
 		probe_matches "maxby$K-$p" "$TMP/expected_max_by$K" "max_by with K=$K at p=$p" \
 			"$p" --count "$N" --keys "$K" --max-by
+		# int64 keys, rows of one shape but for null sums: the sum at one slot per batch
+		probe_matches "isum$K-$p" "$TMP/expected_isum$K" "sum, int64 keys and nulls, with K=$K at p=$p" \
+			"$p" --count "$N" --keys "$K" --int-keys
 	done
 done

@@ -21,7 +21,15 @@
  * --short-keys: no key is padded to 70 bytes, so every batch takes the engine's path for
  * batches whose keys it all encodes (aggregate_batch_direct).
  *
+ * --int-keys (sum only): rows of one fixed shape, (key = id, id, v, w) all int64, with v null
+ * when v % 101 == 0, so that a batch with no null row has every row in one shape (the
+ * engine's sum at a slot found once per batch) and one with a null row does not; keys whose
+ * first v is null start with a null sum. A null v leaves the sum as it was; a sum that is
+ * still null prints as 0 (padlen is 0). Oracle: as above with "if (v % 101) s[id] += v" and
+ * padlen 0.
+ *
  * Usage: spate run [-p P] agg_probe.so [--count N] [--keys K] [--max-by] [--short-keys]
+ *        [--int-keys]
  */
 #include <spate/spate.h>
 
@@ -33,6 +41,8 @@
 
 int aprobe_add_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
 int aprobe_project(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+int aprobe_add_int_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
+int aprobe_project_int(spate_ctx *ctx, const spate_row *in, spate_row_builder *out);
 
 static size_t padlen(int64_t v)
 {
@@ -69,30 +79,65 @@ int aprobe_project(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
 	return 0;
 }
 
+int aprobe_add_int_key(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	const char *keys = spate_ctx_param(ctx, "keys");
+	int64_t k = keys ? strtoll(keys, NULL, 10) : 0;
+	if (k <= 0)
+		return spate_ctx_fail(ctx, "missing or bad parameter 'keys'");
+	int64_t v = spate_row_i64(in, 0);
+	spate_row_set_i64(out, 0, v % k);
+	spate_row_set_i64(out, 1, v % k);
+	if (v % 101 == 0)
+		spate_row_set_null(out, 2);
+	else
+		spate_row_set_i64(out, 2, v);
+	spate_row_set_i64(out, 3, (v * 7919) % 1000);
+	return 0;
+}
+
+int aprobe_project_int(spate_ctx *ctx, const spate_row *in, spate_row_builder *out)
+{
+	spate_row_set_i64(out, 0, spate_row_i64(in, 1));
+	spate_row_set_i64(out, 1, spate_row_i64(in, 2)); /* 0 while the sum is null */
+	spate_row_set_i64(out, 2, spate_row_i64(in, 3));
+	spate_row_set_i64(out, 3, 0);
+	return 0;
+}
+
 static int aprobe_main(spate_env *env, int argc, char **argv)
 {
 	long long n, k;
 	char keys[32];
-	int max_by = 0, short_keys = 0;
+	int max_by = 0, short_keys = 0, int_keys = 0;
 	while (argc > 1) { /* trailing flags, in any order */
 		if (strcmp(argv[argc - 1], "--max-by") == 0 && !max_by)
 			max_by = 1;
 		else if (strcmp(argv[argc - 1], "--short-keys") == 0 && !short_keys)
 			short_keys = 1;
+		else if (strcmp(argv[argc - 1], "--int-keys") == 0 && !int_keys)
+			int_keys = 1;
 		else
 			break;
 		argc--;
+	}
+	if (int_keys && max_by) {
+		fprintf(stderr, "agg_probe: --int-keys is for the sum only\n");
+		return 2;
 	}
 	int rc = parse_count_keys("agg_probe", argc, argv, &n, &k, keys, sizeof keys);
 	if (rc)
 		return rc;
 	spate_stream *keyed =
-	    probe_keyed_rows(env, n, keys, short_keys,
-	                     "key:string,id:int64,v:int64,w:int64,pad:string", aprobe_add_key);
+	    int_keys ? probe_keyed_rows(env, n, keys, false, "key:int64,id:int64,v:int64,w:int64",
+	                                aprobe_add_int_key)
+	             : probe_keyed_rows(env, n, keys, short_keys,
+	                                "key:string,id:int64,v:int64,w:int64,pad:string",
+	                                aprobe_add_key);
 	spate_stream *agg = max_by ? spate_stream_max_by(keyed, "w") : spate_stream_sum(keyed, "v");
-	spate_stream *rows =
-	    spate_stream_map(spate_stream_name(agg, "aggregate"),
-	                     "id:int64,v:int64,w:int64,padlen:int64", aprobe_project);
+	spate_stream *rows = spate_stream_map(spate_stream_name(agg, "aggregate"),
+	                                      "id:int64,v:int64,w:int64,padlen:int64",
+	                                      int_keys ? aprobe_project_int : aprobe_project);
 	spate_stream_print(rows);
 	return spate_env_execute(env, "AggProbe", NULL);
 }
