@@ -9,7 +9,9 @@
  * Per-record cost is dominated by cache misses, so the table is one array of records that
  * hold their hash, key and value inline when they fit (64 bytes hold an int64 key with a
  * three-field row as its value; a table takes 128- or 256-byte records when its entries
- * need them): a lookup that hits reads one cache line and follows no pointer. Longer keys
+ * need them): a lookup that hits reads one cache line and follows no pointer. Beside the
+ * records, a tag array holds one byte per slot (empty, or seven bits of the hash), in which
+ * batch lookups walk their probe sequences before they load any record. Longer keys
  * and values, and map state, live in allocations of their own. Records move when the table
  * grows or a removal re-seats a probe run, so a value handed out is valid until the next
  * change to the backend (see state_backend.h).
@@ -95,6 +97,7 @@ struct kv_ext {
 
 struct kv_table {
 	uint8_t *recs; /* owned, cap records of stride bytes, 64-byte aligned */
+	uint8_t *tags; /* owned, cap bytes: 0 for an empty slot, hash_tag of a used one */
 	size_t cap;    /* power of two */
 	size_t count;
 	unsigned shift;  /* stride = 1 << shift */
@@ -109,6 +112,15 @@ struct heap_backend {
 static inline size_t pad8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
+}
+
+/* A used slot's byte in the table's tag array: 0x80 and the hash's top seven bits. The
+ * array mirrors the records' REC_USED flags, so a batch lookup can walk a probe sequence
+ * there (one byte a slot, a few cache lines for a whole table of 10 k keys) and load only
+ * the record whose tag matches. */
+static inline uint8_t hash_tag(uint32_t hash)
+{
+	return (uint8_t)(0x80 | hash >> 25);
 }
 
 static inline struct kv_rec *rec_at(const struct kv_table *t, size_t i)
@@ -180,6 +192,7 @@ static void table_init(struct kv_table *t, size_t cap, unsigned shift, uint64_t 
 	t->shift = shift;
 	t->moves = moves;
 	t->recs = xaligned_zalloc(64, cap << shift);
+	t->tags = xaligned_zalloc(64, cap);
 }
 
 static void table_release(struct kv_table *t);
@@ -204,7 +217,8 @@ static void table_release(struct kv_table *t)
 		if (rec_at(t, i)->flags & REC_USED)
 			rec_free(rec_at(t, i));
 	xfree(t->recs);
-	t->recs = NULL;
+	xfree(t->tags);
+	t->recs = t->tags = NULL;
 	t->cap = t->count = 0;
 }
 
@@ -269,6 +283,8 @@ static void table_rebuild(struct kv_table *t, size_t newcap, unsigned shift)
 	t->cap = newcap;
 	t->shift = shift;
 	t->recs = xaligned_zalloc(64, newcap << shift);
+	xfree(t->tags);
+	t->tags = xaligned_zalloc(64, newcap);
 	for (size_t i = 0; i < oldcap; i++) {
 		const struct kv_rec *r = (const struct kv_rec *)(old + i * oldstride);
 		if (!(r->flags & REC_USED))
@@ -277,6 +293,7 @@ static void table_rebuild(struct kv_table *t, size_t newcap, unsigned shift)
 		while (rec_at(t, j)->flags & REC_USED)
 			j = (j + 1) & (newcap - 1);
 		memcpy(rec_at(t, j), r, oldstride);
+		t->tags[j] = hash_tag(r->hash);
 	}
 	xfree(old);
 	++*t->moves;
@@ -352,6 +369,7 @@ static struct kv_rec *table_upsert(struct kv_table *t, uint32_t hash, uint32_t s
 	r->state_id = state_id;
 	r->key_group = (uint16_t)kg;
 	r->flags = REC_USED;
+	t->tags[i] = hash_tag(hash);
 	if (fits_inline(klen, 0, stride)) {
 		r->key_len = (uint8_t)klen;
 		memcpy(r->data, key, klen);
@@ -369,15 +387,18 @@ static void table_remove_at(struct kv_table *t, size_t i)
 	_Alignas(64) uint8_t moved[STRIDE_MAX];
 	rec_free(rec_at(t, i));
 	rec_at(t, i)->flags = 0;
+	t->tags[i] = 0;
 	t->count--;
 	size_t j = (i + 1) & mask;
 	while (rec_at(t, j)->flags & REC_USED) {
 		memcpy(moved, rec_at(t, j), stride);
 		rec_at(t, j)->flags = 0;
+		t->tags[j] = 0;
 		size_t k = ((const struct kv_rec *)moved)->hash & mask;
 		while (rec_at(t, k)->flags & REC_USED)
 			k = (k + 1) & mask;
 		memcpy(rec_at(t, k), moved, stride);
+		t->tags[k] = hash_tag(((const struct kv_rec *)moved)->hash);
 		j = (j + 1) & mask;
 	}
 	++*t->moves;
@@ -511,25 +532,56 @@ static int heap_value_get(struct keyed_state_backend *be, const struct state_key
 	return heap_value_probe(be, k, val, len);
 }
 
-/* Looks a batch up in two passes: every key's record is asked for first, then each is
- * walked, so that the loads overlap. */
+/*
+ * Looks a batch up in three passes, so that the loads of every key overlap: each key's
+ * hash, asking for its home slot's tag; each key's probe sequence walked in the tag array
+ * to the first slot whose tag is the key's (asking for that record) or to an empty slot
+ * (the key is absent); then each candidate record checked. A record that is not the key's
+ * (another key with the same tag, about one slot in 128) or not an inline value record
+ * sends the key down the record walk from its home slot, which settles every case.
+ */
 #define BATCH_MAX 256
 static int heap_value_get_batch(struct keyed_state_backend *be, const struct state_key *keys, int n,
                                 void **vals, size_t *lens)
 {
 	const struct kv_table *t = BE(be);
+	const uint8_t *tags = t->tags;
+	size_t mask = t->cap - 1;
 	uint32_t hash[BATCH_MAX];
+	size_t slot[BATCH_MAX];
 	for (int base = 0; base < n; base += BATCH_MAX) {
 		int m = n - base < BATCH_MAX ? n - base : BATCH_MAX;
 		const struct state_key *ks = keys + base;
 		for (int a = 0; a < m; a++) {
 			hash[a] = skey_hash(&ks[a]);
-			__builtin_prefetch(rec_at(t, hash[a] & (t->cap - 1)), 1);
+			__builtin_prefetch(&tags[hash[a] & mask]);
+		}
+		for (int a = 0; a < m; a++) {
+			uint8_t tag = hash_tag(hash[a]);
+			size_t i = hash[a] & mask;
+			while (tags[i] && tags[i] != tag)
+				i = (i + 1) & mask;
+			slot[a] = i;
+			__builtin_prefetch(rec_at(t, i), 1);
 		}
 		for (int r = 0; r < m; r++) {
 			const struct state_key *k = &ks[r];
 			void **val = &vals[base + r];
 			size_t *len = &lens[base + r];
+			if (!tags[slot[r]]) {
+				*val = NULL;
+				continue;
+			}
+			const struct kv_rec *rec = rec_at(t, slot[r]);
+			if (k->key_len >= 8 && k->key_len <= 16 && rec->hash == hash[r] &&
+			    rec->state_id == k->state_id &&
+			    (rec->flags & (REC_VAL | REC_EXT)) == REC_VAL &&
+			    rec->key_len == k->key_len &&
+			    key_equal(rec->data, k->key, k->key_len)) {
+				*val = (uint8_t *)rec + rec_val_off(rec->key_len);
+				*len = rec->val_len;
+				continue;
+			}
 			int found = -1;
 			if (k->key_len >= 8 && k->key_len <= 16)
 				found = heap_walk(t, k, hash[r], val, len);
