@@ -361,9 +361,10 @@ static int process_buffer(struct task *t, const struct buffer *b)
 	while (off < b->size) {
 		const spate_row *row = (const spate_row *)(b->data + off);
 		/* The producer's core wrote the buffer: each line comes from its cache, slowly
-		 * unless asked for ahead. */
-		if (off + 512 < b->size)
-			__builtin_prefetch(b->data + off + 512);
+		 * unless asked for ahead; 2 KiB ahead (a batch of P1's rows is 2.5 KiB) was
+		 * faster than 512 bytes: P1 100 M records 1441 -> 1396 ms, medians of 11 pairs. */
+		if (off + 2048 < b->size)
+			__builtin_prefetch(b->data + off + 2048);
 		uint32_t size = row_size_of(row);
 		if (size < ROW_HEADER_BYTES || size > b->size - off || size % 8) {
 			/* the rows before it are processed first, as one at a time would */
