@@ -456,16 +456,19 @@ int result_partition_emit_batch(struct result_partition *rp, const spate_row *co
 		}
 		return 0;
 	}
-	for (int r = 0; r < n; r++) {
+	/* counted once per batch: stores to the counters could not stay in registers across
+	 * the row copies */
+	int64_t bytes = 0;
+	int r, rc = 0;
+	for (r = 0; r < n && rc >= 0; r++) {
 		uint32_t size = row_size_of(rows[r]);
-		counter_add(&rp->records_out, 1);
-		counter_add(&rp->bytes_out, size);
-		int rc = write_row(rp, &rp->subs[field_key_channel(rp, rows[r])],
-		                   (const uint8_t *)rows[r], size);
-		if (rc < 0)
-			return rc;
+		bytes += size;
+		rc = write_row(rp, &rp->subs[field_key_channel(rp, rows[r])],
+		               (const uint8_t *)rows[r], size);
 	}
-	return 0;
+	counter_add(&rp->records_out, r);
+	counter_add(&rp->bytes_out, bytes);
+	return rc < 0 ? rc : 0;
 }
 
 int result_partition_emit(struct result_partition *rp, const spate_row *row)
