@@ -480,6 +480,16 @@ static int process_keyed_batch(struct operator* op, const spate_row *const *rows
 }
 
 /* Slot of field i of a (mutable) row: see the layout in types/row.h. */
+/* Adds the int64 at in to the int64 at sum (unaligned-safe; wraps as Java's long does). */
+static inline void i64_add_into(uint8_t *sum, const uint8_t *in)
+{
+	uint64_t a, b;
+	memcpy(&a, sum, sizeof a);
+	memcpy(&b, in, sizeof b);
+	a += b;
+	memcpy(sum, &a, sizeof a);
+}
+
 static uint64_t *slot_of(void *row, int i)
 {
 	uint16_t nf = *(uint16_t *)((uint8_t *)row + 4);
@@ -524,11 +534,7 @@ static inline __attribute__((always_inline)) int aggregate_fold(struct operator*
 		const unsigned char *in = spate__row_slot(row, f, SPATE_INT64);
 		unsigned char *sum = (unsigned char *)spate__row_slot(accr, f, SPATE_INT64);
 		if (in && sum) {
-			uint64_t a, b;
-			memcpy(&a, sum, sizeof a);
-			memcpy(&b, in, sizeof b);
-			a += b; /* wraps as Java's long does */
-			memcpy(sum, &a, sizeof a);
+			i64_add_into(sum, in);
 			if (!be->value_mutable &&
 			    (rc = be->ops->value_put(be, k, acc, row_size_of(acc))) < 0)
 				return state_failed(op, rc);
@@ -677,7 +683,7 @@ static inline size_t uniform_i64_slot(const spate_row *const *rows, int n, int f
 	for (int r = 0; r < n; r++)
 		if (!row_is_i64_shape((const uint8_t *)rows[r], *head, f))
 			return 0;
-	return ROW_HEADER_BYTES + (((size_t)nf + 7) & ~(size_t)7) + 8 * (size_t)f;
+	return (size_t)((uint8_t *)slot_of((void *)p0, f) - p0);
 }
 
 /*
@@ -725,11 +731,7 @@ static int aggregate_batch_direct(struct operator* op, const spate_row *const *r
 		const spate_row *res;
 		uint8_t *acc = accs[r];
 		if (acc && slot && row_is_i64_shape(acc, head, f)) {
-			uint64_t a, b; /* wraps as Java's long does */
-			memcpy(&a, acc + slot, sizeof a);
-			memcpy(&b, (const uint8_t *)rows[r] + slot, sizeof b);
-			a += b;
-			memcpy(acc + slot, &a, sizeof a);
+			i64_add_into(acc + slot, (const uint8_t *)rows[r] + slot);
 			res = (const spate_row *)acc;
 			rc = 0;
 		} else if (acc) {

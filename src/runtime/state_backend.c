@@ -494,29 +494,46 @@ heap_value_probe(struct keyed_state_backend *be, const struct state_key *k, void
 	return heap_probe_hashed(be, k, skey_hash(k), val, len);
 }
 
+/* Whether k's key fits the short-key paths below (an int64 key is 9 bytes). */
+static inline bool short_key(const struct state_key *k)
+{
+	return k->key_len >= 8 && k->key_len <= 16;
+}
+
+/* Whether r, a used record, is the inline value record of k (a short key whose table hash
+ * is `hash`): 1 with *val and *len set; 0 if it is another key's; -1 if it has k's hash and
+ * state id but is not an inline value record (only the full probe can tell). */
+static inline __attribute__((always_inline)) int rec_is_key(const struct kv_rec *r,
+                                                            const struct state_key *k,
+                                                            uint32_t hash, void **val, size_t *len)
+{
+	if (r->hash != hash || r->state_id != k->state_id)
+		return 0;
+	if ((r->flags & (REC_VAL | REC_EXT)) != REC_VAL)
+		return -1;
+	if (r->key_len != k->key_len || !key_equal(r->data, k->key, k->key_len))
+		return 0;
+	*val = (uint8_t *)r + rec_val_off(r->key_len);
+	*len = r->val_len;
+	return 1;
+}
+
 /* The usual lookup, a short key among inline records whose table hash is known, walked
  * without the probe loop's saved registers and rarely used paths: the same probe sequence
- * as table_find, so an empty slot means not found (0); 1 with *val and *len set when found.
- * A record of the same hash and state id that is not an inline value record returns -1:
- * the full probe gives the answer. */
+ * as table_find, so an empty slot means not found (0); 1 with *val and *len set when found;
+ * -1 when the full probe must give the answer (see rec_is_key). */
 static inline __attribute__((always_inline)) int heap_walk(const struct kv_table *t,
                                                            const struct state_key *k, uint32_t hash,
                                                            void **val, size_t *len)
 {
 	size_t mask = t->cap - 1;
 	for (size_t i = hash & mask;; i = (i + 1) & mask) {
-		struct kv_rec *r = rec_at(t, i);
+		const struct kv_rec *r = rec_at(t, i);
 		if (!(r->flags & REC_USED))
 			return 0;
-		if (r->hash != hash || r->state_id != k->state_id)
-			continue;
-		if ((r->flags & (REC_VAL | REC_EXT)) != REC_VAL)
-			return -1;
-		if (r->key_len == k->key_len && key_equal(r->data, k->key, k->key_len)) {
-			*val = (uint8_t *)r + rec_val_off(r->key_len);
-			*len = r->val_len;
-			return 1;
-		}
+		int found = rec_is_key(r, k, hash, val, len);
+		if (found)
+			return found;
 	}
 }
 
@@ -524,7 +541,7 @@ static inline __attribute__((always_inline)) int heap_walk(const struct kv_table
 static int heap_value_get(struct keyed_state_backend *be, const struct state_key *k, void **val,
                           size_t *len)
 {
-	if (k->has_hint && k->key_len >= 8 && k->key_len <= 16) {
+	if (k->has_hint && short_key(k)) {
 		int found = heap_walk(BE(be), k, k->hint, val, len);
 		if (found >= 0)
 			return found;
@@ -572,18 +589,11 @@ static int heap_value_get_batch(struct keyed_state_backend *be, const struct sta
 				*val = NULL;
 				continue;
 			}
-			const struct kv_rec *rec = rec_at(t, slot[r]);
-			if (k->key_len >= 8 && k->key_len <= 16 && rec->hash == hash[r] &&
-			    rec->state_id == k->state_id &&
-			    (rec->flags & (REC_VAL | REC_EXT)) == REC_VAL &&
-			    rec->key_len == k->key_len &&
-			    key_equal(rec->data, k->key, k->key_len)) {
-				*val = (uint8_t *)rec + rec_val_off(rec->key_len);
-				*len = rec->val_len;
+			if (short_key(k) &&
+			    rec_is_key(rec_at(t, slot[r]), k, hash[r], val, len) == 1)
 				continue;
-			}
 			int found = -1;
-			if (k->key_len >= 8 && k->key_len <= 16)
+			if (short_key(k))
 				found = heap_walk(t, k, hash[r], val, len);
 			if (found < 0)
 				found = heap_probe_hashed(be, k, hash[r], val, len);
